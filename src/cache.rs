@@ -1,0 +1,78 @@
+//! Resolved answers, kept as the exact bytes and headers to send, keyed by the configured pair
+//! they answer for. Keys only ever come from the routing table (never from a request), so the
+//! key space is bounded by the config, and moka bounds the entry count on top of that.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode};
+use moka::sync::Cache;
+use prometheus::IntCounter;
+
+/// A (site, language) pair by name, so that entries survive a reload that keeps the pair.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RouteKey {
+    pub site: Arc<str>,
+    pub language: Arc<str>,
+}
+
+/// Everything needed to answer for one pair without serialising anything.
+#[derive(Debug)]
+pub struct Prepared {
+    pub status: StatusCode,
+    pub body: Bytes,
+    /// Strong validator of `body` (`None` for errors, which are never revalidated).
+    pub etag: Option<HeaderValue>,
+    pub content_language: Option<HeaderValue>,
+    /// `flexroute_widget_configs_served_total` for the pair whose address is served.
+    pub served: Option<IntCounter>,
+}
+
+impl Prepared {
+    pub fn ok(body: Vec<u8>, language: &str, served: IntCounter) -> Self {
+        let etag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&body));
+        Self {
+            status: StatusCode::OK,
+            body: Bytes::from(body),
+            etag: HeaderValue::from_str(&etag).ok(),
+            content_language: HeaderValue::from_str(language).ok(),
+            served: Some(served),
+        }
+    }
+
+    pub fn error(status: StatusCode, body: Vec<u8>) -> Self {
+        Self {
+            status,
+            body: Bytes::from(body),
+            etag: None,
+            content_language: None,
+            served: None,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct ResponseCache {
+    inner: Cache<RouteKey, Arc<Prepared>>,
+}
+
+impl ResponseCache {
+    pub fn new(max_entries: u64) -> Self {
+        Self {
+            inner: Cache::new(max_entries),
+        }
+    }
+
+    pub fn get(&self, key: &RouteKey) -> Option<Arc<Prepared>> {
+        self.inner.get(key)
+    }
+
+    pub fn insert(&self, key: RouteKey, value: Arc<Prepared>) {
+        self.inner.insert(key, value);
+    }
+
+    pub fn entry_count(&self) -> u64 {
+        self.inner.run_pending_tasks();
+        self.inner.entry_count()
+    }
+}

@@ -1,0 +1,223 @@
+//! The command line (DESIGN §4). Each command is a small function over the library; `serve`
+//! is the only one that starts a runtime.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, ConfigError, Environment, LoadedConfig};
+use crate::resolve::{self, Inputs, LanguageRule};
+use crate::table::RoutingTable;
+use crate::telemetry::LogFormat;
+
+#[derive(Debug, Parser)]
+#[command(name = "flexroute", version, about = "Routes Twilio Flex WebChat visitors to the right chat address")]
+pub struct Cli {
+    /// Log line format (logs go to stderr; the level comes from FLEXROUTE_LOG, default info).
+    #[arg(long, global = true, value_enum, default_value = "text", env = "FLEXROUTE_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve widget configs (public listener) and metrics (ops listener).
+    Serve {
+        #[arg(long, short, env = "FLEXROUTE_CONFIG", default_value = "config/flexroute.toml")]
+        config: PathBuf,
+    },
+    /// Validate the configuration: print a summary, or every problem and exit non-zero.
+    Check {
+        #[arg(long, short, env = "FLEXROUTE_CONFIG", default_value = "config/flexroute.toml")]
+        config: PathBuf,
+    },
+    /// Show how a request would resolve, and which rule decided, without starting a server.
+    Resolve {
+        #[arg(long, short, env = "FLEXROUTE_CONFIG", default_value = "config/flexroute.toml")]
+        config: PathBuf,
+        /// Site id (the `site` query parameter).
+        #[arg(long)]
+        site: Option<String>,
+        /// The `lang` query parameter.
+        #[arg(long)]
+        lang: Option<String>,
+        /// The page URL (`page` query parameter).
+        #[arg(long)]
+        page: Option<String>,
+        #[arg(long)]
+        accept_language: Option<String>,
+        /// The Cookie header, e.g. "locale=fr-CA; other=1".
+        #[arg(long)]
+        cookie: Option<String>,
+        #[arg(long)]
+        origin: Option<String>,
+        #[arg(long)]
+        referer: Option<String>,
+        #[arg(long)]
+        host: Option<String>,
+    },
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Serve { config } => serve(&config),
+        Command::Check { config } => check(&config),
+        Command::Resolve {
+            config,
+            site,
+            lang,
+            page,
+            accept_language,
+            cookie,
+            origin,
+            referer,
+            host,
+        } => {
+            let inputs = Inputs {
+                site: site.as_deref(),
+                lang: lang.as_deref(),
+                page: page.as_deref(),
+                origin: origin.as_deref(),
+                referer: referer.as_deref(),
+                host: host.as_deref(),
+                cookie: cookie.as_deref(),
+                accept_language: accept_language.as_deref(),
+            };
+            explain(&config, &inputs)
+        }
+    }
+}
+
+fn load(path: &Path) -> Result<LoadedConfig, ExitCode> {
+    Config::load(path, &Environment::from_process()).map_err(|error| {
+        print_error(&error);
+        ExitCode::FAILURE
+    })
+}
+
+fn print_error(error: &ConfigError) {
+    match error {
+        ConfigError::Invalid { path, problems } => {
+            println!("{}: {} problem(s)", path.display(), problems.len());
+            for problem in problems {
+                println!("  - {problem}");
+            }
+        }
+        other => println!("{other}"),
+    }
+}
+
+fn serve(path: &Path) -> ExitCode {
+    let loaded = match load(path) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let listeners = crate::Listeners::bind(&loaded.config).await?;
+        crate::run(loaded.config, listeners, crate::shutdown_signal()).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("server failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check(path: &Path) -> ExitCode {
+    let loaded = match load(path) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    let table = RoutingTable::build(&loaded.config);
+    let s = table.summary();
+    println!("{}: OK", path.display());
+    println!(
+        "  {} site(s), {} (site, language) pair(s): {} pinned, {} to provision; {} host pattern(s)",
+        s.sites, s.pairs, s.pinned, s.missing, s.hosts
+    );
+    for site in &table.sites {
+        let languages: Vec<String> = site
+            .pairs
+            .iter()
+            .enumerate()
+            .map(|(i, pair)| {
+                let default = if i == site.languages.default_index() {
+                    " (default)"
+                } else {
+                    ""
+                };
+                let sid = pair.pinned.as_ref().map_or("to provision", |a| a.sid());
+                format!("{}{default} → {sid}", pair.language)
+            })
+            .collect();
+        println!("  site {}: hosts [{}]", site.id, site.hosts.join(", "));
+        for language in languages {
+            println!("    {language}");
+        }
+    }
+    for warning in &loaded.warnings {
+        println!("  warning: {warning}");
+    }
+    ExitCode::SUCCESS
+}
+
+fn explain(path: &Path, inputs: &Inputs<'_>) -> ExitCode {
+    let loaded = match load(path) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    let table = RoutingTable::build(&loaded.config);
+    let decision = match resolve::resolve(&table, inputs) {
+        Ok(decision) => decision,
+        Err(unknown) => {
+            if unknown.explicit {
+                println!("unknown_site: no site has id {:?}", inputs.site.unwrap_or(""));
+            } else {
+                println!("unknown_site: no site claims the Origin, page, Referer or Host given");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    let site = &table.sites[decision.site];
+    let pair = &site.pairs[decision.language];
+    println!("site:     {}  (by {})", site.id, decision.site_rule);
+    let how = match (decision.language_rule, decision.matched) {
+        (LanguageRule::Default, _) => "no rule matched one of the site's languages".to_string(),
+        (_, Some(value)) if decision.fallback => format!("{value:?}, via subtag fallback"),
+        (_, Some(value)) => format!("{value:?}"),
+        (_, None) => String::new(),
+    };
+    println!(
+        "language: {}  (by {}: {how})",
+        pair.language, decision.language_rule
+    );
+    let default = site.default_pair();
+    match (&pair.pinned, &default.pinned) {
+        (Some(address), _) => println!("address:  {}  (pinned in config)", address.sid()),
+        (None, Some(address)) => println!(
+            "address:  none yet for {}; degraded answer with {}'s address {}",
+            pair.language,
+            default.language,
+            address.sid()
+        ),
+        (None, None) => println!(
+            "address:  none yet for {} nor the default language: 503 address_unavailable",
+            pair.language
+        ),
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,96 @@
+//! `FLEXROUTE_<SECTION>_<KEY>` environment overrides, e.g. `FLEXROUTE_SERVER_LISTEN` or
+//! `FLEXROUTE_PROVISIONING_WAIT_MS`. Values are read as TOML literals when they parse as one
+//! (`3000`, `true`, `["a"]`, `{ x = 1 }`) and as plain strings otherwise.
+
+use super::keys;
+
+const PREFIX: &str = "FLEXROUTE_";
+const SECTIONS: &[&str] = &["server", "twilio", "provisioning", "defaults"];
+
+/// A snapshot of the variables flexroute reads, so that loading is a pure function of its
+/// inputs (tests pass their own).
+#[derive(Debug, Clone, Default)]
+pub struct Environment {
+    vars: Vec<(String, String)>,
+}
+
+impl Environment {
+    pub fn from_process() -> Self {
+        Self::from_pairs(std::env::vars_os().filter_map(|(k, v)| {
+            Some((k.into_string().ok()?, v.into_string().ok()?))
+        }))
+    }
+
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Self {
+            vars: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.vars
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub(super) fn twilio_account_sid(&self) -> Option<String> {
+        self.get("TWILIO_ACCOUNT_SID")
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    }
+
+    /// Writes every override into `table`; returns `(key path, variable)` for each one applied.
+    /// A variable that names a known section but an unknown key is a warning, not an error:
+    /// Kubernetes injects `<SERVICE>_PORT`-style variables that an operator does not choose.
+    pub(super) fn apply(
+        &self,
+        table: &mut toml::Table,
+        warnings: &mut Vec<String>,
+    ) -> Vec<(String, String)> {
+        let mut applied = Vec::new();
+        let mut vars: Vec<&(String, String)> = self.vars.iter().collect();
+        vars.sort();
+        for (name, raw) in vars {
+            let Some(rest) = name.strip_prefix(PREFIX) else {
+                continue;
+            };
+            let rest = rest.to_ascii_lowercase();
+            let Some((section, key)) = SECTIONS.iter().find_map(|section| {
+                let key = rest.strip_prefix(section)?.strip_prefix('_')?;
+                Some((*section, key))
+            }) else {
+                continue;
+            };
+            let known = keys::section_keys(section).unwrap_or_default();
+            if !known.contains(&key) {
+                warnings.push(format!(
+                    "environment variable {name} is ignored: [{section}] has no key `{key}`"
+                ));
+                continue;
+            }
+            let entry = table
+                .entry(section)
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let Some(section_table) = entry.as_table_mut() else {
+                continue; // the file's own type error for this section is reported later
+            };
+            section_table.insert(key.to_string(), literal(raw));
+            applied.push((format!("{section}.{key}"), name.clone()));
+        }
+        applied
+    }
+}
+
+fn literal(raw: &str) -> toml::Value {
+    let document = format!("v = {raw}");
+    toml::from_str::<toml::Table>(&document)
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()))
+}

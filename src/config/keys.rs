@@ -1,0 +1,99 @@
+//! Unknown-key detection. serde stops at the first unknown field (and cannot see through
+//! `flatten`), so the file is walked here against the key lists of the format, naming every
+//! stray key with its path. `tests/api/config.rs` checks these lists against the example file,
+//! which uses every key.
+
+use super::Problem;
+
+pub const TOP: &[&str] = &["server", "twilio", "provisioning", "defaults", "sites"];
+pub const SERVER: &[&str] = &[
+    "listen",
+    "admin_listen",
+    "cache_max_age_secs",
+    "cache_max_entries",
+];
+pub const TWILIO: &[&str] = &["account_sid", "chat_service_sid", "flex_api_base"];
+pub const PROVISIONING: &[&str] = &["enabled", "friendly_name", "wait_ms", "state"];
+/// Flex Flow settings, accepted in `[defaults]`, in a site and in a language.
+pub const FLOW: &[&str] = &[
+    "integration_type",
+    "studio_flow_sid",
+    "webhook_url",
+    "workspace_sid",
+    "workflow_sid",
+    "task_channel",
+    "enabled",
+    "janitor_enabled",
+    "long_lived",
+];
+pub const DEFAULTS: &[&str] = &["widget"];
+pub const SITE: &[&str] = &[
+    "id",
+    "hosts",
+    "allowed_origins",
+    "default_language",
+    "languages",
+    "path_language",
+    "language_cookie",
+    "widget",
+    "language",
+];
+pub const LANGUAGE: &[&str] = &["flex_flow_sid", "widget"];
+
+/// The keys a `[section]` accepts, for sections that the environment may override.
+pub fn section_keys(section: &str) -> Option<Vec<&'static str>> {
+    Some(match section {
+        "server" => SERVER.to_vec(),
+        "twilio" => TWILIO.to_vec(),
+        "provisioning" => PROVISIONING.to_vec(),
+        "defaults" => [DEFAULTS, FLOW].concat(),
+        _ => return None,
+    })
+}
+
+/// Every key of `root` that the format does not define, as a problem with its path.
+pub fn unknown_keys(root: &toml::Table) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    check(root, "", &[TOP], &mut problems);
+    for (section, allowed) in [
+        ("server", &[SERVER][..]),
+        ("twilio", &[TWILIO]),
+        ("provisioning", &[PROVISIONING]),
+        ("defaults", &[DEFAULTS, FLOW]),
+    ] {
+        if let Some(toml::Value::Table(table)) = root.get(section) {
+            check(table, section, allowed, &mut problems);
+        }
+    }
+    let Some(toml::Value::Array(sites)) = root.get("sites") else {
+        return problems;
+    };
+    for (i, site) in sites.iter().enumerate() {
+        let Some(site) = site.as_table() else { continue };
+        let path = format!("sites[{i}]");
+        check(site, &path, &[SITE, FLOW], &mut problems);
+        let Some(toml::Value::Table(languages)) = site.get("language") else {
+            continue;
+        };
+        for (tag, language) in languages {
+            if let Some(language) = language.as_table() {
+                let path = format!("{path}.language.\"{tag}\"");
+                check(language, &path, &[LANGUAGE, FLOW], &mut problems);
+            }
+        }
+    }
+    problems
+}
+
+fn check(table: &toml::Table, path: &str, allowed: &[&[&str]], problems: &mut Vec<Problem>) {
+    for key in table.keys() {
+        if !allowed.iter().any(|list| list.contains(&key.as_str())) {
+            let at = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            problems.push(Problem::new(at, "unknown key".to_string()));
+        }
+    }
+}

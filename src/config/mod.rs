@@ -1,0 +1,346 @@
+//! The configuration file (DESIGN §5): typed, layered (file, then `FLEXROUTE_*` environment),
+//! and validated once, so that everything past this module can trust it.
+
+mod env;
+mod keys;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use env::Environment;
+pub use validate::Problem;
+
+/// The whole file, as written (after environment overrides), before it is compiled into a
+/// routing table.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub twilio: TwilioConfig,
+    #[serde(default)]
+    pub provisioning: ProvisioningConfig,
+    #[serde(default)]
+    pub defaults: DefaultsConfig,
+    #[serde(default)]
+    pub sites: Vec<SiteConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: String,
+    pub admin_listen: String,
+    pub cache_max_age_secs: u64,
+    /// How many resolved (site, language) answers the in-memory cache keeps.
+    pub cache_max_entries: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "0.0.0.0:8080".into(),
+            admin_listen: "127.0.0.1:9090".into(),
+            cache_max_age_secs: 60,
+            cache_max_entries: 100_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TwilioConfig {
+    pub account_sid: Option<String>,
+    pub chat_service_sid: Option<String>,
+    pub flex_api_base: String,
+}
+
+impl Default for TwilioConfig {
+    fn default() -> Self {
+        Self {
+            account_sid: None,
+            chat_service_sid: None,
+            flex_api_base: "https://flex-api.twilio.com".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProvisioningConfig {
+    pub enabled: bool,
+    pub friendly_name: String,
+    pub wait_ms: u64,
+    pub state: String,
+}
+
+impl Default for ProvisioningConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            friendly_name: "WebChat {site} {language}".into(),
+            wait_ms: 3000,
+            state: "file:state/flexroute-state".into(),
+        }
+    }
+}
+
+/// How a Flex Flow hands a conversation on (Twilio's `IntegrationType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IntegrationType {
+    Studio,
+    External,
+    Task,
+}
+
+/// The Flex Flow settings that defaults, sites and languages may each set; the most specific
+/// level wins (language → site → defaults).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct FlowSettings {
+    pub integration_type: Option<IntegrationType>,
+    pub studio_flow_sid: Option<String>,
+    pub webhook_url: Option<String>,
+    pub workspace_sid: Option<String>,
+    pub workflow_sid: Option<String>,
+    pub task_channel: Option<String>,
+    pub enabled: Option<bool>,
+    pub janitor_enabled: Option<bool>,
+    pub long_lived: Option<bool>,
+}
+
+impl FlowSettings {
+    /// `self` with every unset field taken from `parent`.
+    pub fn inherit(&self, parent: &FlowSettings) -> FlowSettings {
+        FlowSettings {
+            integration_type: self.integration_type.or(parent.integration_type),
+            studio_flow_sid: self.studio_flow_sid.clone().or_else(|| parent.studio_flow_sid.clone()),
+            webhook_url: self.webhook_url.clone().or_else(|| parent.webhook_url.clone()),
+            workspace_sid: self.workspace_sid.clone().or_else(|| parent.workspace_sid.clone()),
+            workflow_sid: self.workflow_sid.clone().or_else(|| parent.workflow_sid.clone()),
+            task_channel: self.task_channel.clone().or_else(|| parent.task_channel.clone()),
+            enabled: self.enabled.or(parent.enabled),
+            janitor_enabled: self.janitor_enabled.or(parent.janitor_enabled),
+            long_lived: self.long_lived.or(parent.long_lived),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct DefaultsConfig {
+    #[serde(flatten)]
+    pub flow: FlowSettings,
+    #[serde(default)]
+    pub widget: toml::Table,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SiteConfig {
+    pub id: String,
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    pub default_language: String,
+    pub languages: Vec<String>,
+    #[serde(default)]
+    pub path_language: bool,
+    pub language_cookie: Option<String>,
+    #[serde(flatten)]
+    pub flow: FlowSettings,
+    #[serde(default)]
+    pub widget: toml::Table,
+    /// Per-language settings, keyed by a tag from `languages`.
+    #[serde(default)]
+    pub language: BTreeMap<String, LanguageConfig>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LanguageConfig {
+    /// An address that already exists: served as is, never provisioned.
+    pub flex_flow_sid: Option<String>,
+    #[serde(flatten)]
+    pub flow: FlowSettings,
+    #[serde(default)]
+    pub widget: toml::Table,
+}
+
+/// Why a configuration could not be used. Every variant names where the problem is.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("{path}: {} problem(s):\n{}", problems.len(), ProblemList(problems))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
+}
+
+struct ProblemList<'a>(&'a [Problem]);
+
+impl fmt::Display for ProblemList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, problem) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A configuration that passed validation, with the notes worth showing to an operator.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub config: Config,
+    /// Things that are not errors but look like mistakes (e.g. an unknown `FLEXROUTE_*` variable).
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// Reads, overlays the environment, and validates the file at `path`.
+    pub fn load(path: &Path, env: &Environment) -> Result<LoadedConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml_str(&text, env).map_err(|e| e.with_path(path))
+    }
+
+    /// Same as [`Config::load`], from text already in memory (tests, reloads).
+    pub fn from_toml_str(text: &str, env: &Environment) -> Result<LoadedConfig, ConfigError> {
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: PathBuf::new(),
+            message: e.to_string(),
+        })?;
+        let mut warnings = Vec::new();
+        let overridden = env.apply(&mut table, &mut warnings);
+        let mut problems = keys::unknown_keys(&table);
+        let typed = Sections {
+            table,
+            overridden: &overridden,
+            problems: &mut problems,
+        }
+        .into_config();
+        if let Some(mut config) = typed {
+            if config.twilio.account_sid.is_none() {
+                config.twilio.account_sid = env.twilio_account_sid();
+            }
+            problems.extend(validate::validate(&config));
+            if problems.is_empty() {
+                return Ok(LoadedConfig { config, warnings });
+            }
+        }
+        Err(ConfigError::Invalid {
+            path: PathBuf::new(),
+            problems,
+        })
+    }
+}
+
+/// Deserializes the file one section (and one site) at a time, so that a type error in one
+/// place does not hide those in others, and each is reported with the path it sits at.
+struct Sections<'a> {
+    table: toml::Table,
+    overridden: &'a [(String, String)],
+    problems: &'a mut Vec<Problem>,
+}
+
+impl Sections<'_> {
+    fn into_config(mut self) -> Option<Config> {
+        let server = self.section("server");
+        let twilio = self.section("twilio");
+        let provisioning = self.section("provisioning");
+        let defaults = self.section("defaults");
+        let sites = self.sites();
+        Some(Config {
+            server: server?,
+            twilio: twilio?,
+            provisioning: provisioning?,
+            defaults: defaults?,
+            sites: sites?,
+        })
+    }
+
+    fn section<T: serde::de::DeserializeOwned + Default>(&mut self, key: &str) -> Option<T> {
+        match self.table.remove(key) {
+            None => Some(T::default()),
+            Some(value) => self.typed(key, value),
+        }
+    }
+
+    fn sites(&mut self) -> Option<Vec<SiteConfig>> {
+        let sites = match self.table.remove("sites") {
+            None => return Some(Vec::new()),
+            Some(toml::Value::Array(sites)) => sites,
+            Some(_) => {
+                self.problems
+                    .push(Problem::new("sites", "must be an array of tables ([[sites]])"));
+                return None;
+            }
+        };
+        let typed: Vec<Option<SiteConfig>> = sites
+            .into_iter()
+            .enumerate()
+            .map(|(i, site)| self.typed(&format!("sites[{i}]"), site))
+            .collect();
+        typed.into_iter().collect()
+    }
+
+    fn typed<T: serde::de::DeserializeOwned>(&mut self, path: &str, value: toml::Value) -> Option<T> {
+        match T::deserialize(value) {
+            Ok(typed) => Some(typed),
+            Err(e) => {
+                let mut message = e.message().trim().to_string();
+                let from_env: Vec<&str> = self
+                    .overridden
+                    .iter()
+                    .filter(|(key, _)| key.starts_with(path))
+                    .map(|(_, var)| var.as_str())
+                    .collect();
+                if !from_env.is_empty() {
+                    message = format!("{message} (environment overrides here: {})", from_env.join(", "));
+                }
+                self.problems.push(Problem::new(path, message));
+                None
+            }
+        }
+    }
+}
+
+impl ConfigError {
+    fn with_path(self, file: &Path) -> Self {
+        match self {
+            ConfigError::Syntax { message, .. } => ConfigError::Syntax {
+                path: file.to_path_buf(),
+                message,
+            },
+            ConfigError::Invalid { problems, .. } => ConfigError::Invalid {
+                path: file.to_path_buf(),
+                problems,
+            },
+            other => other,
+        }
+    }
+
+    /// Every problem found, one per entry (a read or syntax error is one problem).
+    pub fn problems(&self) -> Vec<String> {
+        match self {
+            ConfigError::Invalid { problems, .. } => {
+                problems.iter().map(ToString::to_string).collect()
+            }
+            other => vec![other.to_string()],
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! Semantic checks, run after the file has parsed. Every problem is collected (never just the
+//! first), each with the path of the key it is about.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+use super::{Config, FlowSettings, IntegrationType, SiteConfig};
+use crate::table::hosts::{HostPattern, normalize_origin};
+use crate::table::languages::canonical_tag;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Where: a dotted key path such as `sites[1].hosts[0]`.
+    pub path: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Checks a SID's two-letter prefix and 32 hex digits (`^(FO|FW|IS|AC|WS|WW)[0-9a-fA-F]{32}$`,
+/// with the prefix the key calls for).
+pub fn check_sid(value: &str, prefix: &str) -> Result<(), String> {
+    let hex = value.strip_prefix(prefix).unwrap_or("");
+    if value.starts_with(prefix) && hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{value}` is not a valid SID: expected {prefix} followed by 32 hex digits"
+        ))
+    }
+}
+
+struct Checker {
+    problems: Vec<Problem>,
+}
+
+impl Checker {
+    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem::new(path, message));
+    }
+
+    fn sid(&mut self, path: impl Into<String>, value: Option<&str>, prefix: &str) {
+        if let Some(value) = value
+            && let Err(message) = check_sid(value, prefix)
+        {
+            self.push(path, message);
+        }
+    }
+
+    fn flow(&mut self, path: &str, flow: &FlowSettings) {
+        let at = |key: &str| {
+            if path.is_empty() {
+                key.to_string()
+            } else {
+                format!("{path}.{key}")
+            }
+        };
+        self.sid(at("studio_flow_sid"), flow.studio_flow_sid.as_deref(), "FW");
+        self.sid(at("workspace_sid"), flow.workspace_sid.as_deref(), "WS");
+        self.sid(at("workflow_sid"), flow.workflow_sid.as_deref(), "WW");
+        if let Some(url) = &flow.webhook_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            self.push(at("webhook_url"), format!("`{url}` is not an http(s) URL"));
+        }
+    }
+}
+
+pub fn validate(config: &Config) -> Vec<Problem> {
+    let mut c = Checker {
+        problems: Vec::new(),
+    };
+    server(&mut c, config);
+    c.sid("twilio.account_sid", config.twilio.account_sid.as_deref(), "AC");
+    c.sid(
+        "twilio.chat_service_sid",
+        config.twilio.chat_service_sid.as_deref(),
+        "IS",
+    );
+    provisioning(&mut c, config);
+    c.flow("defaults", &config.defaults.flow);
+    if config.sites.is_empty() {
+        c.push(
+            "sites",
+            "the routing table is empty: add at least one [[sites]] entry",
+        );
+    }
+    let mut ids: HashMap<&str, usize> = HashMap::new();
+    let mut hosts: HashMap<String, (usize, String)> = HashMap::new();
+    for (i, site) in config.sites.iter().enumerate() {
+        let path = format!("sites[{i}]");
+        if let Some(first) = ids.insert(site.id.as_str(), i) {
+            c.push(
+                format!("{path}.id"),
+                format!("duplicate site id `{}` (also sites[{first}])", site.id),
+            );
+        }
+        site_checks(&mut c, config, &path, site, i, &mut hosts);
+    }
+    c.problems
+}
+
+fn server(c: &mut Checker, config: &Config) {
+    for (key, value) in [
+        ("server.listen", &config.server.listen),
+        ("server.admin_listen", &config.server.admin_listen),
+    ] {
+        if value.parse::<std::net::SocketAddr>().is_err() {
+            c.push(key, format!("`{value}` is not an address like 0.0.0.0:8080"));
+        }
+    }
+    if config.server.cache_max_entries == 0 {
+        c.push("server.cache_max_entries", "must be at least 1");
+    }
+    let base = &config.twilio.flex_api_base;
+    if !(base.starts_with("https://") || base.starts_with("http://")) {
+        c.push(
+            "twilio.flex_api_base",
+            format!("`{base}` is not an http(s) URL"),
+        );
+    }
+}
+
+fn provisioning(c: &mut Checker, config: &Config) {
+    let p = &config.provisioning;
+    for placeholder in ["{site}", "{language}"] {
+        if !p.friendly_name.contains(placeholder) {
+            c.push(
+                "provisioning.friendly_name",
+                format!("must contain {placeholder}, or two pairs would share one address name"),
+            );
+        }
+    }
+    if !(p.state.starts_with("file:")
+        || p.state.starts_with("redis://")
+        || p.state.starts_with("rediss://"))
+    {
+        c.push(
+            "provisioning.state",
+            format!("`{}` must start with file:, redis:// or rediss://", p.state),
+        );
+    }
+}
+
+fn site_checks(
+    c: &mut Checker,
+    config: &Config,
+    path: &str,
+    site: &SiteConfig,
+    index: usize,
+    hosts: &mut HashMap<String, (usize, String)>,
+) {
+    let id_ok = !site.id.is_empty()
+        && site.id.len() <= 64
+        && site
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if !id_ok {
+        c.push(
+            format!("{path}.id"),
+            format!(
+                "`{}` must be 1-64 characters of a-z, 0-9, '-' or '_'",
+                site.id
+            ),
+        );
+    }
+    for (h, host) in site.hosts.iter().enumerate() {
+        let at = format!("{path}.hosts[{h}]");
+        match HostPattern::parse(host) {
+            Ok(pattern) => {
+                let key = pattern.to_string();
+                if let Some((other, other_at)) = hosts.get(&key) {
+                    let whose = if *other == index {
+                        "listed twice in this site".to_string()
+                    } else {
+                        format!("also claimed by sites[{other}] at {other_at}")
+                    };
+                    c.push(at, format!("duplicate host `{key}`: {whose}"));
+                } else {
+                    hosts.insert(key, (index, at));
+                }
+            }
+            Err(message) => c.push(at, message),
+        }
+    }
+    for (o, origin) in site.allowed_origins.iter().enumerate() {
+        if normalize_origin(origin).is_none() {
+            c.push(
+                format!("{path}.allowed_origins[{o}]"),
+                format!(
+                    "`{origin}` is not an origin like https://shop.example (scheme and host, optional port, no path, no *)"
+                ),
+            );
+        }
+    }
+    if let Some(cookie) = &site.language_cookie {
+        let token = !cookie.is_empty()
+            && cookie
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !token {
+            c.push(
+                format!("{path}.language_cookie"),
+                format!("`{cookie}` is not a valid cookie name"),
+            );
+        }
+    }
+    c.flow(path, &site.flow);
+    languages(c, config, path, site);
+}
+
+fn languages(c: &mut Checker, config: &Config, path: &str, site: &SiteConfig) {
+    if site.languages.is_empty() {
+        c.push(
+            format!("{path}.languages"),
+            "must list at least one language",
+        );
+    }
+    let mut seen: HashSet<String> = HashSet::new();
+    for (l, tag) in site.languages.iter().enumerate() {
+        match canonical_tag(tag) {
+            Ok(canonical) => {
+                if !seen.insert(canonical.clone()) {
+                    c.push(
+                        format!("{path}.languages[{l}]"),
+                        format!("`{tag}` is listed twice"),
+                    );
+                }
+            }
+            Err(message) => c.push(format!("{path}.languages[{l}]"), message),
+        }
+    }
+    match canonical_tag(&site.default_language) {
+        Ok(canonical) if !seen.contains(&canonical) => c.push(
+            format!("{path}.default_language"),
+            format!(
+                "`{}` is not one of this site's languages",
+                site.default_language
+            ),
+        ),
+        Ok(_) => {}
+        Err(message) => c.push(format!("{path}.default_language"), message),
+    }
+    let inherited = site.flow.inherit(&config.defaults.flow);
+    let mut configured: HashSet<String> = HashSet::new();
+    for (tag, language) in &site.language {
+        let at = format!("{path}.language.\"{tag}\"");
+        match canonical_tag(tag) {
+            Ok(canonical) if !seen.contains(&canonical) => {
+                c.push(&at, "not one of this site's `languages`")
+            }
+            Ok(canonical) => {
+                if !configured.insert(canonical) {
+                    c.push(&at, "configured twice (tags compare case-insensitively)");
+                }
+            }
+            Err(message) => c.push(&at, message),
+        }
+        c.sid(
+            format!("{at}.flex_flow_sid"),
+            language.flex_flow_sid.as_deref(),
+            "FO",
+        );
+        c.flow(&at, &language.flow);
+        if language.flex_flow_sid.is_none() && config.provisioning.enabled {
+            provisionable(c, &at, &language.flow.inherit(&inherited));
+        }
+    }
+    // Languages without a [sites.language."…"] table inherit everything and are provisioned.
+    if config.provisioning.enabled {
+        let unconfigured = site.languages.iter().filter(|tag| {
+            canonical_tag(tag).is_ok_and(|canonical| !configured.contains(&canonical))
+        });
+        if unconfigured.count() > 0 {
+            provisionable(c, path, &inherited);
+        }
+    }
+}
+
+/// A pair that flexroute may have to create needs the settings its integration type requires.
+fn provisionable(c: &mut Checker, path: &str, flow: &FlowSettings) {
+    let needs: &[(&str, bool)] = match flow.integration_type.unwrap_or(IntegrationType::Studio) {
+        IntegrationType::Studio => &[("studio_flow_sid", flow.studio_flow_sid.is_some())],
+        IntegrationType::External => &[("webhook_url", flow.webhook_url.is_some())],
+        IntegrationType::Task => &[
+            ("workspace_sid", flow.workspace_sid.is_some()),
+            ("workflow_sid", flow.workflow_sid.is_some()),
+        ],
+    };
+    for (key, present) in needs {
+        if !present {
+            c.push(
+                path,
+                format!(
+                    "has addresses to provision but no `{key}` (set it here, in the site or in [defaults], or pin flex_flow_sid)"
+                ),
+            );
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! The two listeners' routers: the public API (DESIGN §2) and the ops listener (DESIGN §3).
+
+mod error;
+mod health;
+mod observe;
+mod webchat;
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tower_http::catch_panic::CatchPanicLayer;
+
+pub use error::{ApiError, ErrorCode};
+pub use webchat::MAX_QUERY_BYTES;
+
+use crate::cache::ResponseCache;
+use crate::metrics::Metrics;
+use crate::table::RoutingTable;
+
+const CONFIG_ROUTE: &str = "/v1/webchat/config";
+/// Every public route pattern, which are also the only `route` label values besides
+/// `unmatched`.
+const ROUTES: &[&str] = &[CONFIG_ROUTE, "/healthz", "/readyz"];
+
+/// Shared by every handler; cloning it is one reference-count increment.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
+    table: Arc<RoutingTable>,
+    pub cache: ResponseCache,
+    pub metrics: Metrics,
+    ready: AtomicBool,
+    cache_control: HeaderValue,
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(
+        table: RoutingTable,
+        metrics: Metrics,
+        cache_max_entries: u64,
+        cache_max_age_secs: u64,
+    ) -> Self {
+        metrics.set_routes(&table.summary());
+        metrics.mark_config_loaded();
+        let cache_control = HeaderValue::from_str(&format!(
+            "public, max-age={cache_max_age_secs}"
+        ))
+        .unwrap_or(HeaderValue::from_static("no-cache"));
+        Self(Arc::new(Shared {
+            table: Arc::new(table),
+            cache: ResponseCache::new(cache_max_entries),
+            metrics,
+            ready: AtomicBool::new(false),
+            cache_control,
+        }))
+    }
+
+    pub fn table(&self) -> Arc<RoutingTable> {
+        self.table.clone()
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Release);
+    }
+}
+
+/// The public listener: widget configs, health and readiness.
+pub fn public_router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            CONFIG_ROUTE,
+            get(webchat::get_config).options(webchat::preflight),
+        )
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::observe,
+        ))
+        .layer(CatchPanicLayer::custom(error::panic_response))
+        .with_state(state)
+}
+
+/// The ops listener: Prometheus metrics (and liveness, for probes that use this port).
+pub fn ops_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(health::healthz))
+        .fallback(error::not_found)
+        .with_state(state)
+}
+
+async fn metrics(axum::extract::State(app): axum::extract::State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        app.metrics.render(),
+    )
+}

@@ -1,0 +1,262 @@
+//! `GET /v1/webchat/config` (DESIGN §2): resolve the site and language, then answer from the
+//! cache of prebuilt responses, adding only the per-request headers (304, CORS).
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{StatusCode, request::Parts};
+
+use super::AppState;
+use super::error::{ApiError, ErrorCode};
+use crate::cache::{Prepared, RouteKey};
+use crate::resolve::{self, Inputs};
+use crate::table::{RoutingTable, Site};
+use crate::widget;
+
+/// Longest query string accepted. Page URLs with tracking parameters fit easily; anything
+/// longer is not a browser asking for a widget.
+pub const MAX_QUERY_BYTES: usize = 8192;
+/// Longest single value of interest (`site`, `lang`); longer cannot match the table.
+const MAX_VALUE_BYTES: usize = 2048;
+
+/// Seconds a client should wait before asking again for an address that is not available.
+const RETRY_AFTER_SECS: &str = "5";
+
+static VARY: HeaderValue = HeaderValue::from_static("Origin, Accept-Language, Cookie");
+static JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+pub async fn get_config(State(app): State<AppState>, request: Request) -> Response {
+    let (parts, _) = request.into_parts();
+    match answer(&app, &parts) {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+/// The query parameters flexroute reads; everything else (cache-busters…) is ignored.
+#[derive(Default)]
+struct Query {
+    site: Option<String>,
+    lang: Option<String>,
+    page: Option<String>,
+}
+
+fn parse_query(parts: &Parts) -> Result<Query, ApiError> {
+    let raw = parts.uri.query().unwrap_or("");
+    if raw.len() > MAX_QUERY_BYTES {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!("query string longer than {MAX_QUERY_BYTES} bytes"),
+        ));
+    }
+    let mut query = Query::default();
+    for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
+        let slot = match key.as_ref() {
+            "site" => &mut query.site,
+            "lang" => &mut query.lang,
+            "page" => &mut query.page,
+            _ => continue,
+        };
+        if value.len() > MAX_VALUE_BYTES {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                format!("parameter `{key}` is longer than {MAX_VALUE_BYTES} bytes"),
+            ));
+        }
+        if slot.is_none() {
+            *slot = Some(value.into_owned());
+        }
+    }
+    Ok(query)
+}
+
+/// A header as text; absent when missing or not visible ASCII (never an error).
+fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn inputs<'a>(query: &'a Query, headers: &'a HeaderMap) -> Inputs<'a> {
+    Inputs {
+        site: query.site.as_deref(),
+        lang: query.lang.as_deref(),
+        page: query.page.as_deref(),
+        origin: header_str(headers, &header::ORIGIN),
+        referer: header_str(headers, &header::REFERER),
+        host: header_str(headers, &header::HOST),
+        cookie: header_str(headers, &header::COOKIE),
+        accept_language: header_str(headers, &header::ACCEPT_LANGUAGE),
+    }
+}
+
+fn unknown_site(explicit: bool) -> ApiError {
+    let message = if explicit {
+        "no site has this id"
+    } else {
+        "no configured site matches this request (site, Origin, page, Referer or Host)"
+    };
+    ApiError::new(ErrorCode::UnknownSite, message)
+}
+
+fn answer(app: &AppState, parts: &Parts) -> Result<Response, ApiError> {
+    let query = parse_query(parts)?;
+    let inputs = inputs(&query, &parts.headers);
+    let table = app.table();
+    let decision =
+        resolve::resolve(&table, &inputs).map_err(|unknown| unknown_site(unknown.explicit))?;
+    let site = &table.sites[decision.site];
+    let key = RouteKey {
+        site: site.id.clone(),
+        language: site.pairs[decision.language].language.clone(),
+    };
+    let prepared = match app.cache.get(&key) {
+        Some(prepared) => {
+            app.metrics.cache_hits.inc();
+            prepared
+        }
+        None => {
+            app.metrics.cache_misses.inc();
+            let prepared = Arc::new(prepare(app, &table, decision.site, decision.language));
+            app.cache.insert(key, prepared.clone());
+            prepared
+        }
+    };
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        tracing::debug!(
+            site = %site.id,
+            language = %site.pairs[decision.language].language,
+            site_rule = %decision.site_rule,
+            language_rule = %decision.language_rule,
+            "resolved"
+        );
+    }
+    Ok(respond(app, site, &prepared, &parts.headers))
+}
+
+/// Builds the answer for one pair: its own address, else the site default's (degraded), else
+/// `503 address_unavailable`.
+fn prepare(app: &AppState, table: &RoutingTable, site_index: usize, language: usize) -> Prepared {
+    let site = &table.sites[site_index];
+    let pair = &site.pairs[language];
+    let account_sid = table.account_sid.as_deref();
+    if let Some(address) = &pair.pinned {
+        let body = widget::render(site, pair, address, account_sid, None);
+        let served = app.metrics.served_counter(&site.id, &pair.language);
+        return Prepared::ok(body, &pair.language, served);
+    }
+    let fallback = site.default_pair();
+    if let Some(address) = &fallback.pinned {
+        let body = widget::render(site, fallback, address, account_sid, Some(&pair.language));
+        let served = app.metrics.served_counter(&site.id, &fallback.language);
+        return Prepared::ok(body, &fallback.language, served);
+    }
+    let error = ApiError::new(
+        ErrorCode::AddressUnavailable,
+        format!(
+            "no chat address for site `{}` in `{}` yet",
+            site.id, pair.language
+        ),
+    );
+    Prepared::error(error.code.status(), error.body())
+}
+
+fn respond(app: &AppState, site: &Site, prepared: &Prepared, request: &HeaderMap) -> Response {
+    let not_modified = prepared
+        .etag
+        .as_ref()
+        .is_some_and(|etag| if_none_match(request, etag));
+    let (status, body) = if not_modified {
+        (StatusCode::NOT_MODIFIED, Body::empty())
+    } else {
+        (prepared.status, Body::from(prepared.body.clone()))
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    if !not_modified {
+        headers.insert(header::CONTENT_TYPE, JSON.clone());
+    }
+    headers.insert(header::VARY, VARY.clone());
+    if let Some(served) = &prepared.served {
+        served.inc();
+        headers.insert(header::CACHE_CONTROL, app.cache_control.clone());
+    } else {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_static(RETRY_AFTER_SECS),
+        );
+    }
+    if let Some(etag) = &prepared.etag {
+        headers.insert(header::ETAG, etag.clone());
+    }
+    if let Some(language) = &prepared.content_language {
+        headers.insert(header::CONTENT_LANGUAGE, language.clone());
+    }
+    cors(site, request, headers);
+    response
+}
+
+/// Echoes `Origin` when the site allows it; otherwise adds nothing, so the browser refuses.
+fn cors(site: &Site, request: &HeaderMap, headers: &mut HeaderMap) {
+    if let Some(origin) = request.get(header::ORIGIN)
+        && origin.to_str().is_ok_and(|o| site.allows_origin(o))
+    {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("ETag, Content-Language, Retry-After"),
+        );
+    }
+}
+
+/// RFC 9110 §13.1.2: `*`, or any listed tag equal to ours under weak comparison.
+fn if_none_match(request: &HeaderMap, etag: &HeaderValue) -> bool {
+    let ours = etag.as_bytes();
+    request
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag).as_bytes() == ours)
+}
+
+/// `OPTIONS /v1/webchat/config`: a CORS preflight. Allowed origins get the grant; anyone else
+/// gets an empty 204, which a browser reads as a refusal.
+pub async fn preflight(State(app): State<AppState>, request: Request) -> Response {
+    let (parts, _) = request.into_parts();
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::VARY,
+        HeaderValue::from_static("Origin, Access-Control-Request-Headers"),
+    );
+    let Ok(query) = parse_query(&parts) else {
+        return response;
+    };
+    let table = app.table();
+    let Ok(decision) = resolve::resolve(&table, &inputs(&query, &parts.headers)) else {
+        return response;
+    };
+    let site = &table.sites[decision.site];
+    if let Some(origin) = parts.headers.get(header::ORIGIN)
+        && origin.to_str().is_ok_and(|o| site.allows_origin(o))
+    {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, OPTIONS"),
+        );
+        if let Some(requested) = parts.headers.get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
+            headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, requested.clone());
+        }
+        headers.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+    }
+    response
+}

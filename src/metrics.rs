@@ -1,0 +1,155 @@
+//! Prometheus series (DESIGN §3), in a registry the application owns so that tests can read
+//! exact values. Labels are bounded: routes are the router's patterns, statuses are the ones
+//! flexroute sends, and site/language pairs come from the config, never from a request.
+
+use prometheus::{
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+use crate::table::Summary;
+
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: IntCounterVec,
+    pub http_duration: HistogramVec,
+    pub cache_hits: IntCounter,
+    pub cache_misses: IntCounter,
+    served: IntCounterVec,
+    routes: IntGaugeVec,
+    pub config_reloads: IntCounterVec,
+    pub config_last_success: Gauge,
+}
+
+/// Buckets for a service that answers from memory in microseconds, but may wait for an
+/// upstream for seconds.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                "flexroute_http_requests_total",
+                "HTTP requests answered on the public listener, by route pattern and status.",
+            ),
+            &["route", "status"],
+        )
+        .expect("valid metric");
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "flexroute_http_request_duration_seconds",
+                "Time to answer a public request, by route pattern.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["route"],
+        )
+        .expect("valid metric");
+        let cache_hits = IntCounter::new(
+            "flexroute_cache_hits_total",
+            "Widget config answers served from the in-memory cache.",
+        )
+        .expect("valid metric");
+        let cache_misses = IntCounter::new(
+            "flexroute_cache_misses_total",
+            "Widget config answers that had to be built.",
+        )
+        .expect("valid metric");
+        let served = IntCounterVec::new(
+            Opts::new(
+                "flexroute_widget_configs_served_total",
+                "Widget configs served (200 and 304), by the site and language of the address.",
+            ),
+            &["site", "language"],
+        )
+        .expect("valid metric");
+        let routes = IntGaugeVec::new(
+            Opts::new(
+                "flexroute_routes",
+                "Configured (site, language) pairs by state.",
+            ),
+            &["state"],
+        )
+        .expect("valid metric");
+        let config_reloads = IntCounterVec::new(
+            Opts::new(
+                "flexroute_config_reloads_total",
+                "Configuration reloads, by outcome.",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        let config_last_success = Gauge::new(
+            "flexroute_config_last_reload_success_timestamp_seconds",
+            "Unix time at which the configuration in force was loaded.",
+        )
+        .expect("valid metric");
+        for collector in [
+            Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(http_duration.clone()),
+            Box::new(cache_hits.clone()),
+            Box::new(cache_misses.clone()),
+            Box::new(served.clone()),
+            Box::new(routes.clone()),
+            Box::new(config_reloads.clone()),
+            Box::new(config_last_success.clone()),
+        ] {
+            registry.register(collector).expect("unique metric names");
+        }
+        for outcome in ["success", "failure"] {
+            config_reloads.with_label_values(&[outcome]);
+        }
+        Self {
+            registry,
+            http_requests,
+            http_duration,
+            cache_hits,
+            cache_misses,
+            served,
+            routes,
+            config_reloads,
+            config_last_success,
+        }
+    }
+
+    /// The counter for one configured pair. Callers keep the handle (in the cache entry) so
+    /// the hot path increments an atomic instead of looking labels up.
+    pub fn served_counter(&self, site: &str, language: &str) -> IntCounter {
+        self.served.with_label_values(&[site, language])
+    }
+
+    pub fn set_routes(&self, summary: &Summary) {
+        self.routes
+            .with_label_values(&["ready"])
+            .set(summary.pinned as i64);
+        self.routes
+            .with_label_values(&["missing"])
+            .set(summary.missing as i64);
+        self.routes.with_label_values(&["failing"]).set(0);
+    }
+
+    pub fn mark_config_loaded(&self) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        self.config_last_success.set(now);
+    }
+
+    /// The registry in Prometheus' text format.
+    pub fn render(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        // Encoding into a Vec cannot fail for well-formed metrics.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

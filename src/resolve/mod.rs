@@ -1,0 +1,194 @@
+//! Which site and which language a request is for (DESIGN §1), and why. Pure functions of the
+//! routing table and the request's inputs: the HTTP handler and `flexroute resolve` share them.
+
+pub mod accept_language;
+
+use std::fmt;
+
+use crate::table::hosts::{url_host, url_path};
+use crate::table::languages::{Exclusions, TagMatch};
+use crate::table::{RoutingTable, Site};
+
+/// What a request says about its site and language. Every field is optional and untrusted.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Inputs<'a> {
+    pub site: Option<&'a str>,
+    pub lang: Option<&'a str>,
+    pub page: Option<&'a str>,
+    pub origin: Option<&'a str>,
+    pub referer: Option<&'a str>,
+    pub host: Option<&'a str>,
+    pub cookie: Option<&'a str>,
+    pub accept_language: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SiteRule {
+    Parameter,
+    Origin,
+    Page,
+    Referer,
+    Host,
+}
+
+impl fmt::Display for SiteRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SiteRule::Parameter => "`site` parameter",
+            SiteRule::Origin => "Origin header host",
+            SiteRule::Page => "`page` parameter host",
+            SiteRule::Referer => "Referer header host",
+            SiteRule::Host => "Host header",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LanguageRule {
+    Parameter,
+    PathPrefix,
+    Cookie,
+    AcceptLanguage,
+    Default,
+}
+
+impl fmt::Display for LanguageRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LanguageRule::Parameter => "`lang` parameter",
+            LanguageRule::PathPrefix => "page path prefix",
+            LanguageRule::Cookie => "language cookie",
+            LanguageRule::AcceptLanguage => "Accept-Language",
+            LanguageRule::Default => "site default",
+        })
+    }
+}
+
+/// The outcome for a known site.
+#[derive(Debug, Clone, Copy)]
+pub struct Decision<'a> {
+    pub site: usize,
+    pub site_rule: SiteRule,
+    pub language: usize,
+    pub language_rule: LanguageRule,
+    /// The value that matched (`es-AR` for an `Accept-Language: es-AR` that reached `es-MX`).
+    pub matched: Option<&'a str>,
+    /// True when the match went along subtags rather than naming the language exactly.
+    pub fallback: bool,
+}
+
+/// No configured site claims the request. `explicit` is true when a `site` parameter named an
+/// id that does not exist (headers are then not consulted: a typo should not be masked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownSite {
+    pub explicit: bool,
+}
+
+pub fn resolve<'a>(table: &RoutingTable, inputs: &Inputs<'a>) -> Result<Decision<'a>, UnknownSite> {
+    let (site_index, site_rule) = resolve_site(table, inputs)?;
+    let site = &table.sites[site_index];
+    let (language_rule, found) = resolve_language(site, inputs);
+    let (language, matched, fallback) = match found {
+        Some((m, matched)) => (m.index, Some(matched), m.fallback),
+        None => (site.languages.default_index(), None, false),
+    };
+    Ok(Decision {
+        site: site_index,
+        site_rule,
+        language,
+        language_rule,
+        matched,
+        fallback,
+    })
+}
+
+fn resolve_site(table: &RoutingTable, inputs: &Inputs<'_>) -> Result<(usize, SiteRule), UnknownSite> {
+    if let Some(id) = inputs.site {
+        return table
+            .site_by_id(id)
+            .map(|s| (s, SiteRule::Parameter))
+            .ok_or(UnknownSite { explicit: true });
+    }
+    let candidates = [
+        (inputs.origin.and_then(url_host), SiteRule::Origin),
+        (inputs.page.and_then(url_host), SiteRule::Page),
+        (inputs.referer.and_then(url_host), SiteRule::Referer),
+        (inputs.host, SiteRule::Host),
+    ];
+    candidates
+        .into_iter()
+        .find_map(|(host, rule)| Some((table.site_by_host(host?)?, rule)))
+        .ok_or(UnknownSite { explicit: false })
+}
+
+fn resolve_language<'a>(site: &Site, inputs: &Inputs<'a>) -> (LanguageRule, Option<(TagMatch, &'a str)>) {
+    let none = Exclusions::default();
+    if let Some(lang) = inputs.lang
+        && let Some(m) = site.languages.match_tag(lang, &none)
+    {
+        return (LanguageRule::Parameter, Some((m, lang)));
+    }
+    if site.path_language
+        && let Some(segment) = inputs.page.or(inputs.referer).and_then(first_segment)
+        && let Some(m) = site.languages.match_tag(segment, &none)
+    {
+        return (LanguageRule::PathPrefix, Some((m, segment)));
+    }
+    if let (Some(name), Some(cookies)) = (&site.language_cookie, inputs.cookie)
+        && let Some(value) = cookie_value(cookies, name)
+        && let Some(m) = site.languages.match_tag(value, &none)
+    {
+        return (LanguageRule::Cookie, Some((m, value)));
+    }
+    if let Some(header) = inputs.accept_language
+        && let Some(found) = negotiate(site, header)
+    {
+        return (LanguageRule::AcceptLanguage, Some(found));
+    }
+    (LanguageRule::Default, None)
+}
+
+/// The site language the header prefers most: highest weight first, header order among equal
+/// weights, `q=0` ranges never chosen (not even through fallback or `*`).
+pub fn negotiate<'a>(site: &Site, header: &'a str) -> Option<(TagMatch, &'a str)> {
+    let mut excluded = Exclusions::default();
+    for entry in accept_language::entries(header).filter(|e| e.quality == 0 && e.range != "*") {
+        excluded.push(entry.range);
+    }
+    let mut best: Option<(u16, TagMatch, &'a str)> = None;
+    for entry in accept_language::entries(header) {
+        if entry.quality == 0 || best.is_some_and(|(q, _, _)| q >= entry.quality) {
+            continue;
+        }
+        let found = if entry.range == "*" {
+            site.languages.any(&excluded).map(|index| TagMatch {
+                index,
+                fallback: true,
+            })
+        } else {
+            site.languages.match_tag(entry.range, &excluded)
+        };
+        if let Some(m) = found {
+            if entry.quality == 1000 {
+                return Some((m, entry.range));
+            }
+            best = Some((entry.quality, m, entry.range));
+        }
+    }
+    best.map(|(_, m, range)| (m, range))
+}
+
+/// `/fr-ca/cart` → `fr-ca`.
+fn first_segment(url: &str) -> Option<&str> {
+    let path = url_path(url).strip_prefix('/')?;
+    let segment = path.split('/').next()?;
+    (!segment.is_empty()).then_some(segment)
+}
+
+/// The value of cookie `name` in a `Cookie` header (`a=1; locale=es-MX`), quotes removed.
+pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    header.split(';').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        (key.trim() == name).then(|| value.trim().trim_matches('"'))
+    })
+}

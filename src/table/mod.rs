@@ -1,0 +1,189 @@
+//! The routing table: the validated configuration compiled into the shape requests need —
+//! host and id indexes, per-site language matchers, and for every (site, language) pair its
+//! address and merged widget configuration.
+
+pub mod hosts;
+pub mod languages;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::config::{Config, FlowSettings};
+use crate::widget;
+use hosts::{HostIndex, HostPattern, normalize_origin};
+use languages::{SiteLanguages, canonical_tag};
+
+/// A chat address a visitor can be sent to. `kind` leaves room for Flex Conversations
+/// addresses beside legacy Flex Flows (DESIGN §6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Address {
+    FlexFlow { sid: String },
+}
+
+impl Address {
+    pub fn sid(&self) -> &str {
+        match self {
+            Address::FlexFlow { sid } => sid,
+        }
+    }
+}
+
+/// One configured (site, language) pair.
+#[derive(Debug)]
+pub struct Pair {
+    pub language: Arc<str>,
+    /// Pinned in the config; `None` means the pair is missing until provisioned.
+    pub pinned: Option<Address>,
+    /// Effective Flex Flow settings (language → site → defaults).
+    pub flow: FlowSettings,
+    /// `defaults.widget` ← site `widget` ← language `widget`, deep-merged.
+    pub widget: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug)]
+pub struct Site {
+    pub id: Arc<str>,
+    pub hosts: Vec<String>,
+    pub languages: SiteLanguages,
+    /// Indexed like `languages`.
+    pub pairs: Vec<Pair>,
+    pub path_language: bool,
+    pub language_cookie: Option<Box<str>>,
+    allowed_origins: Vec<Box<str>>,
+}
+
+impl Site {
+    /// Whether a browser on `origin` may read this site's answers (exact, case-insensitive).
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        self.allowed_origins
+            .iter()
+            .any(|allowed| allowed.eq_ignore_ascii_case(origin))
+    }
+
+    pub fn default_pair(&self) -> &Pair {
+        &self.pairs[self.languages.default_index()]
+    }
+}
+
+#[derive(Debug)]
+pub struct RoutingTable {
+    pub sites: Vec<Site>,
+    by_id: HashMap<Box<str>, usize>,
+    hosts: HostIndex,
+    pub account_sid: Option<String>,
+}
+
+/// Counts for `flexroute check` and the `flexroute_routes` gauge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub sites: usize,
+    pub pairs: usize,
+    pub pinned: usize,
+    pub missing: usize,
+    pub hosts: usize,
+}
+
+impl RoutingTable {
+    /// Compiles a configuration that passed validation.
+    pub fn build(config: &Config) -> Self {
+        let mut sites = Vec::with_capacity(config.sites.len());
+        let mut by_id = HashMap::with_capacity(config.sites.len());
+        let mut host_index = HostIndex::default();
+        let defaults_widget = widget::from_toml(&config.defaults.widget);
+        for (index, site) in config.sites.iter().enumerate() {
+            let tags: Vec<Arc<str>> = site
+                .languages
+                .iter()
+                .map(|t| Arc::from(canonical_tag(t).unwrap_or_else(|_| t.clone())))
+                .collect();
+            let default = tags
+                .iter()
+                .position(|t| t.eq_ignore_ascii_case(&site.default_language))
+                .unwrap_or(0);
+            let languages = SiteLanguages::new(tags, default);
+            let site_flow = site.flow.inherit(&config.defaults.flow);
+            let mut site_widget = defaults_widget.clone();
+            widget::deep_merge(&mut site_widget, widget::from_toml(&site.widget));
+            let pairs = languages
+                .tags()
+                .iter()
+                .map(|tag| {
+                    let settings = site
+                        .language
+                        .iter()
+                        .find(|(key, _)| key.eq_ignore_ascii_case(tag))
+                        .map(|(_, language)| language);
+                    let mut merged = site_widget.clone();
+                    if let Some(settings) = settings {
+                        widget::deep_merge(&mut merged, widget::from_toml(&settings.widget));
+                    }
+                    Pair {
+                        language: tag.clone(),
+                        pinned: settings
+                            .and_then(|s| s.flex_flow_sid.clone())
+                            .map(|sid| Address::FlexFlow { sid }),
+                        flow: settings.map_or_else(
+                            || site_flow.clone(),
+                            |s| s.flow.inherit(&site_flow),
+                        ),
+                        widget: merged,
+                    }
+                })
+                .collect();
+            for host in &site.hosts {
+                if let Ok(pattern) = HostPattern::parse(host) {
+                    host_index.insert(&pattern, index);
+                }
+            }
+            by_id.insert(site.id.as_str().into(), index);
+            sites.push(Site {
+                id: site.id.as_str().into(),
+                hosts: site.hosts.clone(),
+                languages,
+                pairs,
+                path_language: site.path_language,
+                language_cookie: site.language_cookie.as_deref().map(Into::into),
+                allowed_origins: site
+                    .allowed_origins
+                    .iter()
+                    .filter_map(|o| normalize_origin(o))
+                    .map(Into::into)
+                    .collect(),
+            });
+        }
+        RoutingTable {
+            sites,
+            by_id,
+            hosts: host_index,
+            account_sid: config.twilio.account_sid.clone(),
+        }
+    }
+
+    pub fn site_by_id(&self, id: &str) -> Option<usize> {
+        self.by_id.get(id).copied()
+    }
+
+    pub fn site_by_host(&self, host: &str) -> Option<usize> {
+        self.hosts.lookup(host)
+    }
+
+    pub fn summary(&self) -> Summary {
+        let pairs = self.sites.iter().map(|s| s.pairs.len()).sum();
+        let pinned = self
+            .sites
+            .iter()
+            .flat_map(|s| &s.pairs)
+            .filter(|p| p.pinned.is_some())
+            .count();
+        Summary {
+            sites: self.sites.len(),
+            pairs,
+            pinned,
+            missing: pairs - pinned,
+            hosts: self.sites.iter().map(|s| s.hosts.len()).sum(),
+        }
+    }
+}

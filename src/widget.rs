@@ -1,0 +1,111 @@
+//! The answer a browser gets (DESIGN §2): the body of `GET /v1/webchat/config`, with the
+//! widget's `appConfig` deep-merged from the config and the fields flexroute owns set last.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::table::{Address, Pair, Site};
+
+/// TOML widget settings as JSON. Dates have no JSON form and become their TOML text.
+pub fn from_toml(table: &toml::Table) -> Map<String, Value> {
+    table
+        .iter()
+        .map(|(k, v)| (k.clone(), value_from_toml(v)))
+        .collect()
+}
+
+fn value_from_toml(value: &toml::Value) -> Value {
+    match value {
+        toml::Value::String(s) => Value::String(s.clone()),
+        toml::Value::Integer(i) => Value::from(*i),
+        toml::Value::Float(f) => Value::from(*f),
+        toml::Value::Boolean(b) => Value::Bool(*b),
+        toml::Value::Datetime(d) => Value::String(d.to_string()),
+        toml::Value::Array(items) => Value::Array(items.iter().map(value_from_toml).collect()),
+        toml::Value::Table(table) => Value::Object(from_toml(table)),
+    }
+}
+
+/// Later wins; objects merge key by key at every depth, anything else is replaced whole.
+pub fn deep_merge(base: &mut Map<String, Value>, overlay: Map<String, Value>) {
+    for (key, value) in overlay {
+        match (base.get_mut(&key), value) {
+            (Some(Value::Object(existing)), Value::Object(incoming)) => {
+                deep_merge(existing, incoming)
+            }
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Body<'a> {
+    site: &'a str,
+    language: &'a str,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    degraded: bool,
+    /// Set on a degraded answer: the language the visitor asked for and will get once its
+    /// address exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    requested_language: Option<&'a str>,
+    address: &'a Address,
+    app_config: Map<String, Value>,
+}
+
+/// The JSON bytes for `served` (the pair whose address is used) on `site`. `requested` is
+/// set when the visitor's own language had no address and this is the degraded answer.
+pub fn render(
+    site: &Site,
+    served: &Pair,
+    address: &Address,
+    account_sid: Option<&str>,
+    requested: Option<&str>,
+) -> Vec<u8> {
+    let mut app_config = served.widget.clone();
+    let context = app_config
+        .entry("context")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !context.is_object() {
+        *context = Value::Object(Map::new());
+    }
+    if let Value::Object(context) = context {
+        context.insert("site".into(), Value::from(&*site.id));
+        context.insert("language".into(), Value::from(&*served.language));
+    }
+    if let Some(account_sid) = account_sid {
+        app_config.insert("accountSid".into(), Value::from(account_sid));
+    }
+    app_config.insert("flexFlowSid".into(), Value::from(address.sid()));
+    let body = Body {
+        site: &site.id,
+        language: &served.language,
+        degraded: requested.is_some(),
+        requested_language: requested,
+        address,
+        app_config,
+    };
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn deep_merge_merges_objects_and_replaces_the_rest() {
+        let mut base = json!({"a": {"x": 1, "y": [1, 2]}, "b": true}).as_object().unwrap().clone();
+        let overlay = json!({"a": {"y": [3], "z": {"k": "v"}}, "b": false})
+            .as_object()
+            .unwrap()
+            .clone();
+        deep_merge(&mut base, overlay);
+        assert_eq!(
+            Value::Object(base),
+            json!({"a": {"x": 1, "y": [3], "z": {"k": "v"}}, "b": false})
+        );
+    }
+}
