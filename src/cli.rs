@@ -12,10 +12,20 @@ use crate::table::RoutingTable;
 use crate::telemetry::LogFormat;
 
 #[derive(Debug, Parser)]
-#[command(name = "flexroute", version, about = "Routes Twilio Flex WebChat visitors to the right chat address")]
+#[command(
+    name = "flexroute",
+    version,
+    about = "Routes Twilio Flex WebChat visitors to the right chat address"
+)]
 pub struct Cli {
     /// Log line format (logs go to stderr; the level comes from FLEXROUTE_LOG, default info).
-    #[arg(long, global = true, value_enum, default_value = "text", env = "FLEXROUTE_LOG_FORMAT")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "FLEXROUTE_LOG_FORMAT"
+    )]
     pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
@@ -25,17 +35,32 @@ pub struct Cli {
 pub enum Command {
     /// Serve widget configs (public listener) and metrics (ops listener).
     Serve {
-        #[arg(long, short, env = "FLEXROUTE_CONFIG", default_value = "config/flexroute.toml")]
+        #[arg(
+            long,
+            short,
+            env = "FLEXROUTE_CONFIG",
+            default_value = "config/flexroute.toml"
+        )]
         config: PathBuf,
     },
     /// Validate the configuration: print a summary, or every problem and exit non-zero.
     Check {
-        #[arg(long, short, env = "FLEXROUTE_CONFIG", default_value = "config/flexroute.toml")]
+        #[arg(
+            long,
+            short,
+            env = "FLEXROUTE_CONFIG",
+            default_value = "config/flexroute.toml"
+        )]
         config: PathBuf,
     },
     /// Show how a request would resolve, and which rule decided, without starting a server.
     Resolve {
-        #[arg(long, short, env = "FLEXROUTE_CONFIG", default_value = "config/flexroute.toml")]
+        #[arg(
+            long,
+            short,
+            env = "FLEXROUTE_CONFIG",
+            default_value = "config/flexroute.toml"
+        )]
         config: PathBuf,
         /// Site id (the `site` query parameter).
         #[arg(long)]
@@ -185,7 +210,10 @@ fn explain(path: &Path, inputs: &Inputs<'_>) -> ExitCode {
         Ok(decision) => decision,
         Err(unknown) => {
             if unknown.explicit {
-                println!("unknown_site: no site has id {:?}", inputs.site.unwrap_or(""));
+                println!(
+                    "unknown_site: no site has id {:?}",
+                    inputs.site.unwrap_or("")
+                );
             } else {
                 println!("unknown_site: no site claims the Origin, page, Referer or Host given");
             }

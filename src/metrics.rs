@@ -3,8 +3,8 @@
 //! flexroute sends, and site/language pairs come from the config, never from a request.
 
 use prometheus::{
-    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 
 use crate::table::Summary;
@@ -16,6 +16,7 @@ pub struct Metrics {
     pub http_duration: HistogramVec,
     pub cache_hits: IntCounter,
     pub cache_misses: IntCounter,
+    pub cache_entries: IntGauge,
     served: IntCounterVec,
     routes: IntGaugeVec,
     pub config_reloads: IntCounterVec,
@@ -59,6 +60,11 @@ impl Metrics {
             "Widget config answers that had to be built.",
         )
         .expect("valid metric");
+        let cache_entries = IntGauge::new(
+            "flexroute_cache_entries",
+            "Answers held in the in-memory cache (at most server.cache_max_entries).",
+        )
+        .expect("valid metric");
         let served = IntCounterVec::new(
             Opts::new(
                 "flexroute_widget_configs_served_total",
@@ -93,6 +99,7 @@ impl Metrics {
             Box::new(http_duration.clone()),
             Box::new(cache_hits.clone()),
             Box::new(cache_misses.clone()),
+            Box::new(cache_entries.clone()),
             Box::new(served.clone()),
             Box::new(routes.clone()),
             Box::new(config_reloads.clone()),
@@ -109,6 +116,7 @@ impl Metrics {
             http_duration,
             cache_hits,
             cache_misses,
+            cache_entries,
             served,
             routes,
             config_reloads,

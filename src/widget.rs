@@ -97,7 +97,10 @@ mod tests {
 
     #[test]
     fn deep_merge_merges_objects_and_replaces_the_rest() {
-        let mut base = json!({"a": {"x": 1, "y": [1, 2]}, "b": true}).as_object().unwrap().clone();
+        let mut base = json!({"a": {"x": 1, "y": [1, 2]}, "b": true})
+            .as_object()
+            .unwrap()
+            .clone();
         let overlay = json!({"a": {"y": [3], "z": {"k": "v"}}, "b": false})
             .as_object()
             .unwrap()

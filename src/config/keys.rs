@@ -69,7 +69,9 @@ pub fn unknown_keys(root: &toml::Table) -> Vec<Problem> {
         return problems;
     };
     for (i, site) in sites.iter().enumerate() {
-        let Some(site) = site.as_table() else { continue };
+        let Some(site) = site.as_table() else {
+            continue;
+        };
         let path = format!("sites[{i}]");
         check(site, &path, &[SITE, FLOW], &mut problems);
         let Some(toml::Value::Table(languages)) = site.get("language") else {

@@ -2,7 +2,7 @@
 //! and validated once, so that everything past this module can trust it.
 
 mod env;
-mod keys;
+pub mod keys;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -31,7 +31,7 @@ pub struct Config {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct ServerConfig {
     pub listen: String,
     pub admin_listen: String,
@@ -52,7 +52,7 @@ impl Default for ServerConfig {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct TwilioConfig {
     pub account_sid: Option<String>,
     pub chat_service_sid: Option<String>,
@@ -70,7 +70,7 @@ impl Default for TwilioConfig {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct ProvisioningConfig {
     pub enabled: bool,
     pub friendly_name: String,
@@ -118,11 +118,26 @@ impl FlowSettings {
     pub fn inherit(&self, parent: &FlowSettings) -> FlowSettings {
         FlowSettings {
             integration_type: self.integration_type.or(parent.integration_type),
-            studio_flow_sid: self.studio_flow_sid.clone().or_else(|| parent.studio_flow_sid.clone()),
-            webhook_url: self.webhook_url.clone().or_else(|| parent.webhook_url.clone()),
-            workspace_sid: self.workspace_sid.clone().or_else(|| parent.workspace_sid.clone()),
-            workflow_sid: self.workflow_sid.clone().or_else(|| parent.workflow_sid.clone()),
-            task_channel: self.task_channel.clone().or_else(|| parent.task_channel.clone()),
+            studio_flow_sid: self
+                .studio_flow_sid
+                .clone()
+                .or_else(|| parent.studio_flow_sid.clone()),
+            webhook_url: self
+                .webhook_url
+                .clone()
+                .or_else(|| parent.webhook_url.clone()),
+            workspace_sid: self
+                .workspace_sid
+                .clone()
+                .or_else(|| parent.workspace_sid.clone()),
+            workflow_sid: self
+                .workflow_sid
+                .clone()
+                .or_else(|| parent.workflow_sid.clone()),
+            task_channel: self
+                .task_channel
+                .clone()
+                .or_else(|| parent.task_channel.clone()),
             enabled: self.enabled.or(parent.enabled),
             janitor_enabled: self.janitor_enabled.or(parent.janitor_enabled),
             long_lived: self.long_lived.or(parent.long_lived),
@@ -285,8 +300,10 @@ impl Sections<'_> {
             None => return Some(Vec::new()),
             Some(toml::Value::Array(sites)) => sites,
             Some(_) => {
-                self.problems
-                    .push(Problem::new("sites", "must be an array of tables ([[sites]])"));
+                self.problems.push(Problem::new(
+                    "sites",
+                    "must be an array of tables ([[sites]])",
+                ));
                 return None;
             }
         };
@@ -298,7 +315,11 @@ impl Sections<'_> {
         typed.into_iter().collect()
     }
 
-    fn typed<T: serde::de::DeserializeOwned>(&mut self, path: &str, value: toml::Value) -> Option<T> {
+    fn typed<T: serde::de::DeserializeOwned>(
+        &mut self,
+        path: &str,
+        value: toml::Value,
+    ) -> Option<T> {
         match T::deserialize(value) {
             Ok(typed) => Some(typed),
             Err(e) => {
@@ -310,7 +331,10 @@ impl Sections<'_> {
                     .map(|(_, var)| var.as_str())
                     .collect();
                 if !from_env.is_empty() {
-                    message = format!("{message} (environment overrides here: {})", from_env.join(", "));
+                    message = format!(
+                        "{message} (environment overrides here: {})",
+                        from_env.join(", ")
+                    );
                 }
                 self.problems.push(Problem::new(path, message));
                 None

@@ -88,7 +88,11 @@ pub fn validate(config: &Config) -> Vec<Problem> {
         problems: Vec::new(),
     };
     server(&mut c, config);
-    c.sid("twilio.account_sid", config.twilio.account_sid.as_deref(), "AC");
+    c.sid(
+        "twilio.account_sid",
+        config.twilio.account_sid.as_deref(),
+        "AC",
+    );
     c.sid(
         "twilio.chat_service_sid",
         config.twilio.chat_service_sid.as_deref(),
@@ -123,7 +127,10 @@ fn server(c: &mut Checker, config: &Config) {
         ("server.admin_listen", &config.server.admin_listen),
     ] {
         if value.parse::<std::net::SocketAddr>().is_err() {
-            c.push(key, format!("`{value}` is not an address like 0.0.0.0:8080"));
+            c.push(
+                key,
+                format!("`{value}` is not an address like 0.0.0.0:8080"),
+            );
         }
     }
     if config.server.cache_max_entries == 0 {

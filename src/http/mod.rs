@@ -55,10 +55,8 @@ impl AppState {
     ) -> Self {
         metrics.set_routes(&table.summary());
         metrics.mark_config_loaded();
-        let cache_control = HeaderValue::from_str(&format!(
-            "public, max-age={cache_max_age_secs}"
-        ))
-        .unwrap_or(HeaderValue::from_static("no-cache"));
+        let cache_control = HeaderValue::from_str(&format!("public, max-age={cache_max_age_secs}"))
+            .unwrap_or(HeaderValue::from_static("no-cache"));
         Self(Arc::new(Shared {
             table: Arc::new(table),
             cache: ResponseCache::new(cache_max_entries),
@@ -110,6 +108,9 @@ pub fn ops_router(state: AppState) -> Router {
 }
 
 async fn metrics(axum::extract::State(app): axum::extract::State<AppState>) -> impl IntoResponse {
+    app.metrics
+        .cache_entries
+        .set(i64::try_from(app.cache.entry_count()).unwrap_or(i64::MAX));
     (
         [(
             header::CONTENT_TYPE,

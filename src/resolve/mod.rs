@@ -102,7 +102,10 @@ pub fn resolve<'a>(table: &RoutingTable, inputs: &Inputs<'a>) -> Result<Decision
     })
 }
 
-fn resolve_site(table: &RoutingTable, inputs: &Inputs<'_>) -> Result<(usize, SiteRule), UnknownSite> {
+fn resolve_site(
+    table: &RoutingTable,
+    inputs: &Inputs<'_>,
+) -> Result<(usize, SiteRule), UnknownSite> {
     if let Some(id) = inputs.site {
         return table
             .site_by_id(id)
@@ -121,7 +124,10 @@ fn resolve_site(table: &RoutingTable, inputs: &Inputs<'_>) -> Result<(usize, Sit
         .ok_or(UnknownSite { explicit: false })
 }
 
-fn resolve_language<'a>(site: &Site, inputs: &Inputs<'a>) -> (LanguageRule, Option<(TagMatch, &'a str)>) {
+fn resolve_language<'a>(
+    site: &Site,
+    inputs: &Inputs<'a>,
+) -> (LanguageRule, Option<(TagMatch, &'a str)>) {
     let none = Exclusions::default();
     if let Some(lang) = inputs.lang
         && let Some(m) = site.languages.match_tag(lang, &none)

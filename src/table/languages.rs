@@ -107,7 +107,10 @@ impl SiteLanguages {
         let mut fallback = false;
         loop {
             if let Some(candidates) = self.ranges.get(range) {
-                let found = candidates.iter().copied().find(|&i| !excluded.rules_out(&self.lower[i]));
+                let found = candidates
+                    .iter()
+                    .copied()
+                    .find(|&i| !excluded.rules_out(&self.lower[i]));
                 if let Some(index) = found {
                     let exact = !fallback && self.lower[index].len() == range.len();
                     return Some(TagMatch {
@@ -211,9 +214,17 @@ mod tests {
     fn lookup_falls_back_along_subtags() {
         let langs = site(&["en-US", "en-GB", "es-MX", "zh-Hant-HK", "de"], 1);
         let none = Exclusions::default();
-        let m = |t: &str| langs.match_tag(t, &none).map(|m| (langs.tag(m.index).to_string(), m.fallback));
+        let m = |t: &str| {
+            langs
+                .match_tag(t, &none)
+                .map(|m| (langs.tag(m.index).to_string(), m.fallback))
+        };
         assert_eq!(m("en-us"), Some(("en-US".into(), false)));
-        assert_eq!(m("en"), Some(("en-GB".into(), true)), "the default wins among en-*");
+        assert_eq!(
+            m("en"),
+            Some(("en-GB".into(), true)),
+            "the default wins among en-*"
+        );
         assert_eq!(m("es-AR"), Some(("es-MX".into(), true)));
         assert_eq!(m("zh-Hant-TW"), Some(("zh-Hant-HK".into(), true)));
         assert_eq!(m("de-CH-x-phonebk"), Some(("de".into(), true)));

@@ -125,10 +125,8 @@ impl RoutingTable {
                         pinned: settings
                             .and_then(|s| s.flex_flow_sid.clone())
                             .map(|sid| Address::FlexFlow { sid }),
-                        flow: settings.map_or_else(
-                            || site_flow.clone(),
-                            |s| s.flow.inherit(&site_flow),
-                        ),
+                        flow: settings
+                            .map_or_else(|| site_flow.clone(), |s| s.flow.inherit(&site_flow)),
                         widget: merged,
                     }
                 })

@@ -1,0 +1,100 @@
+//! Starts the real server on loopback ports through `flexroute::run`, and reads its metrics.
+
+use std::net::SocketAddr;
+
+use flexroute::config::{Config, Environment};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const FIXTURE: &str = include_str!("fixture.toml");
+
+pub struct Server {
+    pub public: SocketAddr,
+    pub ops: SocketAddr,
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    pub async fn start() -> Server {
+        Self::start_with(FIXTURE, Environment::default()).await
+    }
+
+    pub async fn start_with(toml: &str, env: Environment) -> Server {
+        let loaded = Config::from_toml_str(toml, &env).expect("test config is valid");
+        let public = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ops = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (public_addr, ops_addr) = (public.local_addr().unwrap(), ops.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(flexroute::run(
+            loaded.config,
+            flexroute::Listeners { public, ops },
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Server {
+            public: public_addr,
+            ops: ops_addr,
+            client: reqwest::Client::builder().no_proxy().build().unwrap(),
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("http://{}{path_and_query}", self.public)
+    }
+
+    pub fn get(&self, path_and_query: &str) -> reqwest::RequestBuilder {
+        self.client.get(self.url(path_and_query))
+    }
+
+    /// `GET /v1/webchat/config?{query}`.
+    pub fn config(&self, query: &str) -> reqwest::RequestBuilder {
+        self.get(&format!("/v1/webchat/config?{query}"))
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(format!("http://{}/metrics", self.ops))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await.unwrap().unwrap();
+    }
+}
+
+/// The value of one series, `name{labels}` exactly as Prometheus prints it (labels sorted).
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            (name == series).then(|| value.parse().unwrap())
+        })
+}
+
+/// Every series (name and labels) present in a scrape.
+pub fn series(text: &str) -> std::collections::BTreeSet<String> {
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .filter_map(|line| Some(line.rsplit_once(' ')?.0.to_string()))
+        .collect()
+}
+
+pub async fn json(response: reqwest::Response) -> serde_json::Value {
+    let bytes = response.bytes().await.unwrap();
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {bytes:?}"))
+}

@@ -1,0 +1,11 @@
+//! Integration tests: every one starts the real server on loopback ports (or runs the real
+//! binary) and talks HTTP to it. One test binary, so the suite links once.
+
+mod cli;
+mod common;
+mod config;
+mod language;
+mod ops;
+mod response;
+mod robustness;
+mod site;

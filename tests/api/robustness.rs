@@ -1,0 +1,155 @@
+//! Bad input gets a clear JSON error and costs nothing: no 500, no panic, no cache entry and
+//! no metric series for requests that name no configured site.
+
+use reqwest::header::HeaderValue;
+
+use crate::common::{Server, json, metric, series};
+
+#[tokio::test]
+async fn oversized_and_malformed_input_is_a_clean_4xx_or_ignored() {
+    let server = Server::start().await;
+
+    let long_query = format!("site=acme&page={}", "a".repeat(9000));
+    let response = server.config(&long_query).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(json(response).await["error"]["code"], "invalid_request");
+
+    let long_lang = format!("site=acme&lang={}", "x".repeat(3000));
+    let response = server.config(&long_lang).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    let body = json(response).await;
+    assert_eq!(body["error"]["code"], "invalid_request");
+    assert!(body["error"]["message"].as_str().unwrap().contains("lang"));
+
+    // Invalid UTF-8 in headers and in percent-encoded query values: ignored, never a 500.
+    let response = server
+        .config("site=acme&lang=%FF%FE")
+        .header(
+            "Accept-Language",
+            HeaderValue::from_bytes(b"de-\xffDE, es").unwrap(),
+        )
+        .header(
+            "Cookie",
+            HeaderValue::from_bytes(b"locale=\xc3\x28").unwrap(),
+        )
+        .header(
+            "Referer",
+            HeaderValue::from_bytes(b"https://acme.example/\xfe/").unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(json(response).await["language"], "en-US");
+
+    let response = server
+        .config("")
+        .header(
+            "Host",
+            HeaderValue::from_bytes(b"acme.\xffexample").unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    assert_eq!(json(response).await["error"]["code"], "unknown_site");
+
+    // A 32 KB cookie is served normally; a header block past hyper's limit is refused with a
+    // 4xx before any handler runs.
+    let big_cookie = format!("junk={}; locale=de-DE", "z".repeat(32 * 1024));
+    let response = server
+        .config("site=acme")
+        .header("Cookie", big_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(json(response).await["language"], "de-DE");
+    let huge_cookie = format!("junk={}", "z".repeat(1024 * 1024));
+    match server
+        .config("site=acme")
+        .header("Cookie", huge_cookie)
+        .send()
+        .await
+    {
+        Ok(response) => assert!(response.status().is_client_error(), "{}", response.status()),
+        Err(e) => assert!(e.is_request() || e.is_connect() || e.is_body(), "{e}"),
+    }
+
+    // Unknown paths and methods: JSON errors too.
+    let response = server.get("/v1/nope").send().await.unwrap();
+    assert_eq!(response.status(), 404);
+    assert_eq!(json(response).await["error"]["code"], "not_found");
+    let response = server
+        .client
+        .post(server.url("/v1/webchat/config"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(json(response).await["error"]["code"], "method_not_allowed");
+
+    // The server is still healthy after all of that.
+    assert_eq!(server.get("/healthz").send().await.unwrap().status(), 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_sites_cost_no_cache_entry_and_no_series() {
+    let server = Server::start().await;
+    // The baseline has the series that any request creates: one pair served, one unknown
+    // site and one unknown path (whose counters are then expected to move, not multiply).
+    server.config("site=acme").send().await.unwrap();
+    server.config("site=first-unknown").send().await.unwrap();
+    server.get("/nope").send().await.unwrap();
+    let before = server.metrics().await;
+    assert_eq!(metric(&before, "flexroute_cache_entries"), Some(1.0));
+
+    for i in 0..300 {
+        let (query, host) = match i % 3 {
+            0 => (
+                format!("site=site{i}&lang=xx-{i}"),
+                "acme.invalid".to_string(),
+            ),
+            1 => (
+                format!("page=https%3A%2F%2Fh{i}.example%2F"),
+                format!("h{i}.example"),
+            ),
+            _ => (String::new(), format!("random{i}.example")),
+        };
+        let response = server
+            .config(&query)
+            .header("Host", host)
+            .header("Accept-Language", format!("q{i}-ZZ"))
+            .header("Origin", format!("https://o{i}.example"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404);
+        server
+            .get(&format!("/random/path/{i}"))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let after = server.metrics().await;
+    assert_eq!(series(&before), series(&after), "no new series");
+    assert_eq!(metric(&after, "flexroute_cache_entries"), Some(1.0));
+    assert_eq!(
+        metric(
+            &after,
+            r#"flexroute_http_requests_total{route="/v1/webchat/config",status="404"}"#
+        ),
+        Some(301.0)
+    );
+    assert_eq!(
+        metric(
+            &after,
+            r#"flexroute_http_requests_total{route="unmatched",status="404"}"#
+        ),
+        Some(301.0)
+    );
+    assert_eq!(metric(&after, "flexroute_cache_misses_total"), Some(1.0));
+    server.stop().await;
+}
