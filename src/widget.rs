@@ -47,24 +47,24 @@ struct Body<'a> {
     language: &'a str,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     degraded: bool,
-    /// Set on a degraded answer: the language the visitor asked for and will get once its
-    /// address exists.
+    /// On a degraded answer: the language whose address is lent until this one has its own.
     #[serde(skip_serializing_if = "Option::is_none")]
-    requested_language: Option<&'a str>,
+    address_language: Option<&'a str>,
     address: &'a Address,
     app_config: Map<String, Value>,
 }
 
-/// The JSON bytes for `served` (the pair whose address is used) on `site`. `requested` is
-/// set when the visitor's own language had no address and this is the degraded answer.
+/// The JSON bytes answering for `pair` on `site`. `lent_by` is set on a degraded answer: the
+/// pair has no address yet, so the widget (texts, context) is the pair's own but `address`
+/// belongs to `lent_by`, the site's default language.
 pub fn render(
     site: &Site,
-    served: &Pair,
+    pair: &Pair,
     address: &Address,
     account_sid: Option<&str>,
-    requested: Option<&str>,
+    lent_by: Option<&Pair>,
 ) -> Vec<u8> {
-    let mut app_config = served.widget.clone();
+    let mut app_config = pair.widget.clone();
     let context = app_config
         .entry("context")
         .or_insert_with(|| Value::Object(Map::new()));
@@ -73,7 +73,7 @@ pub fn render(
     }
     if let Value::Object(context) = context {
         context.insert("site".into(), Value::from(&*site.id));
-        context.insert("language".into(), Value::from(&*served.language));
+        context.insert("language".into(), Value::from(&*pair.language));
     }
     if let Some(account_sid) = account_sid {
         app_config.insert("accountSid".into(), Value::from(account_sid));
@@ -81,9 +81,9 @@ pub fn render(
     app_config.insert("flexFlowSid".into(), Value::from(address.sid()));
     let body = Body {
         site: &site.id,
-        language: &served.language,
-        degraded: requested.is_some(),
-        requested_language: requested,
+        language: &pair.language,
+        degraded: lent_by.is_some(),
+        address_language: lent_by.map(|lender| &*lender.language),
         address,
         app_config,
     };

@@ -135,31 +135,29 @@ fn answer(app: &AppState, parts: &Parts) -> Result<Response, ApiError> {
     Ok(respond(app, site, &prepared, &parts.headers))
 }
 
-/// Builds the answer for one pair: its own address, else the site default's (degraded), else
-/// `503 address_unavailable`.
+/// Builds the answer for one pair: with its own address, else lending the site default's
+/// (`"degraded": true`), else `503 address_unavailable`.
 fn prepare(app: &AppState, table: &RoutingTable, site_index: usize, language: usize) -> Prepared {
     let site = &table.sites[site_index];
     let pair = &site.pairs[language];
-    let account_sid = table.account_sid.as_deref();
-    if let Some(address) = &pair.pinned {
-        let body = widget::render(site, pair, address, account_sid, None);
-        let served = app.metrics.served_counter(&site.id, &pair.language);
-        return Prepared::ok(body, &pair.language, served);
-    }
-    let fallback = site.default_pair();
-    if let Some(address) = &fallback.pinned {
-        let body = widget::render(site, fallback, address, account_sid, Some(&pair.language));
-        let served = app.metrics.served_counter(&site.id, &fallback.language);
-        return Prepared::ok(body, &fallback.language, served);
-    }
-    let error = ApiError::new(
-        ErrorCode::AddressUnavailable,
-        format!(
-            "no chat address for site `{}` in `{}` yet",
-            site.id, pair.language
-        ),
-    );
-    Prepared::error(error.code.status(), error.body())
+    let default = site.default_pair();
+    let (address, lent_by) = match (&pair.pinned, &default.pinned) {
+        (Some(own), _) => (own, None),
+        (None, Some(lent)) => (lent, Some(default)),
+        (None, None) => {
+            let error = ApiError::new(
+                ErrorCode::AddressUnavailable,
+                format!(
+                    "no chat address for site `{}` in `{}` yet",
+                    site.id, pair.language
+                ),
+            );
+            return Prepared::error(error.code.status(), error.body());
+        }
+    };
+    let body = widget::render(site, pair, address, table.account_sid.as_deref(), lent_by);
+    let served = app.metrics.served_counter(&site.id, &pair.language);
+    Prepared::ok(body, &pair.language, served)
 }
 
 fn respond(app: &AppState, site: &Site, prepared: &Prepared, request: &HeaderMap) -> Response {

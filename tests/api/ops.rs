@@ -23,7 +23,7 @@ async fn health_readiness_and_exact_metrics() {
         .await
         .unwrap();
     assert_eq!(not_modified.status(), 304);
-    server.config("site=initech&lang=it").send().await.unwrap(); // degraded → en-US
+    server.config("site=initech&lang=it").send().await.unwrap(); // it-IT, degraded
     server.config("site=hooli").send().await.unwrap(); // 503
     server.config("site=unknown").send().await.unwrap(); // 404
     server.get("/not/a/route").send().await.unwrap();
@@ -55,7 +55,7 @@ async fn health_readiness_and_exact_metrics() {
         Some(4.0)
     );
     assert_eq!(
-        m(r#"flexroute_widget_configs_served_total{language="en-US",site="initech"}"#),
+        m(r#"flexroute_widget_configs_served_total{language="it-IT",site="initech"}"#),
         Some(1.0)
     );
     assert_eq!(

@@ -100,15 +100,21 @@ async fn missing_address_is_degraded_or_unavailable() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-language"], "en-US");
+    assert_eq!(response.headers()["content-language"], "it-IT");
     let body = json(response).await;
+    // The visitor keeps their language (widget texts, context); only the address is lent.
     assert_eq!(body["degraded"], true);
-    assert_eq!(body["language"], "en-US");
-    assert_eq!(body["requestedLanguage"], "it-IT");
+    assert_eq!(body["language"], "it-IT");
+    assert_eq!(body["addressLanguage"], "en-US");
     assert_eq!(body["address"]["sid"], "FO00000000000000000000000000000009");
     assert_eq!(
         body["appConfig"]["flexFlowSid"],
         "FO00000000000000000000000000000009"
+    );
+    assert_eq!(body["appConfig"]["context"]["language"], "it-IT");
+    assert_eq!(
+        body["appConfig"]["preEngagementConfig"]["description"],
+        "Ciao!"
     );
 
     let normal = json(server.config("site=initech").send().await.unwrap()).await;

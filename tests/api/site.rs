@@ -17,10 +17,18 @@ async fn site_of(
     (status, json(response).await)
 }
 
+/// (case name, query string, request headers, expected site id)
+type SiteCase = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static str,
+);
+
 #[tokio::test]
 async fn each_source_and_their_order() {
     let server = Server::start().await;
-    let cases: &[(&str, &str, &[(&str, &str)], &str)] = &[
+    let cases: &[SiteCase] = &[
         (
             "site parameter",
             "site=globex",
