@@ -24,18 +24,22 @@ pub struct Prepared {
     /// Strong validator of `body` (`None` for errors, which are never revalidated).
     pub etag: Option<HeaderValue>,
     pub content_language: Option<HeaderValue>,
+    /// Whether the answer lends another language's address. Browsers and CDNs must then
+    /// revalidate rather than keep it for `max-age`: the real address may appear any moment.
+    pub degraded: bool,
     /// `flexroute_widget_configs_served_total` for the pair whose address is served.
     pub served: Option<IntCounter>,
 }
 
 impl Prepared {
-    pub fn ok(body: Vec<u8>, language: &str, served: IntCounter) -> Self {
+    pub fn ok(body: Vec<u8>, language: &str, degraded: bool, served: IntCounter) -> Self {
         let etag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&body));
         Self {
             status: StatusCode::OK,
             body: Bytes::from(body),
             etag: HeaderValue::from_str(&etag).ok(),
             content_language: HeaderValue::from_str(language).ok(),
+            degraded,
             served: Some(served),
         }
     }
@@ -46,6 +50,7 @@ impl Prepared {
             body: Bytes::from(body),
             etag: None,
             content_language: None,
+            degraded: false,
             served: None,
         }
     }

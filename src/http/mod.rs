@@ -90,11 +90,12 @@ pub fn public_router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
+        // Inside `observe`, so that a handler's panic is counted as the 500 it becomes.
+        .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             observe::observe,
         ))
-        .layer(CatchPanicLayer::custom(error::panic_response))
         .with_state(state)
 }
 

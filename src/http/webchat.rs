@@ -157,7 +157,7 @@ fn prepare(app: &AppState, table: &RoutingTable, site_index: usize, language: us
     };
     let body = widget::render(site, pair, address, table.account_sid.as_deref(), lent_by);
     let served = app.metrics.served_counter(&site.id, &pair.language);
-    Prepared::ok(body, &pair.language, served)
+    Prepared::ok(body, &pair.language, lent_by.is_some(), served)
 }
 
 fn respond(app: &AppState, site: &Site, prepared: &Prepared, request: &HeaderMap) -> Response {
@@ -179,7 +179,12 @@ fn respond(app: &AppState, site: &Site, prepared: &Prepared, request: &HeaderMap
     headers.insert(header::VARY, VARY.clone());
     if let Some(served) = &prepared.served {
         served.inc();
-        headers.insert(header::CACHE_CONTROL, app.cache_control.clone());
+        let cache_control = if prepared.degraded {
+            HeaderValue::from_static("no-cache")
+        } else {
+            app.cache_control.clone()
+        };
+        headers.insert(header::CACHE_CONTROL, cache_control);
     } else {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(

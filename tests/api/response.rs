@@ -101,6 +101,8 @@ async fn missing_address_is_degraded_or_unavailable() {
         .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-language"], "it-IT");
+    // Revalidate, don't keep: the pair's own address may appear at any moment.
+    assert_eq!(response.headers()["cache-control"], "no-cache");
     let body = json(response).await;
     // The visitor keeps their language (widget texts, context); only the address is lent.
     assert_eq!(body["degraded"], true);
@@ -204,6 +206,32 @@ async fn cors_is_per_site_and_never_a_wildcard() {
             .headers()
             .get("access-control-allow-origin")
             .is_none()
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_cache_is_bounded_by_config() {
+    let toml = crate::common::FIXTURE.replace(
+        "admin_listen = \"127.0.0.1:0\"",
+        "admin_listen = \"127.0.0.1:0\"\ncache_max_entries = 2",
+    );
+    let server = Server::start_with(&toml, Default::default()).await;
+    for lang in ["en-US", "es-MX", "fr-CA", "de-DE", "pt-BR", "zh-Hant-TW"] {
+        let response = server
+            .config(&format!("site=acme&lang={lang}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-language"], lang);
+    }
+    let text = server.metrics().await;
+    let entries = crate::common::metric(&text, "flexroute_cache_entries").unwrap();
+    assert!(entries <= 2.0, "cache holds {entries} entries, bound is 2");
+    assert_eq!(
+        crate::common::metric(&text, "flexroute_cache_misses_total"),
+        Some(6.0)
     );
     server.stop().await;
 }
