@@ -256,3 +256,19 @@ fn collect_keys(table: &toml::Table, prefix: &str, seen: &mut std::collections::
         }
     }
 }
+
+#[test]
+fn every_shipped_example_is_valid() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/config");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            if let Err(e) = Config::load(&path, &Environment::default()) {
+                panic!("{}: {e}", path.display());
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2, "checked {checked} examples");
+}
