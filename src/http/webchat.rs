@@ -1,6 +1,7 @@
 //! `GET /v1/webchat/config` (DESIGN §2): resolve the site and language, then answer from the
 //! cache of prebuilt responses, adding only the per-request headers (304, CORS).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -36,15 +37,16 @@ pub async fn get_config(State(app): State<AppState>, request: Request) -> Respon
     }
 }
 
-/// The query parameters flexroute reads; everything else (cache-busters…) is ignored.
+/// The query parameters flexroute reads; everything else (cache-busters…) is ignored. Values
+/// borrow from the URI unless percent-decoding had to change them.
 #[derive(Default)]
-struct Query {
-    site: Option<String>,
-    lang: Option<String>,
-    page: Option<String>,
+struct Query<'a> {
+    site: Option<Cow<'a, str>>,
+    lang: Option<Cow<'a, str>>,
+    page: Option<Cow<'a, str>>,
 }
 
-fn parse_query(parts: &Parts) -> Result<Query, ApiError> {
+fn parse_query(parts: &Parts) -> Result<Query<'_>, ApiError> {
     let raw = parts.uri.query().unwrap_or("");
     if raw.len() > MAX_QUERY_BYTES {
         return Err(ApiError::new(
@@ -67,7 +69,7 @@ fn parse_query(parts: &Parts) -> Result<Query, ApiError> {
             ));
         }
         if slot.is_none() {
-            *slot = Some(value.into_owned());
+            *slot = Some(value);
         }
     }
     Ok(query)
@@ -78,7 +80,7 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> 
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn inputs<'a>(query: &'a Query, headers: &'a HeaderMap) -> Inputs<'a> {
+fn inputs<'a>(query: &'a Query<'_>, headers: &'a HeaderMap) -> Inputs<'a> {
     Inputs {
         site: query.site.as_deref(),
         lang: query.lang.as_deref(),
