@@ -68,7 +68,7 @@ impl Metrics {
         let served = IntCounterVec::new(
             Opts::new(
                 "flexroute_widget_configs_served_total",
-                "Widget configs served (200 and 304), by the site and language of the address.",
+                "Widget configs served (200 and 304), by site and negotiated language (degraded answers included).",
             ),
             &["site", "language"],
         )

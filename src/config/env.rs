@@ -15,11 +15,16 @@ pub struct Environment {
 }
 
 impl Environment {
+    /// The process environment, keeping only what configuration reads: `FLEXROUTE_*` (but
+    /// not the admin token) and `TWILIO_ACCOUNT_SID`. Secrets are never copied in here, so no
+    /// `Debug` print or error built from it can show one.
     pub fn from_process() -> Self {
-        Self::from_pairs(
-            std::env::vars_os()
-                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
-        )
+        Self::from_pairs(std::env::vars_os().filter_map(|(k, v)| {
+            let (name, value) = (k.into_string().ok()?, v.into_string().ok()?);
+            let wanted = (name.starts_with(PREFIX) && name != "FLEXROUTE_ADMIN_TOKEN")
+                || name == "TWILIO_ACCOUNT_SID";
+            wanted.then_some((name, value))
+        }))
     }
 
     pub fn from_pairs<K: Into<String>, V: Into<String>>(

@@ -253,6 +253,13 @@ impl Config {
                 config.twilio.account_sid = env.twilio_account_sid();
             }
             problems.extend(validate::validate(&config));
+            let pairs: usize = config.sites.iter().map(|s| s.languages.len()).sum();
+            if (config.server.cache_max_entries as usize) < pairs {
+                warnings.push(format!(
+                    "server.cache_max_entries ({}) is below the number of (site, language) pairs ({pairs}): answers that do not fit are rebuilt on every request",
+                    config.server.cache_max_entries
+                ));
+            }
             if problems.is_empty() {
                 return Ok(LoadedConfig { config, warnings });
             }

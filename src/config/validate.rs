@@ -47,6 +47,18 @@ pub fn check_sid(value: &str, prefix: &str) -> Result<(), String> {
     }
 }
 
+/// A URL fit for an error message: any `user:password@` part is masked.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
 struct Checker {
     problems: Vec<Problem>,
 }
@@ -78,6 +90,7 @@ impl Checker {
         if let Some(url) = &flow.webhook_url
             && !(url.starts_with("https://") || url.starts_with("http://"))
         {
+            let url = redact_url(url);
             self.push(at("webhook_url"), format!("`{url}` is not an http(s) URL"));
         }
     }
@@ -88,11 +101,13 @@ pub fn validate(config: &Config) -> Vec<Problem> {
         problems: Vec::new(),
     };
     server(&mut c, config);
-    c.sid(
-        "twilio.account_sid",
-        config.twilio.account_sid.as_deref(),
-        "AC",
-    );
+    match config.twilio.account_sid.as_deref() {
+        Some(sid) => c.sid("twilio.account_sid", Some(sid), "AC"),
+        None => c.push(
+            "twilio.account_sid",
+            "required (here or in TWILIO_ACCOUNT_SID): widgets need it as accountSid",
+        ),
+    }
     c.sid(
         "twilio.chat_service_sid",
         config.twilio.chat_service_sid.as_deref(),
@@ -140,7 +155,7 @@ fn server(c: &mut Checker, config: &Config) {
     if !(base.starts_with("https://") || base.starts_with("http://")) {
         c.push(
             "twilio.flex_api_base",
-            format!("`{base}` is not an http(s) URL"),
+            format!("`{}` is not an http(s) URL", redact_url(base)),
         );
     }
 }
@@ -161,7 +176,10 @@ fn provisioning(c: &mut Checker, config: &Config) {
     {
         c.push(
             "provisioning.state",
-            format!("`{}` must start with file:, redis:// or rediss://", p.state),
+            format!(
+                "`{}` must start with file:, redis:// or rediss://",
+                redact_url(&p.state)
+            ),
         );
     }
 }

@@ -37,6 +37,7 @@ pub struct Shared {
     pub metrics: Metrics,
     ready: AtomicBool,
     cache_control: HeaderValue,
+    http_metrics: observe::HttpMetrics,
 }
 
 impl Deref for AppState {
@@ -57,7 +58,9 @@ impl AppState {
         metrics.mark_config_loaded();
         let cache_control = HeaderValue::from_str(&format!("public, max-age={cache_max_age_secs}"))
             .unwrap_or(HeaderValue::from_static("no-cache"));
+        let http_metrics = observe::HttpMetrics::new(ROUTES, &metrics);
         Self(Arc::new(Shared {
+            http_metrics,
             table: Arc::new(table),
             cache: ResponseCache::new(cache_max_entries),
             metrics,
@@ -66,8 +69,8 @@ impl AppState {
         }))
     }
 
-    pub fn table(&self) -> Arc<RoutingTable> {
-        self.table.clone()
+    pub fn table(&self) -> &RoutingTable {
+        &self.table
     }
 
     pub fn is_ready(&self) -> bool {

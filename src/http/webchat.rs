@@ -20,13 +20,17 @@ use crate::widget;
 /// Longest query string accepted. Page URLs with tracking parameters fit easily; anything
 /// longer is not a browser asking for a widget.
 pub const MAX_QUERY_BYTES: usize = 8192;
-/// Longest single value of interest (`site`, `lang`); longer cannot match the table.
+/// Longest `site` or `lang` value; longer cannot match the table, so it is a client bug.
+/// (A long `page` URL is fine: only its host and first path segment are read.)
 const MAX_VALUE_BYTES: usize = 2048;
 
 /// Seconds a client should wait before asking again for an address that is not available.
 const RETRY_AFTER_SECS: &str = "5";
 
 static VARY: HeaderValue = HeaderValue::from_static("Origin, Accept-Language, Cookie");
+/// When `Referer` helped decide (no `page` parameter), caches must key on it too.
+static VARY_REFERER: HeaderValue =
+    HeaderValue::from_static("Origin, Accept-Language, Cookie, Referer");
 static JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 pub async fn get_config(State(app): State<AppState>, request: Request) -> Response {
@@ -56,13 +60,16 @@ fn parse_query(parts: &Parts) -> Result<Query<'_>, ApiError> {
     }
     let mut query = Query::default();
     for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
-        let slot = match key.as_ref() {
-            "site" => &mut query.site,
-            "lang" => &mut query.lang,
-            "page" => &mut query.page,
+        let (slot, limited) = match key.as_ref() {
+            "site" => (&mut query.site, true),
+            "lang" => (&mut query.lang, true),
+            "page" => (&mut query.page, false),
             _ => continue,
         };
-        if value.len() > MAX_VALUE_BYTES {
+        if value.is_empty() {
+            continue; // `?site=&lang=` from a template left blank means "not given"
+        }
+        if limited && value.len() > MAX_VALUE_BYTES {
             return Err(ApiError::new(
                 ErrorCode::InvalidRequest,
                 format!("parameter `{key}` is longer than {MAX_VALUE_BYTES} bytes"),
@@ -75,12 +82,39 @@ fn parse_query(parts: &Parts) -> Result<Query<'_>, ApiError> {
     Ok(query)
 }
 
-/// A header as text; absent when missing or not visible ASCII (never an error).
+/// A single-valued header as text; absent when missing or not visible ASCII (never an error).
 fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn inputs<'a>(query: &'a Query<'_>, headers: &'a HeaderMap) -> Inputs<'a> {
+/// A list-valued header as text, with any invalid byte replaced, so that one bad entry is
+/// skipped by the parser rather than costing the whole header. Borrowed unless repaired.
+fn header_list<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<Cow<'a, str>> {
+    headers
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()))
+}
+
+/// The list-valued headers, held for the duration of a request so that [`Inputs`] can borrow.
+struct ListHeaders<'a> {
+    cookie: Option<Cow<'a, str>>,
+    accept_language: Option<Cow<'a, str>>,
+}
+
+impl<'a> ListHeaders<'a> {
+    fn read(headers: &'a HeaderMap) -> Self {
+        Self {
+            cookie: header_list(headers, &header::COOKIE),
+            accept_language: header_list(headers, &header::ACCEPT_LANGUAGE),
+        }
+    }
+}
+
+fn inputs<'a>(
+    query: &'a Query<'_>,
+    lists: &'a ListHeaders<'_>,
+    headers: &'a HeaderMap,
+) -> Inputs<'a> {
     Inputs {
         site: query.site.as_deref(),
         lang: query.lang.as_deref(),
@@ -88,8 +122,8 @@ fn inputs<'a>(query: &'a Query<'_>, headers: &'a HeaderMap) -> Inputs<'a> {
         origin: header_str(headers, &header::ORIGIN),
         referer: header_str(headers, &header::REFERER),
         host: header_str(headers, &header::HOST),
-        cookie: header_str(headers, &header::COOKIE),
-        accept_language: header_str(headers, &header::ACCEPT_LANGUAGE),
+        cookie: lists.cookie.as_deref(),
+        accept_language: lists.accept_language.as_deref(),
     }
 }
 
@@ -104,27 +138,27 @@ fn unknown_site(explicit: bool) -> ApiError {
 
 fn answer(app: &AppState, parts: &Parts) -> Result<Response, ApiError> {
     let query = parse_query(parts)?;
-    let inputs = inputs(&query, &parts.headers);
+    let lists = ListHeaders::read(&parts.headers);
+    let inputs = inputs(&query, &lists, &parts.headers);
     let table = app.table();
     let decision =
-        resolve::resolve(&table, &inputs).map_err(|unknown| unknown_site(unknown.explicit))?;
+        resolve::resolve(table, &inputs).map_err(|unknown| unknown_site(unknown.explicit))?;
     let site = &table.sites[decision.site];
     let key = RouteKey {
         site: site.id.clone(),
         language: site.pairs[decision.language].language.clone(),
     };
-    let prepared = match app.cache.get(&key) {
-        Some(prepared) => {
-            app.metrics.cache_hits.inc();
-            prepared
-        }
-        None => {
-            app.metrics.cache_misses.inc();
-            let prepared = Arc::new(prepare(app, &table, decision.site, decision.language));
-            app.cache.insert(key, prepared.clone());
-            prepared
-        }
-    };
+    // One build per key however many requests miss at once (moka's single flight).
+    let mut built = false;
+    let prepared = app.cache.get_with(key, || {
+        built = true;
+        Arc::new(prepare(app, table, decision.site, decision.language))
+    });
+    if built {
+        app.metrics.cache_misses.inc();
+    } else {
+        app.metrics.cache_hits.inc();
+    }
     if tracing::enabled!(tracing::Level::DEBUG) {
         tracing::debug!(
             site = %site.id,
@@ -134,7 +168,13 @@ fn answer(app: &AppState, parts: &Parts) -> Result<Response, ApiError> {
             "resolved"
         );
     }
-    Ok(respond(app, site, &prepared, &parts.headers))
+    Ok(respond(
+        app,
+        site,
+        &prepared,
+        &parts.headers,
+        decision.used_referer,
+    ))
 }
 
 /// Builds the answer for one pair: with its own address, else lending the site default's
@@ -162,7 +202,13 @@ fn prepare(app: &AppState, table: &RoutingTable, site_index: usize, language: us
     Prepared::ok(body, &pair.language, lent_by.is_some(), served)
 }
 
-fn respond(app: &AppState, site: &Site, prepared: &Prepared, request: &HeaderMap) -> Response {
+fn respond(
+    app: &AppState,
+    site: &Site,
+    prepared: &Prepared,
+    request: &HeaderMap,
+    used_referer: bool,
+) -> Response {
     let not_modified = prepared
         .etag
         .as_ref()
@@ -178,7 +224,8 @@ fn respond(app: &AppState, site: &Site, prepared: &Prepared, request: &HeaderMap
     if !not_modified {
         headers.insert(header::CONTENT_TYPE, JSON.clone());
     }
-    headers.insert(header::VARY, VARY.clone());
+    let vary = if used_referer { &VARY_REFERER } else { &VARY };
+    headers.insert(header::VARY, vary.clone());
     if let Some(served) = &prepared.served {
         served.inc();
         let cache_control = if prepared.degraded {
@@ -243,7 +290,8 @@ pub async fn preflight(State(app): State<AppState>, request: Request) -> Respons
         return response;
     };
     let table = app.table();
-    let Ok(decision) = resolve::resolve(&table, &inputs(&query, &parts.headers)) else {
+    let lists = ListHeaders::read(&parts.headers);
+    let Ok(decision) = resolve::resolve(table, &inputs(&query, &lists, &parts.headers)) else {
         return response;
     };
     let site = &table.sites[decision.site];

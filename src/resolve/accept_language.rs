@@ -2,6 +2,22 @@
 //! their weight as an integer in thousandths, so no float parsing (the `accept-language`
 //! crate parses `q=NaN` into a float and then panics in `sort`), and malformed entries skipped.
 
+/// How much of a header is read. Browsers send well under 1 KB; hyper admits headers of
+/// hundreds of KB, and negotiation should not cost more for them.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// The header cut to at most [`MAX_HEADER_BYTES`], at an entry boundary.
+pub fn bounded(header: &str) -> &str {
+    if header.len() <= MAX_HEADER_BYTES {
+        return header;
+    }
+    let cut = header.as_bytes()[..MAX_HEADER_BYTES]
+        .iter()
+        .rposition(|b| *b == b',')
+        .unwrap_or(0);
+    &header[..cut]
+}
+
 /// One `language-range [ weight ]` of the header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Entry<'a> {
@@ -71,5 +87,13 @@ mod tests {
         );
         assert_eq!(parsed("en;q=NaN, fr;q=1.5, it;q=0.1234, es;q"), vec![]);
         assert_eq!(parsed("en;Q=1.000;level=1, ,;q=1, e n"), vec![("en", 1000)]);
+    }
+
+    #[test]
+    fn long_headers_are_cut_at_an_entry() {
+        let header = "ab,".repeat(10_000);
+        let cut = bounded(&header);
+        assert!(cut.len() <= MAX_HEADER_BYTES && cut.ends_with("ab"));
+        assert_eq!(bounded("de, fr"), "de, fr");
     }
 }

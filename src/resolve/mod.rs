@@ -75,6 +75,8 @@ pub struct Decision<'a> {
     pub matched: Option<&'a str>,
     /// True when the match went along subtags rather than naming the language exactly.
     pub fallback: bool,
+    /// Whether `Referer` was read to decide; the answer then varies with it.
+    pub used_referer: bool,
 }
 
 /// No configured site claims the request. `explicit` is true when a `site` parameter named an
@@ -88,6 +90,10 @@ pub fn resolve<'a>(table: &RoutingTable, inputs: &Inputs<'a>) -> Result<Decision
     let (site_index, site_rule) = resolve_site(table, inputs)?;
     let site = &table.sites[site_index];
     let (language_rule, found) = resolve_language(site, inputs);
+    let referer_read_for_site = matches!(site_rule, SiteRule::Referer | SiteRule::Host);
+    let referer_read_for_language = site.path_language
+        && inputs.page.is_none()
+        && !matches!(language_rule, LanguageRule::Parameter);
     let (language, matched, fallback) = match found {
         Some((m, matched)) => (m.index, Some(matched), m.fallback),
         None => (site.languages.default_index(), None, false),
@@ -99,6 +105,8 @@ pub fn resolve<'a>(table: &RoutingTable, inputs: &Inputs<'a>) -> Result<Decision
         language_rule,
         matched,
         fallback,
+        used_referer: inputs.referer.is_some()
+            && (referer_read_for_site || referer_read_for_language),
     })
 }
 
@@ -136,7 +144,7 @@ fn resolve_language<'a>(
     }
     if site.path_language
         && let Some(segment) = inputs.page.or(inputs.referer).and_then(first_segment)
-        && let Some(m) = site.languages.match_tag(segment, &none)
+        && let Some(m) = path_language(site, segment)
     {
         return (LanguageRule::PathPrefix, Some((m, segment)));
     }
@@ -157,6 +165,7 @@ fn resolve_language<'a>(
 /// The site language the header prefers most: highest weight first, header order among equal
 /// weights, `q=0` ranges never chosen (not even through fallback or `*`).
 pub fn negotiate<'a>(site: &Site, header: &'a str) -> Option<(TagMatch, &'a str)> {
+    let header = accept_language::bounded(header);
     let mut excluded = Exclusions::default();
     for entry in accept_language::entries(header).filter(|e| e.quality == 0 && e.range != "*") {
         excluded.push(entry.range);
@@ -182,6 +191,32 @@ pub fn negotiate<'a>(site: &Site, header: &'a str) -> Option<(TagMatch, &'a str)
         }
     }
     best.map(|(_, m, range)| (m, range))
+}
+
+/// A page path's first segment as a language: one of the site's tags exactly, or shaped like
+/// a bare language (`/de/`) or language-region (`/es-ar/`, `/pt_br/`, `/es-419/`), which then
+/// falls back along subtags. Anything else (`/de-luxe/`, `/it-jobs/`) is not a language prefix.
+fn path_language(site: &Site, segment: &str) -> Option<TagMatch> {
+    if let Some(index) = site.languages.position(segment) {
+        return Some(TagMatch {
+            index,
+            fallback: false,
+        });
+    }
+    let mut subtags = segment.split(['-', '_']);
+    let language = subtags.next()?;
+    let region = subtags.next();
+    let is_language =
+        (2..=3).contains(&language.len()) && language.bytes().all(|b| b.is_ascii_alphabetic());
+    let is_region = region.is_none_or(|r| {
+        (r.len() == 2 && r.bytes().all(|b| b.is_ascii_alphabetic()))
+            || (r.len() == 3 && r.bytes().all(|b| b.is_ascii_digit()))
+    });
+    if is_language && is_region && subtags.next().is_none() {
+        site.languages.match_tag(segment, &Exclusions::default())
+    } else {
+        None
+    }
 }
 
 /// `/fr-ca/cart` → `fr-ca`.

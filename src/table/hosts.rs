@@ -20,6 +20,11 @@ impl HostPattern {
             Some(rest) => (true, rest),
             None => (false, lower.as_str()),
         };
+        if wildcard && !name.contains('.') {
+            return Err(format!(
+                "`{raw}` would claim every host under a top-level domain; name at least two labels after `*.`"
+            ));
+        }
         if !is_hostname(name) {
             return Err(format!(
                 "`{raw}` is not a host name (letters, digits, '-' and '.', optionally starting with `*.`; no port, no scheme)"
@@ -204,5 +209,17 @@ mod tests {
         assert_eq!(normalize_origin("https://*.acme.example"), None);
         assert_eq!(normalize_origin("https://acme.example/path"), None);
         assert_eq!(normalize_origin("null"), None);
+    }
+
+    #[test]
+    fn patterns_reject_what_no_site_should_claim() {
+        assert!(HostPattern::parse("*.com").is_err());
+        assert!(HostPattern::parse("acme.example:8080").is_err());
+        assert!(HostPattern::parse("https://acme.example").is_err());
+        assert!(HostPattern::parse("*.*.acme.example").is_err());
+        assert_eq!(
+            HostPattern::parse("*.Acme.Example.").unwrap(),
+            HostPattern::Wildcard("acme.example".into())
+        );
     }
 }

@@ -12,6 +12,11 @@ const MAX_TAG: usize = 64;
 /// A configured tag, checked with `language-tags` (RFC 5646 well-formedness) and written in the
 /// conventional case (`fr-ca` → `fr-CA`, `zh-hant-tw` → `zh-Hant-TW`).
 pub fn canonical_tag(raw: &str) -> Result<String, String> {
+    if raw.len() > MAX_TAG {
+        return Err(format!(
+            "`{raw}` is longer than {MAX_TAG} characters, which no request could match"
+        ));
+    }
     if let Err(e) = language_tags::LanguageTag::parse(raw) {
         return Err(format!("`{raw}` is not a valid language tag ({e})"));
     }
@@ -66,8 +71,12 @@ impl SiteLanguages {
         let preference = std::iter::once(default).chain((0..tags.len()).filter(|i| *i != default));
         for i in preference {
             let tag: &str = &lower[i];
-            for (end, _) in tag.match_indices('-') {
-                let candidates = ranges.entry(tag[..end].into()).or_default();
+            let shorter = tag
+                .match_indices('-')
+                .map(|(end, _)| tag[..end].to_string())
+                .chain(without_script(tag));
+            for range in shorter {
+                let candidates = ranges.entry(range.into()).or_default();
                 if !candidates.contains(&i) {
                     candidates.push(i);
                 }
@@ -93,14 +102,25 @@ impl SiteLanguages {
         &self.tags[index]
     }
 
-    /// The index of a configured tag, compared case-insensitively.
+    /// The index of a configured tag, compared case-insensitively with `_` read as `-`.
     pub fn position(&self, tag: &str) -> Option<usize> {
-        self.lower.iter().position(|t| t.eq_ignore_ascii_case(tag))
+        let same = |lower: &str| {
+            lower.len() == tag.len()
+                && lower.bytes().zip(tag.bytes()).all(|(l, t)| {
+                    l == if t == b'_' {
+                        b'-'
+                    } else {
+                        t.to_ascii_lowercase()
+                    }
+                })
+        };
+        self.lower.iter().position(|t| same(t))
     }
 
     /// RFC 4647 lookup of one requested tag: exact, then dropping subtags from the right
     /// (and a dangling singleton such as `-x`), each step also reaching the site's longer tags
-    /// that start with it. Languages that `excluded` rules out are skipped.
+    /// that start with it. Languages that `excluded` rules out are skipped, unless the visitor
+    /// asked for them more specifically than they refused them (`en;q=0, en-US` gets `en-US`).
     pub fn match_tag(&self, requested: &str, excluded: &Exclusions<'_>) -> Option<TagMatch> {
         let mut buf = [0u8; MAX_TAG];
         let mut range = normalize(requested, &mut buf)?;
@@ -110,7 +130,7 @@ impl SiteLanguages {
                 let found = candidates
                     .iter()
                     .copied()
-                    .find(|&i| !excluded.rules_out(&self.lower[i]));
+                    .find(|&i| !excluded.rules_out(&self.lower[i], range.len()));
                 if let Some(index) = found {
                     let exact = !fallback && self.lower[index].len() == range.len();
                     return Some(TagMatch {
@@ -133,8 +153,19 @@ impl SiteLanguages {
     pub fn any(&self, excluded: &Exclusions<'_>) -> Option<usize> {
         std::iter::once(self.default)
             .chain(0..self.tags.len())
-            .find(|&i| !excluded.rules_out(&self.lower[i]))
+            .find(|&i| !excluded.rules_out(&self.lower[i], 0))
     }
+}
+
+/// `zh-hant-tw` → `zh-tw`: visitors send language-region without the script far more often
+/// than with it, and `zh-TW` should reach Traditional Chinese rather than the default.
+fn without_script(lower_tag: &str) -> Option<String> {
+    let mut subtags = lower_tag.split('-');
+    let (language, script, region) = (subtags.next()?, subtags.next()?, subtags.next()?);
+    let is_script = script.len() == 4 && script.bytes().all(|b| b.is_ascii_alphabetic());
+    let is_region = (region.len() == 2 && region.bytes().all(|b| b.is_ascii_alphabetic()))
+        || (region.len() == 3 && region.bytes().all(|b| b.is_ascii_digit()));
+    (is_script && is_region).then(|| format!("{language}-{region}"))
 }
 
 /// Lower-cases `raw` into `buf`, reading `_` as `-`. `None` for anything that is not shaped
@@ -178,8 +209,13 @@ impl<'a> Exclusions<'a> {
         }
     }
 
-    fn rules_out(&self, lower_tag: &str) -> bool {
+    /// Whether a refusal covers `lower_tag` while matching a requested range of
+    /// `requested_len` bytes: only refusals at least as specific as the request count.
+    fn rules_out(&self, lower_tag: &str, requested_len: usize) -> bool {
         self.ranges[..self.len].iter().any(|range| {
+            if range.len() < requested_len {
+                return false;
+            }
             let range = range.as_bytes();
             let tag = lower_tag.as_bytes();
             let prefix_ok = tag.len() >= range.len()
@@ -229,8 +265,32 @@ mod tests {
         assert_eq!(m("zh-Hant-TW"), Some(("zh-Hant-HK".into(), true)));
         assert_eq!(m("de-CH-x-phonebk"), Some(("de".into(), true)));
         assert_eq!(m("es_mx"), Some(("es-MX".into(), false)));
+        assert_eq!(
+            m("zh-TW"),
+            Some(("zh-Hant-HK".into(), true)),
+            "script-less alias, then zh"
+        );
         assert_eq!(m("fr"), None);
         assert_eq!(m("e$"), None);
+    }
+
+    #[test]
+    fn script_less_tags_reach_their_script() {
+        let langs = site(&["zh-Hans-CN", "zh-Hant-TW", "sr-Latn-RS"], 0);
+        let none = Exclusions::default();
+        let m = |t: &str| {
+            langs
+                .match_tag(t, &none)
+                .map(|m| langs.tag(m.index).to_string())
+        };
+        assert_eq!(m("zh-TW").as_deref(), Some("zh-Hant-TW"));
+        assert_eq!(m("zh-CN").as_deref(), Some("zh-Hans-CN"));
+        assert_eq!(
+            m("zh-SG").as_deref(),
+            Some("zh-Hans-CN"),
+            "zh, then the default"
+        );
+        assert_eq!(m("sr-RS").as_deref(), Some("sr-Latn-RS"));
     }
 
     #[test]
@@ -244,5 +304,10 @@ mod tests {
         all_es.push("ES");
         assert_eq!(langs.match_tag("es", &all_es), None);
         assert_eq!(langs.any(&all_es), Some(0));
+        // A more specific request beats a broader refusal.
+        let mut all_en = Exclusions::default();
+        all_en.push("en");
+        assert_eq!(langs.match_tag("en-US", &all_en).map(|m| m.index), Some(0));
+        assert_eq!(langs.match_tag("en-GB", &all_en), None);
     }
 }

@@ -43,7 +43,8 @@ fn check_prints_a_summary_or_every_problem() {
     let (code, out) = flexroute(&["check", "--config", bad.to_str().unwrap()]);
     assert_eq!(code, 1, "{out}");
     for expected in [
-        "4 problem(s)",
+        "5 problem(s)",
+        "twilio.account_sid: required",
         "sites[1].flavour: unknown key",
         "sites[0].languages[1]: `e n` is not a valid language tag",
         "sites[0].default_language: `de` is not one of this site's languages",

@@ -178,8 +178,8 @@ fn cases() -> Vec<Case> {
             ..BASE
         },
         Case {
-            name: "AL star means the default",
-            accept_language: al("it, *;q=0.5"),
+            name: "AL star means the default, at its own weight",
+            accept_language: al("it, *;q=0.9, de;q=0.5"),
             expect: "en-US",
             ..BASE
         },
@@ -199,6 +199,31 @@ fn cases() -> Vec<Case> {
             name: "AL q=0 refuses a whole prefix",
             accept_language: al("de-AT, de;q=0, fr;q=0.1"),
             expect: "fr-CA",
+            ..BASE
+        },
+        Case {
+            name: "AL specific request beats a broader refusal",
+            accept_language: al("en;q=0, en-US;q=0.5, de;q=0.1"),
+            expect: "en-US",
+            ..BASE
+        },
+        Case {
+            name: "AL broader refusal still covers other variants",
+            accept_language: al("en;q=0, en-GB, de;q=0.1"),
+            expect: "de-DE",
+            ..BASE
+        },
+        Case {
+            name: "page segment shaped like a word is not a language",
+            page: Some("https://acme.example/de-luxe/sofa"),
+            accept_language: al("pt"),
+            expect: "pt-BR",
+            ..BASE
+        },
+        Case {
+            name: "page segment language-region falls back",
+            page: Some("https://acme.example/es_ar/"),
+            expect: "es-MX",
             ..BASE
         },
         Case {

@@ -235,3 +235,53 @@ async fn the_cache_is_bounded_by_config() {
     );
     server.stop().await;
 }
+
+/// When the Referer decides (no `page` parameter), caches must key on it: the same URL from
+/// `/fr-ca/…` and `/de/…` pages gives different answers.
+#[tokio::test]
+async fn vary_names_referer_when_it_decided() {
+    let server = Server::start().await;
+    let mut languages = Vec::new();
+    for referer in [
+        "https://acme.example/fr-ca/cart",
+        "https://acme.example/de/cart",
+    ] {
+        let response = server
+            .config("site=acme")
+            .header("Referer", referer)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.headers()["vary"],
+            "Origin, Accept-Language, Cookie, Referer"
+        );
+        languages.push(json(response).await["language"].clone());
+    }
+    assert_eq!(languages, [json!("fr-CA"), json!("de-DE")]);
+
+    // With an explicit page (or no Referer at all) the Referer played no part.
+    let response = server
+        .config("site=acme&page=https%3A%2F%2Facme.example%2Fde%2F")
+        .header("Referer", "https://acme.example/fr-ca/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["vary"],
+        "Origin, Accept-Language, Cookie"
+    );
+    assert_eq!(json(response).await["language"], "de-DE");
+    // globex reads no path, and the site came from the parameter.
+    let response = server
+        .config("site=globex")
+        .header("Referer", "https://globex.example/en-gb/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["vary"],
+        "Origin, Accept-Language, Cookie"
+    );
+    server.stop().await;
+}

@@ -21,6 +21,24 @@ async fn oversized_and_malformed_input_is_a_clean_4xx_or_ignored() {
     assert_eq!(body["error"]["code"], "invalid_request");
     assert!(body["error"]["message"].as_str().unwrap().contains("lang"));
 
+    // A long page URL is fine (only its host and first segment matter), and blank values
+    // from a template (`?site=&lang=&page=`) mean "not given".
+    let long_page = format!(
+        "page=https%3A%2F%2Fshop.acme.example%2Fde%2F%3Fq%3D{}",
+        "a".repeat(5000)
+    );
+    let response = server.config(&long_page).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(json(response).await["language"], "de-DE");
+    let response = server
+        .config("site=&lang=&page=")
+        .header("Host", "globex.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(json(response).await["site"], "globex");
+
     // Invalid UTF-8 in headers and in percent-encoded query values: ignored, never a 500.
     let response = server
         .config("site=acme&lang=%FF%FE")
@@ -40,7 +58,8 @@ async fn oversized_and_malformed_input_is_a_clean_4xx_or_ignored() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(json(response).await["language"], "en-US");
+    // The one bad entry is skipped, not the whole header; the bad cookie matches nothing.
+    assert_eq!(json(response).await["language"], "es-MX");
 
     let response = server
         .config("")
@@ -131,6 +150,19 @@ async fn unknown_sites_cost_no_cache_entry_and_no_series() {
             .send()
             .await
             .unwrap();
+    }
+
+    // Unknown languages for a known site resolve to a configured one: no entry of their own.
+    for i in 0..100 {
+        let response = server
+            .config(&format!("site=acme&lang=xx-{i}"))
+            .header("Accept-Language", format!("yy-{i}, zz;q=0.{i}"))
+            .header("Cookie", format!("locale=qq-{i}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(json(response).await["language"], "en-US");
     }
 
     let after = server.metrics().await;
