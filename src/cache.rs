@@ -68,6 +68,10 @@ impl ResponseCache {
         }
     }
 
+    pub fn get(&self, key: &RouteKey) -> Option<Arc<Prepared>> {
+        self.inner.get(key)
+    }
+
     /// The answer for `key`, built by `build` if absent; concurrent callers for one key
     /// wait for a single build.
     pub fn get_with(&self, key: RouteKey, build: impl FnOnce() -> Arc<Prepared>) -> Arc<Prepared> {

@@ -6,10 +6,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::Services;
 use crate::config::{Config, ConfigError, Environment, LoadedConfig};
+use crate::provision::plan::{Action, PlanItem};
 use crate::resolve::{self, Inputs, LanguageRule};
 use crate::table::RoutingTable;
 use crate::telemetry::LogFormat;
+use crate::twilio::Credentials;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -35,6 +38,30 @@ pub struct Cli {
 pub enum Command {
     /// Serve widget configs (public listener) and metrics (ops listener).
     Serve {
+        #[arg(
+            long,
+            short,
+            env = "FLEXROUTE_CONFIG",
+            default_value = "config/flexroute.toml"
+        )]
+        config: PathBuf,
+        /// Run against a built-in Flex API emulator on loopback with made-up credentials and
+        /// in-memory state: the whole flow on a laptop, no Twilio account.
+        #[arg(long)]
+        sandbox: bool,
+    },
+    /// Compare every configured pair with Twilio and say what `apply` would do.
+    Plan {
+        #[arg(
+            long,
+            short,
+            env = "FLEXROUTE_CONFIG",
+            default_value = "config/flexroute.toml"
+        )]
+        config: PathBuf,
+    },
+    /// Create, adopt or update addresses until Twilio matches the table.
+    Apply {
         #[arg(
             long,
             short,
@@ -83,12 +110,29 @@ pub enum Command {
         #[arg(long)]
         host: Option<String>,
     },
+    /// Serve a local emulator of Twilio's Flex API (/v1/FlexFlows, in memory) that accepts
+    /// these credentials: develop against flexroute without a Twilio account.
+    Emulator {
+        #[arg(long, default_value = "127.0.0.1:4010")]
+        listen: String,
+        #[arg(long, env = "TWILIO_ACCOUNT_SID")]
+        account_sid: String,
+        #[arg(long, env = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
+        auth_token: String,
+    },
 }
 
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Serve { config } => serve(&config),
+        Command::Serve { config, sandbox } => serve(&config, sandbox),
+        Command::Plan { config } => plan(&config, false),
+        Command::Apply { config } => plan(&config, true),
         Command::Check { config } => check(&config),
+        Command::Emulator {
+            listen,
+            account_sid,
+            auth_token,
+        } => emulator(&listen, account_sid, auth_token),
         Command::Resolve {
             config,
             site,
@@ -134,7 +178,26 @@ fn print_error(error: &ConfigError) {
     }
 }
 
-fn serve(path: &Path) -> ExitCode {
+/// Credentials and admin token from the process environment (read here, never stored in the
+/// configuration, so they cannot reach its error messages).
+fn services_from_env() -> Services {
+    Services {
+        credentials: Credentials::from_env(|name| std::env::var(name).ok()),
+        store: None,
+        admin_token: std::env::var("FLEXROUTE_ADMIN_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty()),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Runtime::new().map_err(|e| {
+        tracing::error!("cannot start the runtime: {e}");
+        ExitCode::FAILURE
+    })
+}
+
+fn serve(path: &Path, sandbox: bool) -> ExitCode {
     let loaded = match load(path) {
         Ok(loaded) => loaded,
         Err(code) => return code,
@@ -142,16 +205,18 @@ fn serve(path: &Path) -> ExitCode {
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match runtime() {
         Ok(runtime) => runtime,
-        Err(e) => {
-            tracing::error!("cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let result = runtime.block_on(async {
-        let listeners = crate::Listeners::bind(&loaded.config).await?;
-        crate::run(loaded.config, listeners, crate::shutdown_signal()).await
+        let mut config = loaded.config;
+        let mut services = services_from_env();
+        if sandbox {
+            crate::sandbox::start(&mut config, &mut services).await?;
+        }
+        let listeners = crate::Listeners::bind(&config).await?;
+        crate::run(config, services, listeners, crate::shutdown_signal()).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -198,6 +263,69 @@ fn check(path: &Path) -> ExitCode {
         println!("  warning: {warning}");
     }
     ExitCode::SUCCESS
+}
+
+/// `plan` (`apply = false`) or `apply`: compare with Twilio, print a line per pair.
+fn plan(path: &Path, apply: bool) -> ExitCode {
+    let loaded = match load(path) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    let result = runtime.block_on(async {
+        let state = crate::app(&loaded.config, services_from_env())
+            .await
+            .map_err(|e| format!("cannot open the state store: {e}"))?;
+        let items = if apply {
+            crate::provision::plan::apply(state.table(), &state.provisioner).await
+        } else {
+            crate::provision::plan::plan(state.table(), &state.provisioner).await
+        };
+        items.map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(items) => {
+            print_plan(&items);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_plan(items: &[PlanItem]) {
+    println!(
+        "{:<24} {:<36} {:<34} {:<9} {:<12} result",
+        "pair", "friendly name", "sid", "status", "action"
+    );
+    for item in items {
+        let action = match item.action {
+            Action::None => "none",
+            Action::Adopt => "adopt",
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Investigate => "investigate",
+        };
+        println!(
+            "{:<24} {:<36} {:<34} {:<9} {:<12} {}",
+            format!("{}/{}", item.site, item.language),
+            item.friendly_name,
+            item.sid.as_deref().unwrap_or("-"),
+            item.status,
+            action,
+            item.result.as_deref().unwrap_or("")
+        );
+        for d in &item.differences {
+            println!("    {}: wanted {}, found {}", d.field, d.wanted, d.found);
+        }
+    }
+    let pending = items.iter().filter(|i| i.action != Action::None).count();
+    println!("{} pair(s), {pending} with something to do", items.len());
 }
 
 fn explain(path: &Path, inputs: &Inputs<'_>) -> ExitCode {
@@ -248,4 +376,37 @@ fn explain(path: &Path, inputs: &Inputs<'_>) -> ExitCode {
         ),
     }
     ExitCode::SUCCESS
+}
+
+/// `flexroute emulator`: the Flex API emulator on `listen` until SIGINT or SIGTERM. Its log
+/// names the address and the Account SID, never the token.
+fn emulator(listen: &str, account_sid: String, auth_token: String) -> ExitCode {
+    use crate::twilio::emulator::{Emulator, is_sid};
+    if !is_sid(&account_sid, "AC") || auth_token.is_empty() {
+        tracing::error!("the emulator needs an Account SID (AC + 32 hex digits) and an auth token");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let credentials = vec![crate::twilio::Credentials::new(
+        account_sid.clone(),
+        auth_token,
+    )];
+    let emulator = Emulator::new(account_sid, credentials);
+    let result = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        emulator.serve(listener, crate::shutdown_signal()).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("emulator failed on {listen}: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -8,12 +8,17 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod metrics;
+pub mod provision;
 pub mod resolve;
+pub mod sandbox;
 pub mod table;
 pub mod telemetry;
+pub mod twilio;
 pub mod widget;
 
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -21,7 +26,11 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::http::AppState;
 use crate::metrics::Metrics;
+use crate::provision::Provisioner;
+use crate::provision::store::StateStore;
 use crate::table::RoutingTable;
+use crate::twilio::Credentials;
+use crate::twilio::client::FlexApiClient;
 
 /// The two sockets flexroute answers on: the public API and the ops listener (`/metrics`).
 pub struct Listeners {
@@ -39,24 +48,75 @@ impl Listeners {
     }
 }
 
-/// Builds the application state for a validated configuration.
-pub fn app(config: &Config) -> AppState {
-    AppState::new(
-        RoutingTable::build(config),
-        Metrics::new(),
-        config.server.cache_max_entries,
-        config.server.cache_max_age_secs,
-    )
+/// What flexroute needs from outside the config file.
+#[derive(Default)]
+pub struct Services {
+    /// Twilio credentials; without them nothing is provisioned (missing pairs stay missing).
+    pub credentials: Option<Credentials>,
+    /// Replaces the store `provisioning.state` names (sandbox mode keeps state in memory).
+    pub store: Option<Arc<dyn StateStore>>,
+    /// `FLEXROUTE_ADMIN_TOKEN`: enables `/admin/*` on the ops listener.
+    pub admin_token: Option<String>,
+}
+
+/// Builds the application state for a validated configuration: the routing table, the state
+/// store (read once, no upstream call), the Twilio client and the provisioner.
+pub async fn app(config: &Config, services: Services) -> std::io::Result<AppState> {
+    let metrics = Metrics::new();
+    let table = Arc::new(RoutingTable::build(config));
+    let store = match services.store {
+        Some(store) => store,
+        None => provision::store::open(&config.provisioning.state)?,
+    };
+    let p = &config.provisioning;
+    let client = match (p.enabled, services.credentials) {
+        (true, Some(credentials)) => Some(
+            FlexApiClient::new(
+                &config.twilio.flex_api_base,
+                credentials,
+                Duration::from_millis(p.upstream_timeout_ms),
+                metrics.clone(),
+            )
+            .map_err(std::io::Error::other)?,
+        ),
+        (true, None) if table.summary().missing > 0 => {
+            tracing::warn!(
+                "no Twilio credentials (TWILIO_ACCOUNT_SID with TWILIO_AUTH_TOKEN or TWILIO_API_KEY + TWILIO_API_SECRET): pairs without an address will not be provisioned"
+            );
+            None
+        }
+        _ => None,
+    };
+    let settings = provision::Settings {
+        client,
+        chat_service_sid: config.twilio.chat_service_sid.clone(),
+        friendly_name: p.friendly_name.clone(),
+        wait: Duration::from_millis(p.wait_ms),
+        max_concurrent_calls: p.max_concurrent_calls,
+        failure_backoff: Duration::from_millis(p.failure_backoff_ms),
+    };
+    let provisioner = Provisioner::new(&table, settings, store, metrics.clone()).await?;
+    Ok(AppState::new(
+        table,
+        metrics,
+        provisioner,
+        services.admin_token,
+        (
+            config.server.cache_max_entries,
+            config.server.cache_max_age_secs,
+        ),
+    ))
 }
 
 /// Serves until `shutdown` completes: readiness turns 503 first, then both listeners stop
 /// accepting and requests in flight finish.
 pub async fn run(
     config: Config,
+    services: Services,
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let state = app(&config);
+    let state = app(&config, services).await?;
     let summary = state.table().summary();
     tracing::info!(
         public = %listeners.public.local_addr()?,
@@ -64,6 +124,7 @@ pub async fn run(
         sites = summary.sites,
         pairs = summary.pairs,
         missing = summary.missing,
+        state = %state.provisioner.store_description(),
         "flexroute listening"
     );
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -21,6 +21,9 @@ pub struct Metrics {
     routes: IntGaugeVec,
     pub config_reloads: IntCounterVec,
     pub config_last_success: Gauge,
+    pub provisions: IntCounterVec,
+    pub upstream_requests: IntCounterVec,
+    pub upstream_duration: HistogramVec,
 }
 
 /// Buckets for a service that answers from memory in microseconds, but may wait for an
@@ -94,6 +97,31 @@ impl Metrics {
             "Unix time at which the configuration in force was loaded.",
         )
         .expect("valid metric");
+        let provisions = IntCounterVec::new(
+            Opts::new(
+                "flexroute_provision_total",
+                "Addresses settled for a (site, language) pair, by where they came from, or failed attempts.",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        let upstream_requests = IntCounterVec::new(
+            Opts::new(
+                "flexroute_upstream_requests_total",
+                "Calls to Twilio's Flex API, by operation and HTTP status (2xx, a code, timeout or error).",
+            ),
+            &["op", "status"],
+        )
+        .expect("valid metric");
+        let upstream_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "flexroute_upstream_request_duration_seconds",
+                "Time of calls to Twilio's Flex API, by operation.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["op"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
@@ -104,11 +132,17 @@ impl Metrics {
             Box::new(routes.clone()),
             Box::new(config_reloads.clone()),
             Box::new(config_last_success.clone()),
+            Box::new(provisions.clone()),
+            Box::new(upstream_requests.clone()),
+            Box::new(upstream_duration.clone()),
         ] {
             registry.register(collector).expect("unique metric names");
         }
         for outcome in ["success", "failure"] {
             config_reloads.with_label_values(&[outcome]);
+        }
+        for outcome in ["pinned", "stored", "adopted", "created", "failed"] {
+            provisions.with_label_values(&[outcome]);
         }
         Self {
             registry,
@@ -121,6 +155,9 @@ impl Metrics {
             routes,
             config_reloads,
             config_last_success,
+            provisions,
+            upstream_requests,
+            upstream_duration,
         }
     }
 
@@ -131,13 +168,17 @@ impl Metrics {
     }
 
     pub fn set_routes(&self, summary: &Summary) {
-        self.routes
-            .with_label_values(&["ready"])
-            .set(summary.pinned as i64);
-        self.routes
-            .with_label_values(&["missing"])
-            .set(summary.missing as i64);
-        self.routes.with_label_values(&["failing"]).set(0);
+        self.set_route_states(summary.pinned, summary.missing, 0);
+    }
+
+    /// `flexroute_routes{state}`: pairs with an address, without one, and whose last
+    /// provisioning attempt failed.
+    pub fn set_route_states(&self, ready: usize, missing: usize, failing: usize) {
+        for (state, count) in [("ready", ready), ("missing", missing), ("failing", failing)] {
+            self.routes
+                .with_label_values(&[state])
+                .set(i64::try_from(count).unwrap_or(i64::MAX));
+        }
     }
 
     pub fn mark_config_loaded(&self) {

@@ -13,7 +13,15 @@ pub const SERVER: &[&str] = &[
     "cache_max_entries",
 ];
 pub const TWILIO: &[&str] = &["account_sid", "chat_service_sid", "flex_api_base"];
-pub const PROVISIONING: &[&str] = &["enabled", "friendly_name", "wait_ms", "state"];
+pub const PROVISIONING: &[&str] = &[
+    "enabled",
+    "friendly_name",
+    "wait_ms",
+    "state",
+    "max_concurrent_calls",
+    "failure_backoff_ms",
+    "upstream_timeout_ms",
+];
 /// Flex Flow settings, accepted in `[defaults]`, in a site and in a language.
 pub const FLOW: &[&str] = &[
     "integration_type",

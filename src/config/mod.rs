@@ -76,6 +76,12 @@ pub struct ProvisioningConfig {
     pub friendly_name: String,
     pub wait_ms: u64,
     pub state: String,
+    /// Calls to Twilio in flight at once, across all pairs.
+    pub max_concurrent_calls: usize,
+    /// Rest after a pair's first failed attempt; doubles per failure up to 5 minutes.
+    pub failure_backoff_ms: u64,
+    /// Timeout of one call to Twilio.
+    pub upstream_timeout_ms: u64,
 }
 
 impl Default for ProvisioningConfig {
@@ -85,6 +91,9 @@ impl Default for ProvisioningConfig {
             friendly_name: "WebChat {site} {language}".into(),
             wait_ms: 3000,
             state: "file:state/flexroute-state".into(),
+            max_concurrent_calls: 4,
+            failure_backoff_ms: 5000,
+            upstream_timeout_ms: 10_000,
         }
     }
 }

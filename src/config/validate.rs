@@ -170,6 +170,26 @@ fn provisioning(c: &mut Checker, config: &Config) {
             );
         }
     }
+    if p.max_concurrent_calls == 0 {
+        c.push("provisioning.max_concurrent_calls", "must be at least 1");
+    }
+    if p.upstream_timeout_ms == 0 {
+        c.push("provisioning.upstream_timeout_ms", "must be at least 1");
+    }
+    let to_provision = config.sites.iter().any(|site| {
+        site.languages.len()
+            > site
+                .language
+                .values()
+                .filter(|l| l.flex_flow_sid.is_some())
+                .count()
+    });
+    if p.enabled && to_provision && config.twilio.chat_service_sid.is_none() {
+        c.push(
+            "twilio.chat_service_sid",
+            "required to provision addresses (or set provisioning.enabled = false, or pin every flex_flow_sid)",
+        );
+    }
     if !(p.state.starts_with("file:")
         || p.state.starts_with("redis://")
         || p.state.starts_with("rediss://"))

@@ -7,10 +7,12 @@ use http::{HeaderValue, StatusCode, header};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     InvalidRequest,
+    Unauthorized,
     UnknownSite,
     NotFound,
     MethodNotAllowed,
     AddressUnavailable,
+    UpstreamError,
     Internal,
 }
 
@@ -18,10 +20,12 @@ impl ErrorCode {
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::UnknownSite => "unknown_site",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::AddressUnavailable => "address_unavailable",
+            ErrorCode::UpstreamError => "upstream_error",
             ErrorCode::Internal => "internal",
         }
     }
@@ -29,9 +33,11 @@ impl ErrorCode {
     pub fn status(self) -> StatusCode {
         match self {
             ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::UnknownSite | ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::AddressUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::UpstreamError => StatusCode::BAD_GATEWAY,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

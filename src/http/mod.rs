@@ -1,5 +1,6 @@
 //! The two listeners' routers: the public API (DESIGN §2) and the ops listener (DESIGN §3).
 
+mod admin;
 mod error;
 mod health;
 mod observe;
@@ -20,6 +21,7 @@ pub use webchat::MAX_QUERY_BYTES;
 
 use crate::cache::ResponseCache;
 use crate::metrics::Metrics;
+use crate::provision::Provisioner;
 use crate::table::RoutingTable;
 
 const CONFIG_ROUTE: &str = "/v1/webchat/config";
@@ -38,6 +40,9 @@ pub struct Shared {
     ready: AtomicBool,
     cache_control: HeaderValue,
     http_metrics: observe::HttpMetrics,
+    pub provisioner: Arc<Provisioner>,
+    /// `FLEXROUTE_ADMIN_TOKEN`; `/admin/*` is off without one.
+    admin_token: Option<String>,
 }
 
 impl Deref for AppState {
@@ -49,19 +54,22 @@ impl Deref for AppState {
 
 impl AppState {
     pub fn new(
-        table: RoutingTable,
+        table: Arc<RoutingTable>,
         metrics: Metrics,
-        cache_max_entries: u64,
-        cache_max_age_secs: u64,
+        provisioner: Arc<Provisioner>,
+        admin_token: Option<String>,
+        cache: (u64, u64),
     ) -> Self {
-        metrics.set_routes(&table.summary());
+        let (cache_max_entries, cache_max_age_secs) = cache;
         metrics.mark_config_loaded();
         let cache_control = HeaderValue::from_str(&format!("public, max-age={cache_max_age_secs}"))
             .unwrap_or(HeaderValue::from_static("no-cache"));
         let http_metrics = observe::HttpMetrics::new(ROUTES, &metrics);
         Self(Arc::new(Shared {
             http_metrics,
-            table: Arc::new(table),
+            table,
+            provisioner,
+            admin_token: admin_token.filter(|t| !t.is_empty()),
             cache: ResponseCache::new(cache_max_entries),
             metrics,
             ready: AtomicBool::new(false),
@@ -104,10 +112,19 @@ pub fn public_router(state: AppState) -> Router {
 
 /// The ops listener: Prometheus metrics (and liveness, for probes that use this port).
 pub fn ops_router(state: AppState) -> Router {
+    let admin = Router::new()
+        .route("/admin/routes", get(admin::routes))
+        .route("/admin/provision", axum::routing::post(admin::provision))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admin::require_token,
+        ));
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(health::healthz))
+        .merge(admin)
         .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state)
 }
 

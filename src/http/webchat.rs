@@ -13,8 +13,9 @@ use http::{StatusCode, request::Parts};
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use crate::cache::{Prepared, RouteKey};
+use crate::provision::Lookup;
 use crate::resolve::{self, Inputs};
-use crate::table::{RoutingTable, Site};
+use crate::table::{Address, Pair, RoutingTable, Site};
 use crate::widget;
 
 /// Longest query string accepted. Page URLs with tracking parameters fit easily; anything
@@ -35,7 +36,7 @@ static JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 pub async fn get_config(State(app): State<AppState>, request: Request) -> Response {
     let (parts, _) = request.into_parts();
-    match answer(&app, &parts) {
+    match answer(&app, &parts).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
@@ -136,7 +137,7 @@ fn unknown_site(explicit: bool) -> ApiError {
     ApiError::new(ErrorCode::UnknownSite, message)
 }
 
-fn answer(app: &AppState, parts: &Parts) -> Result<Response, ApiError> {
+async fn answer(app: &AppState, parts: &Parts) -> Result<Response, ApiError> {
     let query = parse_query(parts)?;
     let lists = ListHeaders::read(&parts.headers);
     let inputs = inputs(&query, &lists, &parts.headers);
@@ -144,27 +145,35 @@ fn answer(app: &AppState, parts: &Parts) -> Result<Response, ApiError> {
     let decision =
         resolve::resolve(table, &inputs).map_err(|unknown| unknown_site(unknown.explicit))?;
     let site = &table.sites[decision.site];
+    let pair = &site.pairs[decision.language];
     let key = RouteKey {
         site: site.id.clone(),
-        language: site.pairs[decision.language].language.clone(),
+        language: pair.language.clone(),
     };
-    // One build per key however many requests miss at once (moka's single flight).
-    let mut built = false;
-    let prepared = app.cache.get_with(key, || {
-        built = true;
-        Arc::new(prepare(app, table, decision.site, decision.language))
-    });
-    if built {
-        app.metrics.cache_misses.inc();
-    } else {
-        app.metrics.cache_hits.inc();
-    }
+    let prepared = match app.cache.get(&key) {
+        Some(prepared) => {
+            app.metrics.cache_hits.inc();
+            prepared
+        }
+        None => {
+            app.metrics.cache_misses.inc();
+            match app.provisioner.address(site, pair).await {
+                // Only answers with the pair's own address are cached (once per key however
+                // many requests miss together); degraded ones must not outlive the outage.
+                Lookup::Ready(address) => app.cache.get_with(key, || {
+                    Arc::new(prepare_own(app, table, site, pair, &address))
+                }),
+                Lookup::Unavailable => Arc::new(prepare_unavailable(app, table, site, pair)),
+            }
+        }
+    };
     if tracing::enabled!(tracing::Level::DEBUG) {
         tracing::debug!(
             site = %site.id,
-            language = %site.pairs[decision.language].language,
+            language = %pair.language,
             site_rule = %decision.site_rule,
             language_rule = %decision.language_rule,
+            degraded = prepared.degraded,
             "resolved"
         );
     }
@@ -177,29 +186,45 @@ fn answer(app: &AppState, parts: &Parts) -> Result<Response, ApiError> {
     ))
 }
 
-/// Builds the answer for one pair: with its own address, else lending the site default's
-/// (`"degraded": true`), else `503 address_unavailable`.
-fn prepare(app: &AppState, table: &RoutingTable, site_index: usize, language: usize) -> Prepared {
-    let site = &table.sites[site_index];
-    let pair = &site.pairs[language];
-    let default = site.default_pair();
-    let (address, lent_by) = match (&pair.pinned, &default.pinned) {
-        (Some(own), _) => (own, None),
-        (None, Some(lent)) => (lent, Some(default)),
-        (None, None) => {
-            let error = ApiError::new(
-                ErrorCode::AddressUnavailable,
-                format!(
-                    "no chat address for site `{}` in `{}` yet",
-                    site.id, pair.language
-                ),
-            );
-            return Prepared::error(error.code.status(), error.body());
-        }
-    };
-    let body = widget::render(site, pair, address, table.account_sid.as_deref(), lent_by);
+fn prepare_own(
+    app: &AppState,
+    table: &RoutingTable,
+    site: &Site,
+    pair: &Pair,
+    address: &Address,
+) -> Prepared {
+    let body = widget::render(site, pair, address, table.account_sid.as_deref(), None);
     let served = app.metrics.served_counter(&site.id, &pair.language);
-    Prepared::ok(body, &pair.language, lent_by.is_some(), served)
+    Prepared::ok(body, &pair.language, false, served)
+}
+
+/// The pair has no address now: lend the site default's (`"degraded": true`) if it has one,
+/// else `503 address_unavailable`. A default that is itself missing is provisioned in the
+/// background so that the next visitors at least get the degraded answer.
+fn prepare_unavailable(app: &AppState, table: &RoutingTable, site: &Site, pair: &Pair) -> Prepared {
+    let default = site.default_pair();
+    if let Some((address, _)) = app.provisioner.known(site, default) {
+        let body = widget::render(
+            site,
+            pair,
+            &address,
+            table.account_sid.as_deref(),
+            Some(default),
+        );
+        let served = app.metrics.served_counter(&site.id, &pair.language);
+        return Prepared::ok(body, &pair.language, true, served);
+    }
+    if !std::ptr::eq(default, pair) {
+        app.provisioner.prefetch(site, default);
+    }
+    let error = ApiError::new(
+        ErrorCode::AddressUnavailable,
+        format!(
+            "no chat address for site `{}` in `{}` yet",
+            site.id, pair.language
+        ),
+    );
+    Prepared::error(error.code.status(), error.body())
 }
 
 fn respond(

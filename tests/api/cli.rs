@@ -142,11 +142,16 @@ async fn serve_logs_json_without_secrets_and_stops_on_sigterm() {
         "admin-token-9e2c33",
         "cookie-secret-5d0e",
     ];
+    let state = tempfile::tempdir().unwrap();
     let mut child = tokio::process::Command::new(BIN)
         .args(["--log-format", "json", "serve", "--config", EXAMPLE])
         .env("FLEXROUTE_LOG", "debug")
         .env("FLEXROUTE_SERVER_LISTEN", "127.0.0.1:0")
         .env("FLEXROUTE_SERVER_ADMIN_LISTEN", "127.0.0.1:0")
+        .env(
+            "FLEXROUTE_PROVISIONING_STATE",
+            format!("file:{}", state.path().join("state").display()),
+        )
         .env("TWILIO_AUTH_TOKEN", SECRETS[0])
         .env("TWILIO_API_SECRET", SECRETS[1])
         .env("FLEXROUTE_ADMIN_TOKEN", SECRETS[2])

@@ -1,8 +1,11 @@
 //! Starts the real server on loopback ports through `flexroute::run`, and reads its metrics.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
+use flexroute::Services;
 use flexroute::config::{Config, Environment};
+use flexroute::provision::store::MemoryStore;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -23,6 +26,15 @@ impl Server {
     }
 
     pub async fn start_with(toml: &str, env: Environment) -> Server {
+        Self::start_full(toml, env, Services::default()).await
+    }
+
+    /// Starts with explicit services; the state store defaults to memory so that tests never
+    /// share a file.
+    pub async fn start_full(toml: &str, env: Environment, mut services: Services) -> Server {
+        services
+            .store
+            .get_or_insert_with(|| Arc::new(MemoryStore::default()));
         let loaded = Config::from_toml_str(toml, &env).expect("test config is valid");
         let public = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let ops = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -30,6 +42,7 @@ impl Server {
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(flexroute::run(
             loaded.config,
+            services,
             flexroute::Listeners { public, ops },
             async move {
                 let _ = stopped.await;

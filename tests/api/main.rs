@@ -4,8 +4,10 @@
 mod cli;
 mod common;
 mod config;
+mod emulator;
 mod language;
 mod ops;
+mod provisioning;
 mod response;
 mod robustness;
 mod site;

@@ -1,0 +1,316 @@
+//! Ensuring every configured (site, language) pair has an address (DESIGN §1, §6): pinned in
+//! the config → remembered in the state store → found at Twilio by its deterministic friendly
+//! name → created. One provisioning task per pair at a time however many requests want it; a
+//! request waits at most `provisioning.wait_ms` while the task carries on in the background.
+
+pub mod params;
+pub mod plan;
+pub mod store;
+mod task;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Semaphore, watch};
+
+use crate::cache::RouteKey;
+use crate::metrics::Metrics;
+use crate::table::{Address, Pair, RoutingTable, Site};
+use crate::twilio::client::FlexApiClient;
+use store::{StateStore, StoredAddress};
+
+/// Where a pair's address came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Pinned,
+    Stored,
+    Adopted,
+    Created,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Pinned => "pinned",
+            Source::Stored => "stored",
+            Source::Adopted => "adopted",
+            Source::Created => "created",
+        }
+    }
+}
+
+/// What the provisioner needs besides the table: how to reach Twilio and how to behave.
+pub struct Settings {
+    /// `None` when provisioning is disabled: missing pairs stay missing.
+    pub client: Option<FlexApiClient>,
+    pub chat_service_sid: Option<String>,
+    pub friendly_name: String,
+    pub wait: Duration,
+    /// Upstream calls in flight at once, across all pairs.
+    pub max_concurrent_calls: usize,
+    /// Rest after a pair's first failed attempt; doubles per failure up to 5 minutes.
+    pub failure_backoff: Duration,
+}
+
+/// A pair whose last attempt failed, and when it may be tried again.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub error: String,
+    pub attempts: u32,
+    pub retry_at: Instant,
+}
+
+type Outcome = Option<Result<String, String>>;
+
+pub struct Provisioner {
+    settings: Settings,
+    store: Arc<dyn StateStore>,
+    metrics: Metrics,
+    known: RwLock<HashMap<RouteKey, (String, Source)>>,
+    failures: Mutex<HashMap<RouteKey, Failure>>,
+    inflight: Mutex<HashMap<RouteKey, watch::Receiver<Outcome>>>,
+    permits: Semaphore,
+    pairs: usize,
+    pinned: usize,
+}
+
+/// The answer for a request that needed an address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    Ready(Address),
+    /// Not available now (provisioning disabled, failing, or slower than `wait_ms`).
+    Unavailable,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Provisioner {
+    /// Loads the store's records for the pairs `table` configures (others are ignored: the
+    /// config may have dropped them) without any upstream call.
+    pub async fn new(
+        table: &RoutingTable,
+        settings: Settings,
+        store: Arc<dyn StateStore>,
+        metrics: Metrics,
+    ) -> std::io::Result<Arc<Self>> {
+        let records = store.load().await?;
+        let mut known = HashMap::new();
+        for record in records {
+            let configured = table.site_by_id(&record.site).and_then(|s| {
+                let site = &table.sites[s];
+                let index = site.languages.position(&record.language)?;
+                let pair = &site.pairs[index];
+                pair.pinned.is_none().then(|| RouteKey {
+                    site: site.id.clone(),
+                    language: pair.language.clone(),
+                })
+            });
+            if let Some(key) = configured {
+                known.insert(key, (record.sid, Source::Stored));
+            }
+        }
+        let summary = table.summary();
+        metrics
+            .provisions
+            .with_label_values(&["pinned"])
+            .inc_by(summary.pinned as u64);
+        metrics
+            .provisions
+            .with_label_values(&["stored"])
+            .inc_by(known.len() as u64);
+        let permits = Semaphore::new(settings.max_concurrent_calls.max(1));
+        let provisioner = Arc::new(Self {
+            settings,
+            store,
+            metrics,
+            known: RwLock::new(known),
+            failures: Mutex::new(HashMap::new()),
+            inflight: Mutex::new(HashMap::new()),
+            permits,
+            pairs: summary.pairs,
+            pinned: summary.pinned,
+        });
+        provisioner.update_gauge();
+        Ok(provisioner)
+    }
+
+    pub fn store_description(&self) -> String {
+        self.store.describe()
+    }
+
+    /// The address of a pair known without waiting: pinned or already provisioned.
+    pub fn known(&self, site: &Site, pair: &Pair) -> Option<(Address, Source)> {
+        if let Some(address) = &pair.pinned {
+            return Some((address.clone(), Source::Pinned));
+        }
+        let key = key(site, pair);
+        let known = self.known.read().unwrap_or_else(|p| p.into_inner());
+        known
+            .get(&key)
+            .map(|(sid, source)| (Address::FlexFlow { sid: sid.clone() }, *source))
+    }
+
+    pub fn failure(&self, site: &Site, pair: &Pair) -> Option<Failure> {
+        lock(&self.failures).get(&key(site, pair)).cloned()
+    }
+
+    pub fn is_provisioning(&self, site: &Site, pair: &Pair) -> bool {
+        lock(&self.inflight).contains_key(&key(site, pair))
+    }
+
+    /// The pair's address, provisioning it if needed and waiting at most `wait_ms`.
+    pub async fn address(self: &Arc<Self>, site: &Site, pair: &Pair) -> Lookup {
+        if let Some((address, _)) = self.known(site, pair) {
+            return Lookup::Ready(address);
+        }
+        let Some(mut outcome) = self.start(site, pair) else {
+            return Lookup::Unavailable;
+        };
+        let settled =
+            tokio::time::timeout(self.settings.wait, outcome.wait_for(Option::is_some)).await;
+        match settled {
+            Ok(Ok(result)) => match result.as_ref() {
+                Some(Ok(sid)) => Lookup::Ready(Address::FlexFlow { sid: sid.clone() }),
+                _ => Lookup::Unavailable,
+            },
+            _ => Lookup::Unavailable,
+        }
+    }
+
+    /// Starts provisioning a pair without waiting for it (a site's default language, needed
+    /// to lend its address while another pair is unavailable).
+    pub fn prefetch(self: &Arc<Self>, site: &Site, pair: &Pair) {
+        if self.known(site, pair).is_none() {
+            let _ = self.start(site, pair);
+        }
+    }
+
+    /// Joins the pair's provisioning task, starting one unless provisioning is off or the
+    /// pair is backing off after a failure.
+    fn start(self: &Arc<Self>, site: &Site, pair: &Pair) -> Option<watch::Receiver<Outcome>> {
+        let client = self.settings.client.clone()?;
+        let chat_service_sid = self.settings.chat_service_sid.clone()?;
+        let key = key(site, pair);
+        if lock(&self.failures)
+            .get(&key)
+            .is_some_and(|f| f.retry_at > Instant::now())
+        {
+            return None;
+        }
+        let mut inflight = lock(&self.inflight);
+        if let Some(existing) = inflight.get(&key) {
+            return Some(existing.clone());
+        }
+        let (tx, rx) = watch::channel(None);
+        inflight.insert(key.clone(), rx.clone());
+        drop(inflight);
+        let name = params::friendly_name(&self.settings.friendly_name, &site.id, &pair.language);
+        let desired = params::desired(&name, &chat_service_sid, &pair.flow);
+        let this = self.clone();
+        tokio::spawn(async move {
+            let result = task::provision(&this, &client, &name, &desired).await;
+            let outcome = this.settle(&key, &name, result).await;
+            lock(&this.inflight).remove(&key);
+            let _ = tx.send(Some(outcome));
+        });
+        Some(rx)
+    }
+
+    /// Records the task's result: persist and remember an address, or remember the failure
+    /// with a growing back-off.
+    async fn settle(
+        &self,
+        key: &RouteKey,
+        name: &str,
+        result: Result<(String, Source), String>,
+    ) -> Result<String, String> {
+        let outcome = match result {
+            Ok((sid, source)) => {
+                let record = StoredAddress {
+                    site: key.site.to_string(),
+                    language: key.language.to_string(),
+                    sid: sid.clone(),
+                    friendly_name: name.to_string(),
+                    source: source.as_str().to_string(),
+                    recorded_at: unix_now(),
+                };
+                if let Err(e) = self.store.record(record).await {
+                    // Serve it anyway: the next start finds it again by name.
+                    tracing::error!(site = %key.site, language = %key.language, "cannot persist address: {e}");
+                }
+                self.known
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(key.clone(), (sid.clone(), source));
+                lock(&self.failures).remove(key);
+                self.metrics
+                    .provisions
+                    .with_label_values(&[source.as_str()])
+                    .inc();
+                tracing::info!(site = %key.site, language = %key.language, %sid, source = source.as_str(), "address ready");
+                Ok(sid)
+            }
+            Err(error) => {
+                let mut failures = lock(&self.failures);
+                let attempts = failures.get(key).map_or(0, |f| f.attempts) + 1;
+                let backoff = task::failure_backoff(self.settings.failure_backoff, attempts);
+                tracing::warn!(site = %key.site, language = %key.language, attempts, retry_in_secs = backoff.as_secs(), "provisioning failed: {error}");
+                failures.insert(
+                    key.clone(),
+                    Failure {
+                        error: error.clone(),
+                        attempts,
+                        retry_at: Instant::now() + backoff,
+                    },
+                );
+                self.metrics.provisions.with_label_values(&["failed"]).inc();
+                Err(error)
+            }
+        };
+        self.update_gauge();
+        outcome
+    }
+
+    fn update_gauge(&self) {
+        let known = self.known.read().unwrap_or_else(|p| p.into_inner()).len();
+        let failing = lock(&self.failures).len();
+        let ready = self.pinned + known;
+        self.metrics
+            .set_route_states(ready, self.pairs.saturating_sub(ready + failing), failing);
+    }
+
+    /// Remembers an address found or made outside a request (plan/apply).
+    pub async fn adopt(
+        &self,
+        site: &Site,
+        pair: &Pair,
+        sid: String,
+        source: Source,
+    ) -> Result<String, String> {
+        let name = params::friendly_name(&self.settings.friendly_name, &site.id, &pair.language);
+        self.settle(&key(site, pair), &name, Ok((sid, source)))
+            .await
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+}
+
+pub fn key(site: &Site, pair: &Pair) -> RouteKey {
+    RouteKey {
+        site: site.id.clone(),
+        language: pair.language.clone(),
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,310 @@
+//! Where provisioned addresses are remembered across restarts, behind a small trait so that a
+//! shared store (Redis, for replicas) can sit beside the embedded one.
+//!
+//! The embedded store is an append-only log: one line per record, `<json>\t<xxh3 hex>\n`,
+//! written with a single `write` and `fdatasync` before `record` returns. A `kill -9` can only
+//! tear the last line, which the checksum exposes and opening drops, so at most the record
+//! being written is lost and nothing else. Each write is O(1); the log is compacted on open
+//! when most of it is superseded.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::future::Future;
+use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+
+/// One pair's address as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredAddress {
+    pub site: String,
+    pub language: String,
+    pub sid: String,
+    pub friendly_name: String,
+    /// `adopted` (found at Twilio by name) or `created` (by flexroute).
+    pub source: String,
+    /// Unix seconds.
+    pub recorded_at: u64,
+}
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+pub trait StateStore: Send + Sync {
+    /// The latest record of every pair.
+    fn load(&self) -> BoxFuture<'_, io::Result<Vec<StoredAddress>>>;
+    /// Durable when the future completes.
+    fn record(&self, address: StoredAddress) -> BoxFuture<'_, io::Result<()>>;
+    /// Human-readable location, for logs (never a secret).
+    fn describe(&self) -> String;
+}
+
+/// Opens the store a `provisioning.state` value names.
+pub fn open(spec: &str) -> io::Result<Arc<dyn StateStore>> {
+    match spec.strip_prefix("file:") {
+        Some(path) => Ok(Arc::new(FileStore::open(Path::new(path))?)),
+        None if spec == "memory:" => Ok(Arc::new(MemoryStore::default())),
+        None => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "only file: state stores are available in this version",
+        )),
+    }
+}
+
+/// Kept in memory only: sandbox mode (whose emulator forgets on restart too) and tests.
+#[derive(Default)]
+pub struct MemoryStore {
+    records: Mutex<HashMap<(String, String), StoredAddress>>,
+}
+
+impl StateStore for MemoryStore {
+    fn load(&self) -> BoxFuture<'_, io::Result<Vec<StoredAddress>>> {
+        let records = lock(&self.records).values().cloned().collect();
+        Box::pin(async move { Ok(records) })
+    }
+
+    fn record(&self, address: StoredAddress) -> BoxFuture<'_, io::Result<()>> {
+        let key = (address.site.clone(), address.language.clone());
+        lock(&self.records).insert(key, address);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn describe(&self) -> String {
+        "memory (not persisted)".into()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+pub struct FileStore {
+    path: PathBuf,
+    file: Arc<Mutex<File>>,
+    records: Vec<StoredAddress>,
+}
+
+impl FileStore {
+    /// Opens (creating) the log, drops a torn last line, and takes an exclusive lock so two
+    /// processes never append to one log.
+    pub fn open(path: &Path) -> io::Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)?;
+        file.try_lock().map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!("{} is in use by another flexroute process", path.display()),
+            )
+        })?;
+        let LogContents {
+            latest,
+            lines,
+            good_len,
+        } = read_log(&mut file)?;
+        if good_len < file.metadata()?.len() {
+            tracing::warn!(path = %path.display(), "state log ends in a torn record; dropping it");
+            file.set_len(good_len)?;
+            file.sync_data()?;
+        }
+        let records: Vec<StoredAddress> = latest.into_values().collect();
+        let mut store = Self {
+            path: path.to_path_buf(),
+            file: Arc::new(Mutex::new(file)),
+            records,
+        };
+        if lines > 2 * store.records.len() + 64 {
+            store.compact()?;
+        }
+        Ok(store)
+    }
+
+    /// Rewrites the log with only the latest records: temp file, fsync, rename, fsync dir.
+    fn compact(&mut self) -> io::Result<()> {
+        let tmp = self.path.with_extension("compacting");
+        {
+            let mut out = File::create(&tmp)?;
+            for record in &self.records {
+                out.write_all(&encode(record)?)?;
+            }
+            out.sync_all()?;
+        }
+        std::fs::rename(&tmp, &self.path)?;
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            File::open(dir)?.sync_all()?;
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(&self.path)?;
+        file.try_lock()
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        *lock(&self.file) = file;
+        Ok(())
+    }
+}
+
+/// What opening found in a log.
+struct LogContents {
+    /// The latest record per (site, language).
+    latest: HashMap<(String, String), StoredAddress>,
+    /// Good lines, superseded ones included.
+    lines: usize,
+    /// Bytes those lines cover; anything after is a torn tail.
+    good_len: u64,
+}
+
+fn read_log(file: &mut File) -> io::Result<LogContents> {
+    file.seek(SeekFrom::Start(0))?;
+    let mut reader = BufReader::new(&*file);
+    let mut latest = HashMap::new();
+    let (mut lines, mut good_len) = (0, 0u64);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let read = reader.read_until(b'\n', &mut line)?;
+        if read == 0 {
+            break;
+        }
+        match decode(&line) {
+            Some(record) => {
+                lines += 1;
+                good_len += read as u64;
+                latest.insert((record.site.clone(), record.language.clone()), record);
+            }
+            // Only the tail can be torn in an append-only log; stop there.
+            None => break,
+        }
+    }
+    Ok(LogContents {
+        latest,
+        lines,
+        good_len,
+    })
+}
+
+fn encode(record: &StoredAddress) -> io::Result<Vec<u8>> {
+    let json = serde_json::to_vec(record)?;
+    let mut line = json.clone();
+    line.extend_from_slice(format!("\t{:016x}\n", xxhash_rust::xxh3::xxh3_64(&json)).as_bytes());
+    Ok(line)
+}
+
+fn decode(line: &[u8]) -> Option<StoredAddress> {
+    let line = line.strip_suffix(b"\n")?;
+    let tab = line.iter().rposition(|b| *b == b'\t')?;
+    let (json, sum) = (&line[..tab], &line[tab + 1..]);
+    let expected = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(json));
+    (sum == expected.as_bytes()).then(|| serde_json::from_slice(json).ok())?
+}
+
+impl StateStore for FileStore {
+    fn load(&self) -> BoxFuture<'_, io::Result<Vec<StoredAddress>>> {
+        let records = self.records.clone();
+        Box::pin(async move { Ok(records) })
+    }
+
+    fn record(&self, address: StoredAddress) -> BoxFuture<'_, io::Result<()>> {
+        let file = self.file.clone();
+        Box::pin(async move {
+            let line = encode(&address)?;
+            tokio::task::spawn_blocking(move || {
+                let mut file = lock(&file);
+                file.write_all(&line)?;
+                file.sync_data()
+            })
+            .await
+            .map_err(io::Error::other)?
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("file {}", self.path.display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn address(site: &str, language: &str, sid: &str) -> StoredAddress {
+        StoredAddress {
+            site: site.into(),
+            language: language.into(),
+            sid: sid.into(),
+            friendly_name: format!("WebChat {site} {language}"),
+            source: "created".into(),
+            recorded_at: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn records_survive_reopen_and_a_torn_tail_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state/log");
+        {
+            let store = FileStore::open(&path).unwrap();
+            store.record(address("a", "en", "FO1")).await.unwrap();
+            store.record(address("a", "de", "FO2")).await.unwrap();
+            store.record(address("a", "en", "FO3")).await.unwrap();
+        }
+        // A crash mid-write leaves half a line.
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(b"{\"site\":\"b\",\"lang").unwrap();
+        drop(file);
+        let store = FileStore::open(&path).unwrap();
+        let mut loaded = store.load().await.unwrap();
+        loaded.sort_by(|x, y| x.language.cmp(&y.language));
+        assert_eq!(
+            loaded,
+            vec![address("a", "de", "FO2"), address("a", "en", "FO3")]
+        );
+        store.record(address("b", "en", "FO4")).await.unwrap();
+        drop(store);
+        assert_eq!(
+            FileStore::open(&path).unwrap().load().await.unwrap().len(),
+            3
+        );
+    }
+
+    #[tokio::test]
+    async fn a_second_process_cannot_open_the_same_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let _first = FileStore::open(&path).unwrap();
+        let second = FileStore::open(&path).err().expect("locked");
+        assert!(second.to_string().contains("in use"), "{second}");
+    }
+
+    #[tokio::test]
+    async fn superseded_records_are_compacted_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        {
+            let store = FileStore::open(&path).unwrap();
+            for i in 0..200 {
+                store
+                    .record(address("a", "en", &format!("FO{i}")))
+                    .await
+                    .unwrap();
+            }
+        }
+        let store = FileStore::open(&path).unwrap();
+        assert_eq!(
+            store.load().await.unwrap(),
+            vec![address("a", "en", "FO199")]
+        );
+        drop(store);
+        let lines = std::fs::read_to_string(&path).unwrap().lines().count();
+        assert_eq!(lines, 1);
+    }
+}

@@ -1,0 +1,130 @@
+//! One provisioning attempt for one pair: find by name, else create; transient failures are
+//! retried with jittered exponential back-off (honouring `Retry-After`), and a create that may
+//! have happened (timeout, 5xx, broken connection) is looked up again before any retry, since
+//! Twilio has no idempotency key and a blind retry could make a duplicate.
+
+use std::time::Duration;
+
+use super::{Provisioner, Source};
+use crate::twilio::client::{FlexApiClient, TwilioError};
+use crate::twilio::types::FlexFlowParams;
+
+/// Tries per step (lookup, create) within one attempt.
+const MAX_TRIES: u32 = 4;
+const FIRST_RETRY: Duration = Duration::from_millis(200);
+/// Longest `Retry-After` obeyed inside an attempt; longer becomes the next attempt's back-off.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+const MAX_FAILURE_BACKOFF: Duration = Duration::from_secs(300);
+
+pub(super) async fn provision(
+    p: &Provisioner,
+    client: &FlexApiClient,
+    name: &str,
+    desired: &FlexFlowParams,
+) -> Result<(String, Source), String> {
+    if let Some(sid) = find(p, client, name).await? {
+        return Ok((sid, Source::Adopted));
+    }
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let result = {
+            let _permit = p.permits.acquire().await.map_err(|e| e.to_string())?;
+            client.create(desired).await
+        };
+        match result {
+            Ok(flow) => return Ok((flow.sid, Source::Created)),
+            Err(e) if tries >= MAX_TRIES || !e.is_transient() => return Err(e.to_string()),
+            Err(e) => {
+                tracing::debug!(%name, tries, "create failed, will retry: {e}");
+                tokio::time::sleep(retry_delay(&e, tries)).await;
+                if e.may_have_applied()
+                    && let Some(sid) = find(p, client, name).await?
+                {
+                    return Ok((sid, Source::Created));
+                }
+            }
+        }
+    }
+}
+
+/// The oldest flow named exactly `name`, if any (Twilio lists in creation order).
+async fn find(
+    p: &Provisioner,
+    client: &FlexApiClient,
+    name: &str,
+) -> Result<Option<String>, String> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let result = {
+            let _permit = p.permits.acquire().await.map_err(|e| e.to_string())?;
+            client.list(Some(name)).await
+        };
+        match result {
+            Ok(flows) => {
+                let mut named = flows
+                    .into_iter()
+                    .filter(|f| f.friendly_name.as_deref() == Some(name));
+                let first = named.next().map(|f| f.sid);
+                let more = named.count();
+                if more > 0 {
+                    tracing::warn!(%name, duplicates = more + 1, "several flows share this name; using the oldest");
+                }
+                return Ok(first);
+            }
+            Err(e) if tries >= MAX_TRIES || !e.is_transient() => return Err(e.to_string()),
+            Err(e) => tokio::time::sleep(retry_delay(&e, tries)).await,
+        }
+    }
+}
+
+/// `Retry-After` when Twilio sent one, else 200 ms doubling per try, ±50 % jitter so that
+/// replicas and pairs do not retry in lockstep.
+fn retry_delay(error: &TwilioError, tries: u32) -> Duration {
+    if let Some(after) = error.retry_after() {
+        return after.min(MAX_RETRY_AFTER);
+    }
+    jitter(FIRST_RETRY * 2u32.saturating_pow(tries.saturating_sub(1)))
+}
+
+/// How long a pair rests after its `attempts`-th failed attempt: `first` doubling, capped.
+pub(super) fn failure_backoff(first: Duration, attempts: u32) -> Duration {
+    let exponent = attempts.saturating_sub(1).min(16);
+    jitter(first.saturating_mul(1 << exponent).min(MAX_FAILURE_BACKOFF))
+}
+
+/// `d` scaled by a pseudo-random factor in [0.5, 1.5).
+fn jitter(d: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |t| t.subsec_nanos());
+    let random = xxhash_rust::xxh3::xxh3_64(&nanos.to_le_bytes()) % 1000;
+    d.mul_f64(0.5 + random as f64 / 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let first = Duration::from_secs(1);
+        let b1 = failure_backoff(first, 1);
+        let b4 = failure_backoff(first, 4);
+        assert!(b1 >= Duration::from_millis(500) && b1 < Duration::from_millis(1500));
+        assert!(b4 >= Duration::from_secs(4) && b4 < Duration::from_secs(12));
+        assert!(failure_backoff(first, 40) < MAX_FAILURE_BACKOFF * 3 / 2);
+    }
+
+    #[test]
+    fn retry_after_wins_over_the_schedule() {
+        let throttled = TwilioError::RateLimited {
+            code: Some(20429),
+            retry_after: Some(Duration::from_secs(3)),
+        };
+        assert_eq!(retry_delay(&throttled, 1), Duration::from_secs(3));
+        let plain = TwilioError::Timeout;
+        assert!(retry_delay(&plain, 3) >= Duration::from_millis(400));
+    }
+}

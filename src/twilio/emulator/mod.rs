@@ -1,0 +1,131 @@
+//! A faithful in-process Flex API v1 for `/v1/FlexFlows` (reference/twilio-oai/): what keeps
+//! flexroute's Twilio client honest in tests, what `flexroute serve --sandbox` provisions
+//! against, and what `flexroute emulator` serves to front-end developers without a Twilio
+//! account. Bodies, status codes, error codes and paging follow the spec and Twilio's own
+//! examples; [`Switches`] add the faults a real upstream has (latency, 429/5xx, down).
+
+mod api;
+mod auth;
+mod flows;
+mod link;
+mod list;
+mod params;
+mod store;
+mod switches;
+mod time;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::response::Response;
+
+pub use self::params::is_sid;
+use self::store::Store;
+pub use self::switches::Switches;
+use crate::twilio::Credentials;
+use crate::twilio::types::FlexFlow;
+
+/// The emulator: flows, accepted credentials, switches and call counters. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Emulator {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    account_sid: String,
+    credentials: Vec<Credentials>,
+    switches: Switches,
+    store: Store,
+    calls: [AtomicU64; Op::ALL.len()],
+}
+
+/// The API's operations, as counted by [`Emulator::calls`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    List,
+    Fetch,
+    Create,
+    Update,
+    Delete,
+}
+
+impl Op {
+    const ALL: [Op; 5] = [Op::List, Op::Fetch, Op::Create, Op::Update, Op::Delete];
+}
+
+impl Emulator {
+    /// `account_sid` is stamped on created flows; `credentials` are the accepted Basic-auth
+    /// pairs (Account SID + Auth Token, or API Key SID + Secret).
+    pub fn new(account_sid: impl Into<String>, credentials: Vec<Credentials>) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                account_sid: account_sid.into(),
+                credentials,
+                switches: Switches::default(),
+                store: Store::new(),
+                calls: Default::default(),
+            }),
+        }
+    }
+
+    /// The `/v1/FlexFlows` API, authentication and switches included (except `down`, which
+    /// only [`Emulator::serve`] can honour).
+    pub fn router(&self) -> axum::Router {
+        api::router(self.clone())
+    }
+
+    /// Serves on `listener` until `shutdown` completes. While the `down` switch is on, the
+    /// listening socket is closed (connects get ECONNREFUSED) and open connections are cut;
+    /// when it goes off, the same address is bound again, with the same flows.
+    pub async fn serve(
+        &self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        link::serve(self, listener, shutdown).await
+    }
+
+    pub fn switches(&self) -> &Switches {
+        &self.shared.switches
+    }
+
+    /// A snapshot of every flow, in creation order. `url` is the one a flow was created under
+    /// (answers build it from each request's `Host`).
+    pub fn flows(&self) -> Vec<FlexFlow> {
+        self.shared.store.all()
+    }
+
+    /// Stores a flow as if it had existed before (for tests of adopting an existing flow); a
+    /// flow with the same SID is replaced.
+    pub fn insert_flow(&self, flow: FlexFlow) {
+        self.shared.store.insert(flow);
+    }
+
+    /// Requests received for `op`: counted after authentication, including those failed by
+    /// [`Switches::fail_next`] and those that found no flow.
+    pub fn calls(&self, op: Op) -> u64 {
+        self.shared.calls[op as usize].load(Ordering::Relaxed)
+    }
+
+    pub fn account_sid(&self) -> &str {
+        &self.shared.account_sid
+    }
+
+    fn credentials(&self) -> &[Credentials] {
+        &self.shared.credentials
+    }
+
+    fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    /// Counts a request for `op`; returns the failure [`Switches::fail_next`] injects into it,
+    /// which answers it instead, if any.
+    fn count_call(&self, op: Op) -> Option<Response> {
+        self.shared.calls[op as usize].fetch_add(1, Ordering::Relaxed);
+        let status = self.switches().take_failure()?;
+        Some(api::injected_failure(status, self.switches().retry_after()))
+    }
+}

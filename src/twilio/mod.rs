@@ -1,0 +1,52 @@
+//! Twilio's Flex API: wire types, the client flexroute provisions with, and a local emulator
+//! of the same API (sandbox mode, tests, front-end development without a Twilio account).
+
+pub mod client;
+pub mod emulator;
+pub mod types;
+
+use std::fmt;
+
+/// HTTP Basic credentials: Account SID + Auth Token, or API Key SID + Secret. `Debug` and
+/// `Display` never show the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The Basic-auth user: an Account SID (`AC…`) or an API Key SID (`SK…`).
+    pub username: String,
+    secret: String,
+}
+
+impl Credentials {
+    pub fn new(username: impl Into<String>, secret: impl Into<String>) -> Self {
+        Self {
+            username: username.into(),
+            secret: secret.into(),
+        }
+    }
+
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+}
+
+impl Credentials {
+    /// From `TWILIO_ACCOUNT_SID` with `TWILIO_API_KEY` + `TWILIO_API_SECRET` (preferred, as
+    /// Twilio advises for production) or `TWILIO_AUTH_TOKEN`. `None` when incomplete.
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Option<Self> {
+        let present = |name: &str| get(name).filter(|v| !v.is_empty());
+        let account = present("TWILIO_ACCOUNT_SID")?;
+        match (present("TWILIO_API_KEY"), present("TWILIO_API_SECRET")) {
+            (Some(key), Some(secret)) => Some(Self::new(key, secret)),
+            _ => present("TWILIO_AUTH_TOKEN").map(|token| Self::new(account, token)),
+        }
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}

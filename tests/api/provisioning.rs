@@ -1,0 +1,212 @@
+//! Lazy provisioning against the emulator on loopback (DESIGN §1, §6): find by name or create
+//! once per pair however many requests arrive, remember it, serve it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use flexroute::Services;
+use flexroute::config::Environment;
+use flexroute::provision::store::{MemoryStore, StateStore};
+use flexroute::twilio::Credentials;
+use flexroute::twilio::emulator::{Emulator, Op};
+use flexroute::twilio::types::FlexFlow;
+use tokio::net::TcpListener;
+
+use crate::common::{FIXTURE, Server, json, metric};
+
+pub const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
+pub const TOKEN: &str = "emulator-auth-token-3f9a";
+
+/// An emulator on a loopback port, and the environment that points flexroute at it.
+pub async fn emulator() -> (Emulator, Environment) {
+    let emulator = Emulator::new(ACCOUNT, vec![Credentials::new(ACCOUNT, TOKEN)]);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let serving = emulator.clone();
+    tokio::spawn(async move { serving.serve(listener, std::future::pending()).await });
+    let env = Environment::from_pairs([
+        ("FLEXROUTE_TWILIO_FLEX_API_BASE", base.as_str()),
+        ("FLEXROUTE_PROVISIONING_WAIT_MS", "5000"),
+        ("FLEXROUTE_PROVISIONING_FAILURE_BACKOFF_MS", "200"),
+    ]);
+    (emulator, env)
+}
+
+pub fn services(store: Arc<dyn StateStore>) -> Services {
+    Services {
+        credentials: Some(Credentials::new(ACCOUNT, TOKEN)),
+        store: Some(store),
+        admin_token: Some("admin-token-test-77".into()),
+    }
+}
+
+fn named<'a>(flows: &'a [FlexFlow], name: &str) -> Vec<&'a FlexFlow> {
+    flows
+        .iter()
+        .filter(|f| f.friendly_name.as_deref() == Some(name))
+        .collect()
+}
+
+#[tokio::test]
+async fn first_request_creates_once_then_serves_from_cache() {
+    let (emulator, env) = emulator().await;
+    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::default());
+    let server = Server::start_full(FIXTURE, env, services(store.clone())).await;
+
+    let body = json(
+        server
+            .config("site=initech&lang=it-IT")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(body.get("degraded").is_none(), "{body}");
+    let flows = emulator.flows();
+    let created = named(&flows, "WebChat initech it-IT");
+    assert_eq!(created.len(), 1);
+    let sid = created[0].sid.clone();
+    assert_eq!(body["address"]["sid"], sid.as_str());
+    assert_eq!(body["appConfig"]["flexFlowSid"], sid.as_str());
+    // Created with the pair's settings.
+    let flow = created[0];
+    assert_eq!(flow.channel_type.as_deref(), Some("web"));
+    assert_eq!(flow.integration_type.as_deref(), Some("studio"));
+    assert_eq!(
+        flow.chat_service_sid.as_deref(),
+        Some("IS0123456789abcdef0123456789abcdef")
+    );
+    assert_eq!(
+        flow.integration
+            .as_ref()
+            .and_then(|i| i.flow_sid.as_deref()),
+        Some("FW0123456789abcdef0123456789abcdef")
+    );
+
+    for _ in 0..5 {
+        let again = json(server.config("site=initech&lang=it").send().await.unwrap()).await;
+        assert_eq!(again["address"]["sid"], sid.as_str());
+    }
+    assert_eq!(emulator.calls(Op::Create), 1);
+    assert_eq!(
+        emulator.calls(Op::List),
+        1,
+        "one lookup by name before the create"
+    );
+
+    let recorded = store.load().await.unwrap();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].sid, sid);
+    assert_eq!(recorded[0].source, "created");
+
+    let text = server.metrics().await;
+    assert_eq!(
+        metric(&text, r#"flexroute_provision_total{outcome="created"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&text, r#"flexroute_provision_total{outcome="pinned"}"#),
+        Some(9.0)
+    );
+    assert_eq!(
+        metric(
+            &text,
+            r#"flexroute_upstream_requests_total{op="create",status="2xx"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(
+            &text,
+            r#"flexroute_upstream_requests_total{op="list",status="2xx"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&text, r#"flexroute_routes{state="ready"}"#),
+        Some(10.0)
+    );
+    assert_eq!(
+        metric(&text, r#"flexroute_routes{state="missing"}"#),
+        Some(1.0)
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn five_hundred_concurrent_first_requests_make_one_create() {
+    let (emulator, env) = emulator().await;
+    emulator.switches().set_latency(Duration::from_millis(300));
+    let server = Server::start_full(FIXTURE, env, services(Arc::new(MemoryStore::default()))).await;
+    let server = Arc::new(server);
+    let mut tasks = Vec::new();
+    for _ in 0..500 {
+        let server = server.clone();
+        tasks.push(tokio::spawn(async move {
+            let response = server.config("site=hooli").send().await.unwrap();
+            (response.status().as_u16(), json(response).await)
+        }));
+    }
+    let mut sids = std::collections::BTreeSet::new();
+    for task in tasks {
+        let (status, body) = task.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        sids.insert(body["address"]["sid"].as_str().unwrap().to_string());
+    }
+    assert_eq!(sids.len(), 1);
+    assert_eq!(emulator.calls(Op::Create), 1, "exactly one POST");
+    assert_eq!(named(&emulator.flows(), "WebChat hooli en-US").len(), 1);
+}
+
+#[tokio::test]
+async fn an_existing_flow_is_adopted_not_duplicated() {
+    let (emulator, env) = emulator().await;
+    let existing = FlexFlow {
+        sid: "FO0000000000000000000000000000abcd".into(),
+        friendly_name: Some("WebChat initech it-IT".into()),
+        ..FlexFlow::default()
+    };
+    emulator.insert_flow(existing);
+    let server = Server::start_full(FIXTURE, env, services(Arc::new(MemoryStore::default()))).await;
+    let body = json(
+        server
+            .config("site=initech&lang=it-IT")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(body["address"]["sid"], "FO0000000000000000000000000000abcd");
+    assert_eq!(emulator.calls(Op::Create), 0);
+    let text = server.metrics().await;
+    assert_eq!(
+        metric(&text, r#"flexroute_provision_total{outcome="adopted"}"#),
+        Some(1.0)
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn restart_with_the_store_makes_no_upstream_call() {
+    let (emulator, env) = emulator().await;
+    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::default());
+    let first = Server::start_full(FIXTURE, env.clone(), services(store.clone())).await;
+    let sid =
+        json(first.config("site=hooli").send().await.unwrap()).await["address"]["sid"].clone();
+    first.stop().await;
+    let before = [Op::List, Op::Create, Op::Fetch].map(|op| emulator.calls(op));
+
+    let second = Server::start_full(FIXTURE, env, services(store)).await;
+    let body = json(second.config("site=hooli").send().await.unwrap()).await;
+    assert_eq!(body["address"]["sid"], sid);
+    assert_eq!(
+        [Op::List, Op::Create, Op::Fetch].map(|op| emulator.calls(op)),
+        before
+    );
+    let text = second.metrics().await;
+    assert_eq!(
+        metric(&text, r#"flexroute_provision_total{outcome="stored"}"#),
+        Some(1.0)
+    );
+    second.stop().await;
+}
