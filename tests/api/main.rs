@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod config;
 mod emulator;
+mod faults;
 mod language;
 mod ops;
 mod provisioning;

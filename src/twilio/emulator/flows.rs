@@ -69,6 +69,9 @@ pub async fn create(
         sid,
         ..flow
     });
+    if emulator.switches().take_failure_after_create() {
+        return Err(super::api::injected_failure(500, None));
+    }
     Ok((StatusCode::CREATED, Json(flow)).into_response())
 }
 

@@ -15,6 +15,8 @@ pub struct Switches {
     latency_micros: AtomicU64,
     /// (requests still to fail, their status).
     failures: Mutex<(u32, u16)>,
+    /// Creates still to answer 500 after they have taken effect.
+    failures_after_create: AtomicU64,
     retry_after_secs: AtomicU64,
     down: watch::Sender<bool>,
     /// Whether `Emulator::serve` has its port open; lags `down` by one wake-up of the serve task.
@@ -26,6 +28,7 @@ impl Default for Switches {
         Self {
             latency_micros: AtomicU64::new(0),
             failures: Mutex::new((0, 0)),
+            failures_after_create: AtomicU64::new(0),
             retry_after_secs: AtomicU64::new(NO_RETRY_AFTER),
             down: watch::Sender::new(false),
             listening: watch::Sender::new(false),
@@ -64,6 +67,21 @@ impl Switches {
             *left -= 1;
             *status
         })
+    }
+
+    /// The next `n` creates take effect and then answer 500 (code 20500): Twilio's worst
+    /// case, where a blind retry would make a duplicate.
+    pub fn fail_next_creates_after_applying(&self, n: u32) {
+        self.failures_after_create
+            .store(u64::from(n), Ordering::Relaxed);
+    }
+
+    pub(super) fn take_failure_after_create(&self) -> bool {
+        self.failures_after_create
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok()
     }
 
     /// `Some(secs)`: 429 answers carry `Retry-After: secs`; `None` (the default): no header.
