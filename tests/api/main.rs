@@ -1,6 +1,7 @@
 //! Integration tests: every one starts the real server on loopback ports (or runs the real
 //! binary) and talks HTTP to it. One test binary, so the suite links once.
 
+mod admin;
 mod cli;
 mod common;
 mod config;
