@@ -300,8 +300,8 @@ fn plan(path: &Path, apply: bool) -> ExitCode {
 
 fn print_plan(items: &[PlanItem]) {
     println!(
-        "{:<24} {:<36} {:<34} {:<9} {:<12} result",
-        "pair", "friendly name", "sid", "status", "action"
+        "{:<24} {:<36} {:<34} {:<9} {:<9} {:<12} result",
+        "pair", "friendly name", "sid", "source", "status", "action"
     );
     for item in items {
         let action = match item.action {
@@ -312,10 +312,11 @@ fn print_plan(items: &[PlanItem]) {
             Action::Investigate => "investigate",
         };
         println!(
-            "{:<24} {:<36} {:<34} {:<9} {:<12} {}",
+            "{:<24} {:<36} {:<34} {:<9} {:<9} {:<12} {}",
             format!("{}/{}", item.site, item.language),
             item.friendly_name,
             item.sid.as_deref().unwrap_or("-"),
+            item.source.unwrap_or("-"),
             item.status,
             action,
             item.result.as_deref().unwrap_or("")

@@ -9,6 +9,7 @@ mod emulator;
 mod faults;
 mod language;
 mod ops;
+mod process;
 mod provisioning;
 mod response;
 mod robustness;

@@ -1,0 +1,275 @@
+//! Real `flexroute` processes: the sandbox a newcomer starts, `plan`/`apply` against the
+//! emulator, and `kill -9` in the middle of a provisioning burst.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use flexroute::twilio::emulator::Op;
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStderr, Command};
+
+use crate::common::json;
+use crate::provisioning::{ACCOUNT, TOKEN, emulator};
+
+const BIN: &str = env!("CARGO_BIN_EXE_flexroute");
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/flexroute.toml");
+
+/// A `flexroute serve` child with JSON logs; knows its public and ops addresses.
+struct Running {
+    child: Child,
+    public: String,
+    ops: String,
+    lines: Lines<BufReader<ChildStderr>>,
+}
+
+impl Running {
+    async fn spawn(args: &[&str], env: &[(&str, String)]) -> Running {
+        let mut command = Command::new(BIN);
+        command
+            .args(["--log-format", "json"])
+            .args(args)
+            .env("FLEXROUTE_SERVER_LISTEN", "127.0.0.1:0")
+            .env("FLEXROUTE_SERVER_ADMIN_LISTEN", "127.0.0.1:0")
+            .env_remove("FLEXROUTE_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        loop {
+            let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+                .await
+                .expect("flexroute starts")
+                .unwrap()
+                .expect("flexroute is running");
+            let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if event["message"] == "flexroute listening" {
+                return Running {
+                    child,
+                    public: event["public"].as_str().unwrap().to_string(),
+                    ops: event["ops"].as_str().unwrap().to_string(),
+                    lines,
+                };
+            }
+        }
+    }
+
+    fn config_url(&self, query: &str) -> String {
+        format!("http://{}/v1/webchat/config?{query}", self.public)
+    }
+
+    async fn kill9(mut self) {
+        self.child.start_kill().unwrap(); // SIGKILL
+        self.child.wait().await.unwrap();
+    }
+
+    /// Stops with SIGTERM and returns the rest of the log.
+    async fn stop(mut self) -> Vec<String> {
+        let pid = self.child.id().unwrap().to_string();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        let status = self.child.wait().await.unwrap();
+        assert!(status.success(), "{status:?}");
+        let mut rest = Vec::new();
+        while let Ok(Some(line)) = self.lines.next_line().await {
+            rest.push(line);
+        }
+        rest
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+/// The README's run command: a visitor's first request creates the address in the built-in
+/// emulator, the next ones are served from the cache.
+#[tokio::test]
+async fn sandbox_provisions_on_first_request_then_serves_from_cache() {
+    let server = Running::spawn(&["serve", "--config", EXAMPLE, "--sandbox"], &[]).await;
+    let client = client();
+    let first = json(
+        client
+            .get(server.config_url("site=acme&lang=fr-CA"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(first.get("degraded").is_none(), "{first}");
+    let sid = first["address"]["sid"].as_str().unwrap().to_string();
+    assert!(sid.starts_with("FO") && sid.len() == 34, "{sid}");
+    for _ in 0..3 {
+        let again = json(
+            client
+                .get(server.config_url("site=acme&lang=fr"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(again["address"]["sid"], sid.as_str());
+    }
+    let metrics = client
+        .get(format!("http://{}/metrics", server.ops))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |series: &str| crate::common::metric(&metrics, series);
+    assert_eq!(
+        value(r#"flexroute_provision_total{outcome="created"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(r#"flexroute_upstream_requests_total{op="create",status="2xx"}"#),
+        Some(1.0)
+    );
+    assert_eq!(value("flexroute_cache_hits_total"), Some(3.0));
+    let log = server.stop().await.join("\n");
+    assert!(log.contains("address ready"), "{log}");
+}
+
+#[tokio::test]
+async fn plan_and_apply_from_the_command_line() {
+    let (emulator, env) = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("table.toml");
+    std::fs::write(
+        &config,
+        "[twilio]\naccount_sid = \"AC0123456789abcdef0123456789abcdef\"\nchat_service_sid = \"IS0123456789abcdef0123456789abcdef\"\n\
+         [defaults]\nstudio_flow_sid = \"FW0123456789abcdef0123456789abcdef\"\n\
+         [[sites]]\nid = \"shop\"\nhosts = [\"shop.example\"]\ndefault_language = \"en\"\nlanguages = [\"en\", \"de\"]\n",
+    )
+    .unwrap();
+    let base = env
+        .get("FLEXROUTE_TWILIO_FLEX_API_BASE")
+        .unwrap()
+        .to_string();
+    let state = format!("file:{}", dir.path().join("state").display());
+    let run = async |command: &str| {
+        let output = Command::new(BIN)
+            .args([command, "--config", config.to_str().unwrap()])
+            .env("TWILIO_ACCOUNT_SID", ACCOUNT)
+            .env("TWILIO_AUTH_TOKEN", TOKEN)
+            .env("FLEXROUTE_TWILIO_FLEX_API_BASE", &base)
+            .env("FLEXROUTE_PROVISIONING_STATE", &state)
+            .output()
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).to_string()
+            + &String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{command}: {text}");
+        assert!(!text.contains(TOKEN), "the token leaked: {text}");
+        text
+    };
+    let plan = run("plan").await;
+    assert!(
+        plan.contains("shop/en") && plan.contains("create"),
+        "{plan}"
+    );
+    assert!(plan.contains("2 pair(s), 2 with something to do"), "{plan}");
+    assert_eq!(emulator.calls(Op::Create), 0, "plan changes nothing");
+    let apply = run("apply").await;
+    assert_eq!(apply.matches("created FO").count(), 2, "{apply}");
+    assert_eq!(emulator.flows().len(), 2);
+    let again = run("plan").await;
+    assert!(
+        again.contains("2 pair(s), 0 with something to do"),
+        "{again}"
+    );
+    assert!(
+        again.contains("stored"),
+        "apply recorded what it made: {again}"
+    );
+}
+
+/// 24 missing pairs provisioned in a burst; the process is killed with SIGKILL mid-burst and
+/// restarted, three times. The store opens every time, nothing is created twice, and every
+/// pair ends up served.
+#[tokio::test]
+async fn kill_9_mid_burst_loses_nothing_and_duplicates_nothing() {
+    const LANGUAGES: [&str; 24] = [
+        "en", "de", "fr", "es", "it", "nl", "pt", "sv", "da", "fi", "nb", "pl", "cs", "sk", "hu",
+        "ro", "bg", "el", "tr", "ru", "uk", "ja", "ko", "zh",
+    ];
+    let (emulator, env) = emulator().await;
+    emulator.switches().set_latency(Duration::from_millis(40));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("table.toml");
+    let languages: Vec<String> = LANGUAGES.iter().map(|l| format!("\"{l}\"")).collect();
+    std::fs::write(
+        &config,
+        format!(
+            "[twilio]\naccount_sid = \"AC0123456789abcdef0123456789abcdef\"\nchat_service_sid = \"IS0123456789abcdef0123456789abcdef\"\n\
+             [provisioning]\nmax_concurrent_calls = 2\nwait_ms = 10000\n\
+             [defaults]\nstudio_flow_sid = \"FW0123456789abcdef0123456789abcdef\"\n\
+             [[sites]]\nid = \"burst\"\nhosts = [\"burst.example\"]\ndefault_language = \"en\"\nlanguages = [{}]\n",
+            languages.join(", ")
+        ),
+    )
+    .unwrap();
+    let process_env = vec![
+        ("TWILIO_ACCOUNT_SID", ACCOUNT.to_string()),
+        ("TWILIO_AUTH_TOKEN", TOKEN.to_string()),
+        (
+            "FLEXROUTE_TWILIO_FLEX_API_BASE",
+            env.get("FLEXROUTE_TWILIO_FLEX_API_BASE")
+                .unwrap()
+                .to_string(),
+        ),
+        (
+            "FLEXROUTE_PROVISIONING_STATE",
+            format!("file:{}", dir.path().join("state/log").display()),
+        ),
+    ];
+    let args = ["serve", "--config", config.to_str().unwrap()];
+    let client = client();
+    for round in 1..=3u64 {
+        let server = Running::spawn(&args, &process_env).await;
+        for language in LANGUAGES {
+            let url = server.config_url(&format!("site=burst&lang={language}"));
+            let client = client.clone();
+            tokio::spawn(async move { client.get(url).send().await });
+        }
+        // Kill once this round has made some progress, mid-burst.
+        let target = round * 5;
+        while emulator.calls(Op::Create) < target.min(LANGUAGES.len() as u64) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        server.kill9().await;
+    }
+    let server = Running::spawn(&args, &process_env).await;
+    for language in LANGUAGES {
+        let response = client
+            .get(server.config_url(&format!("site=burst&lang={language}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{language}");
+        let body = json(response).await;
+        assert!(body.get("degraded").is_none(), "{language}: {body}");
+    }
+    let flows = emulator.flows();
+    for language in LANGUAGES {
+        let name = format!("WebChat burst {language}");
+        let count = flows
+            .iter()
+            .filter(|f| f.friendly_name.as_deref() == Some(name.as_str()))
+            .count();
+        assert_eq!(count, 1, "{name}");
+    }
+    assert_eq!(
+        emulator.calls(Op::Create),
+        LANGUAGES.len() as u64,
+        "one create per pair, ever"
+    );
+    server.stop().await;
+}
