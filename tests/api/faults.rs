@@ -283,3 +283,49 @@ async fn slow_twilio_gets_a_degraded_answer_in_time_and_finishes_in_the_backgrou
     assert_eq!(emulator.calls(Op::Create), 1);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn upstream_calls_are_capped_across_pairs() {
+    let (emulator, env) = emulator().await;
+    emulator.switches().set_latency(Duration::from_millis(60));
+    let languages = [
+        "en", "de", "fr", "es", "it", "nl", "pt", "sv", "da", "fi", "pl", "cs",
+    ];
+    let quoted: Vec<String> = languages.iter().map(|l| format!("\"{l}\"")).collect();
+    let toml = format!(
+        "[twilio]\naccount_sid = \"AC0123456789abcdef0123456789abcdef\"\nchat_service_sid = \"IS0123456789abcdef0123456789abcdef\"\n\
+         [provisioning]\nmax_concurrent_calls = 3\nwait_ms = 20000\n\
+         [defaults]\nstudio_flow_sid = \"FW0123456789abcdef0123456789abcdef\"\n\
+         [[sites]]\nid = \"many\"\ndefault_language = \"en\"\nlanguages = [{}]\n",
+        quoted.join(", ")
+    );
+    let server = Arc::new(
+        Server::start_full(
+            &toml,
+            with(&env, &[]),
+            services(Arc::new(MemoryStore::default())),
+        )
+        .await,
+    );
+    let mut tasks = Vec::new();
+    for language in languages {
+        let server = server.clone();
+        tasks.push(tokio::spawn(async move {
+            server
+                .config(&format!("site=many&lang={language}"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 200);
+    }
+    assert_eq!(emulator.calls(Op::Create), 12);
+    let most = emulator.max_in_flight();
+    assert!(
+        (2..=3).contains(&most),
+        "at most 3 calls at once, saw {most}"
+    );
+}

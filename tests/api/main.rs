@@ -3,6 +3,7 @@
 
 mod admin;
 mod cli;
+mod client;
 mod common;
 mod config;
 mod emulator;

@@ -20,6 +20,8 @@ struct Running {
     public: String,
     ops: String,
     lines: Lines<BufReader<ChildStderr>>,
+    /// Log lines up to "flexroute listening".
+    early: Vec<String>,
 }
 
 impl Running {
@@ -39,6 +41,7 @@ impl Running {
         }
         let mut child = command.spawn().unwrap();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut early = Vec::new();
         loop {
             let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
                 .await
@@ -46,12 +49,14 @@ impl Running {
                 .unwrap()
                 .expect("flexroute is running");
             let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+            early.push(line);
             if event["message"] == "flexroute listening" {
                 return Running {
                     child,
                     public: event["public"].as_str().unwrap().to_string(),
                     ops: event["ops"].as_str().unwrap().to_string(),
                     lines,
+                    early,
                 };
             }
         }
@@ -66,7 +71,7 @@ impl Running {
         self.child.wait().await.unwrap();
     }
 
-    /// Stops with SIGTERM and returns the rest of the log.
+    /// Stops with SIGTERM and returns the whole log.
     async fn stop(mut self) -> Vec<String> {
         let pid = self.child.id().unwrap().to_string();
         std::process::Command::new("kill")
@@ -75,11 +80,11 @@ impl Running {
             .unwrap();
         let status = self.child.wait().await.unwrap();
         assert!(status.success(), "{status:?}");
-        let mut rest = Vec::new();
+        let mut all = std::mem::take(&mut self.early);
         while let Ok(Some(line)) = self.lines.next_line().await {
-            rest.push(line);
+            all.push(line);
         }
-        rest
+        all
     }
 }
 
@@ -272,4 +277,89 @@ async fn kill_9_mid_burst_loses_nothing_and_duplicates_nothing() {
         "one create per pair, ever"
     );
     server.stop().await;
+}
+
+/// Credentials and the admin token, in a process whose upstream calls fail (the emulator
+/// refuses the API key): they appear in no log line at any level, no error, metric or admin
+/// answer.
+#[tokio::test]
+async fn secrets_appear_nowhere() {
+    const API_SECRET: &str = "api-secret-9c1e77d2";
+    const ADMIN: &str = "admin-token-51aa0f3e";
+    let (_emulator, env) = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Running::spawn(
+        &["serve", "--config", EXAMPLE],
+        &[
+            ("FLEXROUTE_LOG", "trace".to_string()),
+            ("TWILIO_ACCOUNT_SID", ACCOUNT.to_string()),
+            ("TWILIO_AUTH_TOKEN", TOKEN.to_string()),
+            (
+                "TWILIO_API_KEY",
+                "SK0123456789abcdef0123456789abcdef".to_string(),
+            ),
+            ("TWILIO_API_SECRET", API_SECRET.to_string()),
+            ("FLEXROUTE_ADMIN_TOKEN", ADMIN.to_string()),
+            ("FLEXROUTE_PROVISIONING_WAIT_MS", "3000".to_string()),
+            (
+                "FLEXROUTE_TWILIO_FLEX_API_BASE",
+                env.get("FLEXROUTE_TWILIO_FLEX_API_BASE")
+                    .unwrap()
+                    .to_string(),
+            ),
+            (
+                "FLEXROUTE_PROVISIONING_STATE",
+                format!("file:{}", dir.path().join("state").display()),
+            ),
+        ],
+    )
+    .await;
+    let client = client();
+    let mut seen = String::new();
+    let degraded = json(
+        client
+            .get(server.config_url("site=acme&lang=fr-CA"))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        degraded["degraded"], true,
+        "the API key is refused upstream: {degraded}"
+    );
+    seen.push_str(&degraded.to_string());
+    for path in ["/admin/routes", "/metrics"] {
+        let response = client
+            .get(format!("http://{}{path}", server.ops))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        seen.push_str(&response.text().await.unwrap());
+    }
+    let plan = client
+        .post(format!("http://{}/admin/provision", server.ops))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plan.status(), 502, "upstream refused the credentials");
+    seen.push_str(&plan.text().await.unwrap());
+    assert!(
+        seen.contains("rejected the credentials"),
+        "the failure is explained: {seen}"
+    );
+    let log = server.stop().await.join("\n");
+    assert!(log.contains("provisioning failed"), "{log}");
+    assert!(
+        !log.contains("Basic "),
+        "an Authorization header in the log"
+    );
+    for secret in [TOKEN, API_SECRET, ADMIN] {
+        assert!(!log.contains(secret), "{secret} in the log");
+        assert!(!seen.contains(secret), "{secret} in an answer");
+    }
 }

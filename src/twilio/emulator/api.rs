@@ -28,6 +28,7 @@ pub fn router(emulator: Emulator) -> axum::Router {
 /// Around every request: authenticate, answer, wait the configured latency, log one line. The
 /// log line has no headers: the `Authorization` header carries a secret.
 async fn gate(State(emulator): State<Emulator>, request: Request, next: Next) -> Response {
+    let _in_flight = emulator.enter();
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let response = if auth::authorized(request.headers(), emulator.credentials()) {

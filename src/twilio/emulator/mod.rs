@@ -39,6 +39,18 @@ struct Shared {
     switches: Switches,
     store: Store,
     calls: [AtomicU64; Op::ALL.len()],
+    /// Requests being answered now, and the most there ever were at once.
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
+}
+
+/// Decrements the in-flight count when a request is answered (or dropped).
+pub(crate) struct InFlight(Arc<Shared>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// The API's operations, as counted by [`Emulator::calls`].
@@ -66,6 +78,8 @@ impl Emulator {
                 switches: Switches::default(),
                 store: Store::new(),
                 calls: Default::default(),
+                in_flight: AtomicU64::new(0),
+                max_in_flight: AtomicU64::new(0),
             }),
         }
     }
@@ -105,6 +119,19 @@ impl Emulator {
 
     /// Requests received for `op`: counted after authentication, including those failed by
     /// [`Switches::fail_next`] and those that found no flow.
+    /// The most requests this emulator was answering at one time (latency included), so a
+    /// test can check a client's cap on concurrent calls.
+    pub fn max_in_flight(&self) -> u64 {
+        self.shared.max_in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Marks a request in flight until the returned guard drops.
+    pub(crate) fn enter(&self) -> InFlight {
+        let now = self.shared.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        self.shared.max_in_flight.fetch_max(now, Ordering::Relaxed);
+        InFlight(self.shared.clone())
+    }
+
     pub fn calls(&self, op: Op) -> u64 {
         self.shared.calls[op as usize].load(Ordering::Relaxed)
     }
