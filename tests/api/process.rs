@@ -363,3 +363,70 @@ async fn secrets_appear_nowhere() {
         assert!(!seen.contains(secret), "{secret} in an answer");
     }
 }
+
+/// The embedded store across a real restart: pairs provisioned by the first process cost the
+/// second one no upstream call at all.
+#[tokio::test]
+async fn restart_with_the_file_store_makes_zero_upstream_calls() {
+    let (emulator, env) = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let process_env = vec![
+        ("TWILIO_ACCOUNT_SID", ACCOUNT.to_string()),
+        ("TWILIO_AUTH_TOKEN", TOKEN.to_string()),
+        (
+            "FLEXROUTE_TWILIO_FLEX_API_BASE",
+            env.get("FLEXROUTE_TWILIO_FLEX_API_BASE")
+                .unwrap()
+                .to_string(),
+        ),
+        (
+            "FLEXROUTE_PROVISIONING_STATE",
+            format!("file:{}", dir.path().join("state").display()),
+        ),
+    ];
+    let args = ["serve", "--config", EXAMPLE];
+    let client = client();
+    let first = Running::spawn(&args, &process_env).await;
+    let sid = json(
+        client
+            .get(first.config_url("site=acme&lang=fr-CA"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await["address"]["sid"]
+        .clone();
+    assert!(sid.is_string());
+    first.stop().await;
+    let calls = [Op::List, Op::Fetch, Op::Create, Op::Update].map(|op| emulator.calls(op));
+
+    let second = Running::spawn(&args, &process_env).await;
+    for _ in 0..3 {
+        let body = json(
+            client
+                .get(second.config_url("site=acme&lang=fr-CA"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(body["address"]["sid"], sid);
+    }
+    let metrics = client
+        .get(format!("http://{}/metrics", second.ops))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        crate::common::metric(&metrics, r#"flexroute_provision_total{outcome="stored"}"#),
+        Some(1.0)
+    );
+    second.stop().await;
+    assert_eq!(
+        [Op::List, Op::Fetch, Op::Create, Op::Update].map(|op| emulator.calls(op)),
+        calls
+    );
+}
