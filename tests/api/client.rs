@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
 const EXAMPLES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/reference/twilio-oai/examples"
+    "/tests/reference/twilio-oai/examples"
 );
 
 async fn emulator(credentials: Vec<Credentials>) -> (Emulator, String) {

@@ -2,12 +2,12 @@
 //! paging (`operations.rs`), Twilio's errors (`errors.rs`), the switches (`switches.rs`) and the
 //! spec's JSON schemas (`schema.rs`). Here: an emulator on a loopback port, and helpers.
 
-/// A file of `shared/reference/twilio-oai/`, which CI clones beside the repository.
+/// A file of `tests/reference/twilio-oai/` (a copy of the team reference, see its SOURCE.md).
 macro_rules! reference {
     ($path:literal) => {
         include_str!(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/reference/twilio-oai/",
+            "/tests/reference/twilio-oai/",
             $path
         ))
     };
