@@ -152,7 +152,12 @@ fn server(c: &mut Checker, config: &Config) {
         c.push("server.cache_max_entries", "must be at least 1");
     }
     let base = &config.twilio.flex_api_base;
-    if !(base.starts_with("https://") || base.starts_with("http://")) {
+    if redact_url(base) != *base {
+        c.push(
+            "twilio.flex_api_base",
+            "must not carry credentials (user:password@); they come from TWILIO_* variables",
+        );
+    } else if !(base.starts_with("https://") || base.starts_with("http://")) {
         c.push(
             "twilio.flex_api_base",
             format!("`{}` is not an http(s) URL", redact_url(base)),
@@ -190,16 +195,15 @@ fn provisioning(c: &mut Checker, config: &Config) {
             "required to provision addresses (or set provisioning.enabled = false, or pin every flex_flow_sid)",
         );
     }
-    if !(p.state.starts_with("file:")
-        || p.state.starts_with("redis://")
-        || p.state.starts_with("rediss://"))
-    {
+    if p.state.starts_with("redis://") || p.state.starts_with("rediss://") {
         c.push(
             "provisioning.state",
-            format!(
-                "`{}` must start with file:, redis:// or rediss://",
-                redact_url(&p.state)
-            ),
+            "redis:// stores are not available in this version; use file:PATH",
+        );
+    } else if !p.state.starts_with("file:") {
+        c.push(
+            "provisioning.state",
+            format!("`{}` must start with file:", redact_url(&p.state)),
         );
     }
 }

@@ -193,18 +193,38 @@ impl Provisioner {
     /// Joins the pair's provisioning task, starting one unless provisioning is off or the
     /// pair is backing off after a failure.
     fn start(self: &Arc<Self>, site: &Site, pair: &Pair) -> Option<watch::Receiver<Outcome>> {
+        self.start_task(site, pair, false)
+    }
+
+    /// Starts (or joins) the pair's task. `forced` ignores a failure back-off (an operator's
+    /// `apply`). Everything is re-checked under the in-flight lock: a task settles `known`
+    /// and `failures` before it leaves the map, so a request that looked just before a task
+    /// finished cannot start a second one.
+    fn start_task(
+        self: &Arc<Self>,
+        site: &Site,
+        pair: &Pair,
+        forced: bool,
+    ) -> Option<watch::Receiver<Outcome>> {
         let client = self.settings.client.clone()?;
         let chat_service_sid = self.settings.chat_service_sid.clone()?;
         let key = key(site, pair);
-        if lock(&self.failures)
-            .get(&key)
-            .is_some_and(|f| f.retry_at > Instant::now())
-        {
-            return None;
-        }
         let mut inflight = lock(&self.inflight);
         if let Some(existing) = inflight.get(&key) {
-            return Some(existing.clone());
+            // A task that died without settling (a panic) is replaced, not joined forever.
+            if existing.has_changed().is_ok() {
+                return Some(existing.clone());
+            }
+        }
+        if let Some((address, _)) = self.known(site, pair) {
+            let (_, rx) = watch::channel(Some(Ok(address.sid().to_string())));
+            return Some(rx);
+        }
+        let resting = lock(&self.failures)
+            .get(&key)
+            .is_some_and(|f| f.retry_at > Instant::now());
+        if resting && !forced {
+            return None;
         }
         let (tx, rx) = watch::channel(None);
         inflight.insert(key.clone(), rx.clone());
@@ -213,12 +233,35 @@ impl Provisioner {
         let desired = params::desired(&name, &chat_service_sid, &pair.flow);
         let this = self.clone();
         tokio::spawn(async move {
+            let leaving = LeaveInflight {
+                provisioner: this.clone(),
+                key: key.clone(),
+            };
             let result = task::provision(&this, &client, &name, &desired).await;
             let outcome = this.settle(&key, &name, result).await;
-            lock(&this.inflight).remove(&key);
+            drop(leaving);
             let _ = tx.send(Some(outcome));
         });
         Some(rx)
+    }
+
+    /// Provisions a pair now and waits for the outcome, however long it takes and even if
+    /// the pair is resting after a failure: `apply`, run by an operator.
+    pub async fn provision_now(
+        self: &Arc<Self>,
+        site: &Site,
+        pair: &Pair,
+    ) -> Result<String, String> {
+        if let Some((address, _)) = self.known(site, pair) {
+            return Ok(address.sid().to_string());
+        }
+        let mut outcome = self
+            .start_task(site, pair, true)
+            .ok_or("provisioning is disabled or has no Twilio credentials")?;
+        match outcome.wait_for(Option::is_some).await {
+            Ok(result) => result.clone().unwrap_or_else(|| Err("no outcome".into())),
+            Err(_) => Err("the provisioning task stopped without an outcome".into()),
+        }
     }
 
     /// Records the task's result: persist and remember an address, or remember the failure
@@ -284,7 +327,9 @@ impl Provisioner {
             .set_route_states(ready, self.pairs.saturating_sub(ready + failing), failing);
     }
 
-    /// Remembers an address found or made outside a request (plan/apply).
+    /// Remembers an address found outside a request (apply). Refuses to replace an address
+    /// the pair already has: requests may be served with it, and only a config change
+    /// (pinning) should move a pair.
     pub async fn adopt(
         &self,
         site: &Site,
@@ -292,6 +337,13 @@ impl Provisioner {
         sid: String,
         source: Source,
     ) -> Result<String, String> {
+        if let Some((address, _)) = self.known(site, pair) {
+            return if address.sid() == sid {
+                Ok(sid)
+            } else {
+                Err(format!("the pair already has {}", address.sid()))
+            };
+        }
         let name = params::friendly_name(&self.settings.friendly_name, &site.id, &pair.language);
         self.settle(&key(site, pair), &name, Ok((sid, source)))
             .await
@@ -299,6 +351,18 @@ impl Provisioner {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+}
+
+/// Takes a pair out of the in-flight map when its task ends, however it ends.
+struct LeaveInflight {
+    provisioner: Arc<Provisioner>,
+    key: RouteKey,
+}
+
+impl Drop for LeaveInflight {
+    fn drop(&mut self) {
+        lock(&self.provisioner.inflight).remove(&self.key);
     }
 }
 

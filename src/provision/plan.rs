@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::{Lookup, Provisioner, Source, params};
+use super::{Provisioner, Source, params};
 use crate::table::RoutingTable;
 use crate::twilio::client::TwilioError;
 use crate::twilio::types::FlexFlow;
@@ -140,12 +140,9 @@ pub async fn apply(
         };
         let result = match item.action {
             Action::None | Action::Investigate => None,
-            Action::Create => Some(match p.address(site, pair).await {
-                Lookup::Ready(address) => format!("created {}", address.sid()),
-                Lookup::Unavailable => match p.failure(site, pair) {
-                    Some(failure) => format!("failed: {}", failure.error),
-                    None => "still provisioning in the background".to_string(),
-                },
+            Action::Create => Some(match p.provision_now(site, pair).await {
+                Ok(sid) => format!("created {sid}"),
+                Err(e) => format!("failed: {e}"),
             }),
             Action::Adopt => {
                 let sid = item.sid.clone().unwrap_or_default();

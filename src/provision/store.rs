@@ -3,9 +3,11 @@
 //!
 //! The embedded store is an append-only log: one line per record, `<json>\t<xxh3 hex>\n`,
 //! written with a single `write` and `fdatasync` before `record` returns. A `kill -9` can only
-//! tear the last line, which the checksum exposes and opening drops, so at most the record
-//! being written is lost and nothing else. Each write is O(1); the log is compacted on open
-//! when most of it is superseded.
+//! tear the last line, which opening drops; a failed write is cut back off at once; a line
+//! that fails its checksum anywhere else is skipped, not allowed to take the lines after it
+//! along. So at most the record being written is lost. Each write is O(1); the log is
+//! compacted on open when most of it is superseded. A separate `.lock` file (never renamed)
+//! is held exclusively, so two processes never append to one log.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -86,44 +88,62 @@ pub struct FileStore {
     path: PathBuf,
     file: Arc<Mutex<File>>,
     records: Vec<StoredAddress>,
+    /// Held for the life of the store; the lock goes when it drops.
+    _lock: File,
 }
 
 impl FileStore {
     /// Opens (creating) the log, drops a torn last line, and takes an exclusive lock so two
     /// processes never append to one log.
     pub fn open(path: &Path) -> io::Result<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-        }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let lock_path = path.with_extension("lock");
+        let lock = OpenOptions::new()
+            .write(true)
             .create(true)
-            .open(path)?;
-        file.try_lock().map_err(|_| {
+            .truncate(false)
+            .open(&lock_path)?;
+        lock.try_lock().map_err(|_| {
             io::Error::new(
                 io::ErrorKind::WouldBlock,
                 format!("{} is in use by another flexroute process", path.display()),
             )
         })?;
-        let LogContents {
-            latest,
-            lines,
-            good_len,
-        } = read_log(&mut file)?;
-        if good_len < file.metadata()?.len() {
+        let existed = path.exists();
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)?;
+        if !existed {
+            // The new file's directory entry must be durable before records in it are.
+            File::open(dir)?.sync_all()?;
+        }
+        let contents = read_log(&mut file)?;
+        if contents.skipped > 0 {
+            tracing::warn!(path = %path.display(), skipped = contents.skipped, "state log has damaged records; skipped them");
+        }
+        if contents.complete_len < file.metadata()?.len() {
             tracing::warn!(path = %path.display(), "state log ends in a torn record; dropping it");
-            file.set_len(good_len)?;
+            file.set_len(contents.complete_len)?;
             file.sync_data()?;
         }
-        let records: Vec<StoredAddress> = latest.into_values().collect();
+        let records: Vec<StoredAddress> = contents.latest.into_values().collect();
         let mut store = Self {
             path: path.to_path_buf(),
             file: Arc::new(Mutex::new(file)),
             records,
+            _lock: lock,
         };
-        if lines > 2 * store.records.len() + 64 {
-            store.compact()?;
+        if contents.lines > 2 * store.records.len() + 64
+            && let Err(e) = store.compact()
+        {
+            // Compaction saves space; failing it loses nothing.
+            tracing::warn!(path = %path.display(), "cannot compact the state log: {e}");
         }
         Ok(store)
     }
@@ -142,13 +162,10 @@ impl FileStore {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             File::open(dir)?.sync_all()?;
         }
-        let file = OpenOptions::new()
+        *lock(&self.file) = OpenOptions::new()
             .read(true)
             .append(true)
             .open(&self.path)?;
-        file.try_lock()
-            .map_err(|e| io::Error::other(e.to_string()))?;
-        *lock(&self.file) = file;
         Ok(())
     }
 }
@@ -159,37 +176,39 @@ struct LogContents {
     latest: HashMap<(String, String), StoredAddress>,
     /// Good lines, superseded ones included.
     lines: usize,
-    /// Bytes those lines cover; anything after is a torn tail.
-    good_len: u64,
+    /// Complete lines that failed their checksum (skipped).
+    skipped: usize,
+    /// Bytes up to the end of the last complete line; anything after is a torn tail.
+    complete_len: u64,
 }
 
 fn read_log(file: &mut File) -> io::Result<LogContents> {
     file.seek(SeekFrom::Start(0))?;
     let mut reader = BufReader::new(&*file);
-    let mut latest = HashMap::new();
-    let (mut lines, mut good_len) = (0, 0u64);
+    let mut contents = LogContents {
+        latest: HashMap::new(),
+        lines: 0,
+        skipped: 0,
+        complete_len: 0,
+    };
     let mut line = Vec::new();
     loop {
         line.clear();
         let read = reader.read_until(b'\n', &mut line)?;
-        if read == 0 {
-            break;
+        if read == 0 || !line.ends_with(b"\n") {
+            break; // end, or a torn tail without its newline
         }
+        contents.complete_len += read as u64;
         match decode(&line) {
             Some(record) => {
-                lines += 1;
-                good_len += read as u64;
-                latest.insert((record.site.clone(), record.language.clone()), record);
+                contents.lines += 1;
+                let key = (record.site.clone(), record.language.clone());
+                contents.latest.insert(key, record);
             }
-            // Only the tail can be torn in an append-only log; stop there.
-            None => break,
+            None => contents.skipped += 1,
         }
     }
-    Ok(LogContents {
-        latest,
-        lines,
-        good_len,
-    })
+    Ok(contents)
 }
 
 fn encode(record: &StoredAddress) -> io::Result<Vec<u8>> {
@@ -219,8 +238,13 @@ impl StateStore for FileStore {
             let line = encode(&address)?;
             tokio::task::spawn_blocking(move || {
                 let mut file = lock(&file);
-                file.write_all(&line)?;
-                file.sync_data()
+                let before = file.metadata()?.len();
+                let written = file.write_all(&line).and_then(|()| file.sync_data());
+                if written.is_err() {
+                    // Never leave half a line for the next record to be appended to.
+                    let _ = file.set_len(before);
+                }
+                written
             })
             .await
             .map_err(io::Error::other)?
@@ -269,6 +293,36 @@ mod tests {
             vec![address("a", "de", "FO2"), address("a", "en", "FO3")]
         );
         store.record(address("b", "en", "FO4")).await.unwrap();
+        drop(store);
+        assert_eq!(
+            FileStore::open(&path).unwrap().load().await.unwrap().len(),
+            3
+        );
+    }
+
+    #[tokio::test]
+    async fn a_damaged_line_in_the_middle_costs_only_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        {
+            let store = FileStore::open(&path).unwrap();
+            store.record(address("a", "en", "FO1")).await.unwrap();
+            store.record(address("a", "de", "FO2")).await.unwrap();
+            store.record(address("a", "fr", "FO3")).await.unwrap();
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replacen("FO2", "FX2", 1)).unwrap(); // a flipped byte
+        let store = FileStore::open(&path).unwrap();
+        let mut sids: Vec<String> = store
+            .load()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.sid)
+            .collect();
+        sids.sort();
+        assert_eq!(sids, ["FO1", "FO3"]);
+        store.record(address("a", "de", "FO4")).await.unwrap();
         drop(store);
         assert_eq!(
             FileStore::open(&path).unwrap().load().await.unwrap().len(),

@@ -12,7 +12,8 @@ use crate::twilio::types::FlexFlowParams;
 /// Tries per step (lookup, create) within one attempt.
 const MAX_TRIES: u32 = 4;
 const FIRST_RETRY: Duration = Duration::from_millis(200);
-/// Longest `Retry-After` obeyed inside an attempt; longer becomes the next attempt's back-off.
+/// Longest wait obeyed for a `Retry-After` inside an attempt (longer requests are cut to it:
+/// the attempt's remaining tries and the pair's back-off bound the pressure anyway).
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 const MAX_FAILURE_BACKOFF: Duration = Duration::from_secs(300);
 

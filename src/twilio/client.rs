@@ -129,6 +129,8 @@ impl FlexApiClient {
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .timeout(timeout)
             .user_agent(concat!("flexroute/", env!("CARGO_PKG_VERSION")))
+            // Twilio does not redirect; following one would bypass the paging origin check.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| TwilioError::Transport(e.to_string()))?;
         Ok(Self {
@@ -164,11 +166,10 @@ impl FlexApiClient {
                 return Ok(flows);
             };
             // Credentials go only to the origin we were configured with.
-            if !page_url.starts_with(&format!("{}/", self.base)) {
-                return Err(TwilioError::Decode(format!(
-                    "next_page_url {page_url} leaves {}",
-                    self.base
-                )));
+            if !self.same_origin(&page_url) {
+                return Err(TwilioError::Decode(
+                    "next_page_url points away from the configured Flex API".into(),
+                ));
             }
             let page: FlexFlowPage = self
                 .call(UpstreamOp::List, self.http.get(&page_url))
@@ -206,6 +207,13 @@ impl FlexApiClient {
     pub async fn delete(&self, sid: &str) -> Result<(), TwilioError> {
         let request = self.http.delete(self.flow_url(sid));
         self.send(UpstreamOp::Delete, request).await.map(|_| ())
+    }
+
+    fn same_origin(&self, url: &str) -> bool {
+        match (reqwest::Url::parse(url), reqwest::Url::parse(&self.base)) {
+            (Ok(url), Ok(base)) => url.origin() == base.origin() && url.username().is_empty(),
+            _ => false,
+        }
     }
 
     fn flow_url(&self, sid: &str) -> String {

@@ -215,3 +215,37 @@ fn credentials_from_the_environment() {
     assert!(Credentials::from_env(env(&[("TWILIO_AUTH_TOKEN", "t")])).is_none());
     assert!(format!("{key:?}").contains("<redacted>") && !format!("{key:?}").contains("\"s\""));
 }
+
+/// A page whose `next_page_url` points at another origin (or carries userinfo) is refused:
+/// the credentials go only where they were configured to go.
+#[tokio::test]
+async fn paging_never_leaves_the_configured_origin() {
+    use axum::routing::get;
+    for next in [
+        "http://127.0.0.2:9/v1/FlexFlows?PageToken=x",
+        "http://user@HOST/v1/FlexFlows?PageToken=x",
+    ] {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let next = next.replace("HOST", &host);
+        let page = serde_json::json!({
+            "meta": {"page": 0, "page_size": 1, "key": "flex_flows", "next_page_url": next},
+            "flex_flows": [{"sid": "FOaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}]
+        });
+        let app = axum::Router::new().route(
+            "/v1/FlexFlows",
+            get(move || async move { axum::Json(page) }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = client(
+            &format!("http://{host}"),
+            Credentials::new(ACCOUNT, "auth-token-1"),
+        );
+        match client.list(None).await {
+            Err(TwilioError::Decode(message)) => {
+                assert!(message.contains("next_page_url"), "{message}")
+            }
+            other => panic!("followed {next}: {other:?}"),
+        }
+    }
+}

@@ -103,6 +103,13 @@ fn type_errors_and_empty_tables_are_problems_too() {
         "sites[0]: invalid type: integer `5`, expected a string",
     );
     assert_has(&problems(""), "sites: the routing table is empty");
+    let with_userinfo = FIXTURE.replace(
+        "[twilio]",
+        "[twilio]\nflex_api_base = \"https://AC1:s3cr3t-token@flex-api.twilio.com\"",
+    );
+    let found = problems(&with_userinfo);
+    assert_has(&found, "twilio.flex_api_base: must not carry credentials");
+    assert!(!found.join(" ").contains("s3cr3t-token"), "{found:?}");
     assert_has(
         &problems("[[sites]]\nid='a'\ndefault_language='en'\nlanguages=[]"),
         "sites[0].languages: must list at least one language",

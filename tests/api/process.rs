@@ -251,6 +251,7 @@ async fn kill_9_mid_burst_loses_nothing_and_duplicates_nothing() {
         }
         server.kill9().await;
     }
+    let lists_before = emulator.calls(Op::List);
     let server = Running::spawn(&args, &process_env).await;
     for language in LANGUAGES {
         let response = client
@@ -275,6 +276,22 @@ async fn kill_9_mid_burst_loses_nothing_and_duplicates_nothing() {
         emulator.calls(Op::Create),
         LANGUAGES.len() as u64,
         "one create per pair, ever"
+    );
+    // What the killed processes recorded was kept: the last one looked up only the others.
+    let metrics = client
+        .get(format!("http://{}/metrics", server.ops))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let stored = crate::common::metric(&metrics, r#"flexroute_provision_total{outcome="stored"}"#)
+        .unwrap() as u64;
+    assert!(stored >= 8, "records survived the kills: {stored}");
+    assert_eq!(
+        emulator.calls(Op::List) - lists_before,
+        LANGUAGES.len() as u64 - stored
     );
     server.stop().await;
 }
