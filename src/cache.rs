@@ -78,6 +78,10 @@ impl ResponseCache {
         self.inner.get_with(key, build)
     }
 
+    pub fn invalidate(&self, key: &RouteKey) {
+        self.inner.invalidate(key);
+    }
+
     pub fn entry_count(&self) -> u64 {
         self.inner.run_pending_tasks();
         self.inner.entry_count()

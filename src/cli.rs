@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use crate::Services;
 use crate::config::{Config, ConfigError, Environment, LoadedConfig};
 use crate::provision::plan::{Action, PlanItem};
+use crate::reload::ConfigSource;
 use crate::resolve::{self, Inputs, LanguageRule};
 use crate::table::RoutingTable;
 use crate::telemetry::LogFormat;
@@ -49,6 +50,19 @@ pub enum Command {
         /// in-memory state: the whole flow on a laptop, no Twilio account.
         #[arg(long)]
         sandbox: bool,
+    },
+    /// Exit 0 when the server answers 200 on its health endpoint (for container HEALTHCHECKs).
+    Healthcheck {
+        /// Defaults to /healthz on the configured public listener.
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(
+            long,
+            short,
+            env = "FLEXROUTE_CONFIG",
+            default_value = "config/flexroute.toml"
+        )]
+        config: PathBuf,
     },
     /// Compare every configured pair with Twilio and say what `apply` would do.
     Plan {
@@ -126,6 +140,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve { config, sandbox } => serve(&config, sandbox),
         Command::Plan { config } => plan(&config, false),
+        Command::Healthcheck { url, config } => healthcheck(url, &config),
         Command::Apply { config } => plan(&config, true),
         Command::Check { config } => check(&config),
         Command::Emulator {
@@ -180,8 +195,9 @@ fn print_error(error: &ConfigError) {
 
 /// Credentials and admin token from the process environment (read here, never stored in the
 /// configuration, so they cannot reach its error messages).
-fn services_from_env() -> Services {
+fn services_from_env(config_source: Option<ConfigSource>) -> Services {
     Services {
+        config_source,
         credentials: Credentials::from_env(|name| std::env::var(name).ok()),
         store: None,
         admin_token: std::env::var("FLEXROUTE_ADMIN_TOKEN")
@@ -211,7 +227,11 @@ fn serve(path: &Path, sandbox: bool) -> ExitCode {
     };
     let result = runtime.block_on(async {
         let mut config = loaded.config;
-        let mut services = services_from_env();
+        let source = ConfigSource {
+            path: path.to_path_buf(),
+            env: Environment::from_process(),
+        };
+        let mut services = services_from_env(Some(source));
         if sandbox {
             crate::sandbox::start(&mut config, &mut services).await?;
         }
@@ -276,13 +296,13 @@ fn plan(path: &Path, apply: bool) -> ExitCode {
         Err(code) => return code,
     };
     let result = runtime.block_on(async {
-        let state = crate::app(&loaded.config, services_from_env())
+        let state = crate::app(&loaded.config, services_from_env(None))
             .await
             .map_err(|e| format!("cannot open the state store: {e}"))?;
         let items = if apply {
-            crate::provision::plan::apply(state.table(), &state.provisioner).await
+            crate::provision::plan::apply(&state.table(), &state.provisioner).await
         } else {
-            crate::provision::plan::plan(state.table(), &state.provisioner).await
+            crate::provision::plan::plan(&state.table(), &state.provisioner).await
         };
         items.map_err(|e| e.to_string())
     });
@@ -407,6 +427,54 @@ fn emulator(listen: &str, account_sid: String, auth_token: String) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("emulator failed on {listen}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `flexroute healthcheck`: one GET with a short timeout. Without `--url`, the address comes
+/// from the config (`0.0.0.0` and `[::]` are asked on loopback).
+fn healthcheck(url: Option<String>, path: &Path) -> ExitCode {
+    let url = match url {
+        Some(url) => url,
+        None => match Config::load(path, &Environment::from_process()) {
+            Ok(loaded) => {
+                let listen = loaded.config.server.listen;
+                let port = listen.rsplit_once(':').map_or("8080", |(_, p)| p);
+                let host = match listen.rsplit_once(':').map(|(h, _)| h) {
+                    Some("0.0.0.0") | Some("[::]") | None => "127.0.0.1",
+                    Some(host) => host,
+                };
+                format!("http://{host}:{port}/healthz")
+            }
+            Err(e) => {
+                println!("unhealthy: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    let status = runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(3))
+            .no_proxy()
+            .build()?;
+        client.get(&url).send().await.map(|r| r.status())
+    });
+    match status {
+        Ok(status) if status.is_success() => {
+            println!("healthy: {url} answered {status}");
+            ExitCode::SUCCESS
+        }
+        Ok(status) => {
+            println!("unhealthy: {url} answered {status}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            println!("unhealthy: {url}: {e}");
             ExitCode::FAILURE
         }
     }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod http;
 pub mod metrics;
 pub mod provision;
+pub mod reload;
 pub mod resolve;
 pub mod sandbox;
 pub mod table;
@@ -57,6 +58,8 @@ pub struct Services {
     pub store: Option<Arc<dyn StateStore>>,
     /// `FLEXROUTE_ADMIN_TOKEN`: enables `/admin/*` on the ops listener.
     pub admin_token: Option<String>,
+    /// The file (and environment) the configuration came from: enables hot reload.
+    pub config_source: Option<reload::ConfigSource>,
 }
 
 /// Builds the application state for a validated configuration: the routing table, the state
@@ -96,6 +99,9 @@ pub async fn app(config: &Config, services: Services) -> std::io::Result<AppStat
         failure_backoff: Duration::from_millis(p.failure_backoff_ms),
     };
     let provisioner = Provisioner::new(&table, settings, store, metrics.clone()).await?;
+    let reloader = services
+        .config_source
+        .map(|source| reload::Reloader::new(source, config));
     Ok(AppState::new(
         table,
         metrics,
@@ -105,6 +111,7 @@ pub async fn app(config: &Config, services: Services) -> std::io::Result<AppStat
             config.server.cache_max_entries,
             config.server.cache_max_age_secs,
         ),
+        reloader,
     ))
 }
 
@@ -127,12 +134,25 @@ pub async fn run(
         state = %state.provisioner.store_description(),
         "flexroute listening"
     );
+    if state.reloader.is_some() {
+        #[cfg(unix)]
+        reload::Reloader::on_sighup(state.clone())?;
+        if config.server.config_watch_ms > 0 {
+            let interval = Duration::from_millis(config.server.config_watch_ms);
+            reload::Reloader::watch(state.clone(), interval);
+        }
+    }
+    let drain = Duration::from_millis(config.server.shutdown_drain_ms);
+    let timeout = Duration::from_millis(config.server.shutdown_timeout_ms);
     let (stop_tx, stop_rx) = watch::channel(false);
     let on_shutdown = state.clone();
     tokio::spawn(async move {
         shutdown.await;
+        // Readiness first, so load balancers stop sending while we still answer.
         on_shutdown.set_ready(false);
-        tracing::info!("shutting down: readiness off, draining requests");
+        tracing::info!(drain_ms = drain.as_millis() as u64, "shutting down: readiness off, draining");
+        tokio::time::sleep(drain).await;
+        tracing::info!("closing the listeners; finishing requests in flight");
         let _ = stop_tx.send(true);
     });
     let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -141,9 +161,24 @@ pub async fn run(
     let public = axum::serve(listeners.public, http::public_router(state.clone()))
         .with_graceful_shutdown(stopped(stop_rx.clone()));
     let ops = axum::serve(listeners.ops, http::ops_router(state.clone()))
-        .with_graceful_shutdown(stopped(stop_rx));
+        .with_graceful_shutdown(stopped(stop_rx.clone()));
     state.set_ready(true);
-    tokio::try_join!(public.into_future(), ops.into_future())?;
+    let serving = async { tokio::try_join!(public.into_future(), ops.into_future()) };
+    // Requests in flight get `timeout` once the listeners close; a client that never
+    // finishes cannot hold the process.
+    let deadline = async {
+        stopped(stop_rx).await;
+        tokio::time::sleep(timeout).await;
+    };
+    tokio::select! {
+        served = serving => { served?; }
+        () = deadline => tracing::warn!("requests still in flight after shutdown_timeout_ms; stopping anyway"),
+    }
+    // Background provisioning gets the same bound to record what it made: every record is
+    // fsynced as it is written, so once the tasks are done nothing is left to flush.
+    if !state.provisioner.wait_idle(timeout).await {
+        tracing::warn!("provisioning still running at exit; it resumes by name lookup on the next start");
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -11,6 +11,9 @@ pub const SERVER: &[&str] = &[
     "admin_listen",
     "cache_max_age_secs",
     "cache_max_entries",
+    "config_watch_ms",
+    "shutdown_drain_ms",
+    "shutdown_timeout_ms",
 ];
 pub const TWILIO: &[&str] = &["account_sid", "chat_service_sid", "flex_api_base"];
 pub const PROVISIONING: &[&str] = &[

@@ -30,7 +30,7 @@ pub struct Config {
     pub sites: Vec<SiteConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct ServerConfig {
     pub listen: String,
@@ -38,6 +38,13 @@ pub struct ServerConfig {
     pub cache_max_age_secs: u64,
     /// How many resolved (site, language) answers the in-memory cache keeps.
     pub cache_max_entries: u64,
+    /// How often the config file is checked for changes; 0 turns watching off.
+    pub config_watch_ms: u64,
+    /// On SIGTERM: how long `/readyz` says 503 while requests are still served, so load
+    /// balancers stop sending before the listener closes.
+    pub shutdown_drain_ms: u64,
+    /// Then: how long requests in flight and background provisioning get to finish.
+    pub shutdown_timeout_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -47,11 +54,14 @@ impl Default for ServerConfig {
             admin_listen: "127.0.0.1:9090".into(),
             cache_max_age_secs: 60,
             cache_max_entries: 100_000,
+            config_watch_ms: 2000,
+            shutdown_drain_ms: 5000,
+            shutdown_timeout_ms: 10_000,
         }
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct TwilioConfig {
     pub account_sid: Option<String>,
@@ -69,7 +79,7 @@ impl Default for TwilioConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct ProvisioningConfig {
     pub enabled: bool,

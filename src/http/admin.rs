@@ -88,12 +88,35 @@ pub async fn provision(
     };
     let table = app.table();
     let result = if query.dry_run {
-        plan::plan(table, &app.provisioner).await
+        plan::plan(&table, &app.provisioner).await
     } else {
-        plan::apply(table, &app.provisioner).await
+        plan::apply(&table, &app.provisioner).await
     };
     match result {
         Ok(items) => Json(json!({ "dry_run": query.dry_run, "pairs": items })).into_response(),
         Err(e) => ApiError::new(ErrorCode::UpstreamError, e.to_string()).into_response(),
+    }
+}
+
+/// `POST /admin/reload`: validate the file and swap it in, or say every problem (422).
+pub async fn reload(State(app): State<AppState>) -> Response {
+    let Some(reloader) = &app.reloader else {
+        return ApiError::new(ErrorCode::InvalidRequest, "started without a config file")
+            .into_response();
+    };
+    match reloader.reload(&app, "admin").await {
+        Ok(report) => Json(json!({ "outcome": "success", "report": report })).into_response(),
+        Err(problems) => (
+            http::StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({
+                "outcome": "failure",
+                "error": {
+                    "code": "invalid_config",
+                    "message": "the new configuration was rejected; the last good one keeps serving",
+                    "problems": problems,
+                }
+            })),
+        )
+            .into_response(),
     }
 }

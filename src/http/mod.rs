@@ -10,6 +10,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use arc_swap::ArcSwap;
 use axum::Router;
 use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;
@@ -34,7 +35,8 @@ const ROUTES: &[&str] = &[CONFIG_ROUTE, "/healthz", "/readyz"];
 pub struct AppState(Arc<Shared>);
 
 pub struct Shared {
-    table: Arc<RoutingTable>,
+    /// Swapped whole by a reload; requests load it without a lock.
+    table: ArcSwap<RoutingTable>,
     pub cache: ResponseCache,
     pub metrics: Metrics,
     ready: AtomicBool,
@@ -43,6 +45,8 @@ pub struct Shared {
     pub provisioner: Arc<Provisioner>,
     /// `FLEXROUTE_ADMIN_TOKEN`; `/admin/*` is off without one.
     admin_token: Option<String>,
+    /// Where a reload reads the configuration from (absent for tables built in memory).
+    pub reloader: Option<crate::reload::Reloader>,
 }
 
 impl Deref for AppState {
@@ -59,6 +63,7 @@ impl AppState {
         provisioner: Arc<Provisioner>,
         admin_token: Option<String>,
         cache: (u64, u64),
+        reloader: Option<crate::reload::Reloader>,
     ) -> Self {
         let (cache_max_entries, cache_max_age_secs) = cache;
         metrics.mark_config_loaded();
@@ -67,8 +72,9 @@ impl AppState {
         let http_metrics = observe::HttpMetrics::new(ROUTES, &metrics);
         Self(Arc::new(Shared {
             http_metrics,
-            table,
+            table: ArcSwap::new(table),
             provisioner,
+            reloader,
             admin_token: admin_token.filter(|t| !t.is_empty()),
             cache: ResponseCache::new(cache_max_entries),
             metrics,
@@ -77,8 +83,14 @@ impl AppState {
         }))
     }
 
-    pub fn table(&self) -> &RoutingTable {
-        &self.table
+    /// The table in force (one atomic increment; a reload never blocks a request).
+    pub fn table(&self) -> Arc<RoutingTable> {
+        self.table.load_full()
+    }
+
+    /// Puts `table` in force; returns the one it replaces.
+    pub fn swap_table(&self, table: Arc<RoutingTable>) -> Arc<RoutingTable> {
+        self.table.swap(table)
     }
 
     pub fn is_ready(&self) -> bool {
@@ -115,6 +127,7 @@ pub fn ops_router(state: AppState) -> Router {
     let admin = Router::new()
         .route("/admin/routes", get(admin::routes))
         .route("/admin/provision", axum::routing::post(admin::provision))
+        .route("/admin/reload", axum::routing::post(admin::reload))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             admin::require_token,

@@ -142,6 +142,7 @@ async fn answer(app: &AppState, parts: &Parts) -> Result<Response, ApiError> {
     let lists = ListHeaders::read(&parts.headers);
     let inputs = inputs(&query, &lists, &parts.headers);
     let table = app.table();
+    let table = &*table;
     let decision =
         resolve::resolve(table, &inputs).map_err(|unknown| unknown_site(unknown.explicit))?;
     let site = &table.sites[decision.site];
@@ -316,7 +317,7 @@ pub async fn preflight(State(app): State<AppState>, request: Request) -> Respons
     };
     let table = app.table();
     let lists = ListHeaders::read(&parts.headers);
-    let Ok(decision) = resolve::resolve(table, &inputs(&query, &lists, &parts.headers)) else {
+    let Ok(decision) = resolve::resolve(&table, &inputs(&query, &lists, &parts.headers)) else {
         return response;
     };
     let site = &table.sites[decision.site];

@@ -8,7 +8,7 @@ pub mod plan;
 pub mod store;
 mod task;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -71,8 +71,18 @@ pub struct Provisioner {
     failures: Mutex<HashMap<RouteKey, Failure>>,
     inflight: Mutex<HashMap<RouteKey, watch::Receiver<Outcome>>>,
     permits: Semaphore,
+    census: Mutex<Census>,
+}
+
+/// What the routing table in force configures, for `flexroute_routes{state}`.
+#[derive(Default)]
+struct Census {
     pairs: usize,
     pinned: usize,
+    /// Configured pairs without a pinned address: the ones provisioning is for.
+    unpinned: HashSet<RouteKey>,
+    /// How many of those have an address.
+    ready_unpinned: usize,
 }
 
 /// The answer for a request that needed an address.
@@ -99,30 +109,17 @@ impl Provisioner {
         metrics: Metrics,
     ) -> std::io::Result<Arc<Self>> {
         let records = store.load().await?;
-        let mut known = HashMap::new();
-        for record in records {
-            let configured = table.site_by_id(&record.site).and_then(|s| {
-                let site = &table.sites[s];
-                let index = site.languages.position(&record.language)?;
-                let pair = &site.pairs[index];
-                pair.pinned.is_none().then(|| RouteKey {
-                    site: site.id.clone(),
-                    language: pair.language.clone(),
-                })
-            });
-            if let Some(key) = configured {
-                known.insert(key, (record.sid, Source::Stored));
-            }
-        }
-        let summary = table.summary();
-        metrics
-            .provisions
-            .with_label_values(&["pinned"])
-            .inc_by(summary.pinned as u64);
-        metrics
-            .provisions
-            .with_label_values(&["stored"])
-            .inc_by(known.len() as u64);
+        // Every record is kept, configured or not: a reload may configure the pair again.
+        let known: HashMap<RouteKey, (String, Source)> = records
+            .into_iter()
+            .map(|record| {
+                let key = RouteKey {
+                    site: record.site.as_str().into(),
+                    language: record.language.as_str().into(),
+                };
+                (key, (record.sid, Source::Stored))
+            })
+            .collect();
         let permits = Semaphore::new(settings.max_concurrent_calls.max(1));
         let provisioner = Arc::new(Self {
             settings,
@@ -132,11 +129,52 @@ impl Provisioner {
             failures: Mutex::new(HashMap::new()),
             inflight: Mutex::new(HashMap::new()),
             permits,
+            census: Mutex::new(Census::default()),
+        });
+        provisioner.set_table(table);
+        let census = lock(&provisioner.census);
+        let m = &provisioner.metrics.provisions;
+        m.with_label_values(&["pinned"]).inc_by(census.pinned as u64);
+        m.with_label_values(&["stored"]).inc_by(census.ready_unpinned as u64);
+        drop(census);
+        Ok(provisioner)
+    }
+
+    /// Takes in a (re)loaded table: which pairs exist, and forgets failures of pairs that no
+    /// longer do. Addresses stay known by name, so a pair that comes back needs no call.
+    pub fn set_table(&self, table: &RoutingTable) {
+        let summary = table.summary();
+        let unpinned: HashSet<RouteKey> = table
+            .sites
+            .iter()
+            .flat_map(|site| site.pairs.iter().map(move |pair| (site, pair)))
+            .filter(|(_, pair)| pair.pinned.is_none())
+            .map(|(site, pair)| key(site, pair))
+            .collect();
+        let ready_unpinned = {
+            let known = self.known.read().unwrap_or_else(|p| p.into_inner());
+            unpinned.iter().filter(|k| known.contains_key(*k)).count()
+        };
+        lock(&self.failures).retain(|k, _| unpinned.contains(k));
+        *lock(&self.census) = Census {
             pairs: summary.pairs,
             pinned: summary.pinned,
-        });
-        provisioner.update_gauge();
-        Ok(provisioner)
+            unpinned,
+            ready_unpinned,
+        };
+        self.update_gauge();
+    }
+
+    /// Waits until no provisioning task runs, at most `limit`; whether they all finished.
+    pub async fn wait_idle(&self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while !lock(&self.inflight).is_empty() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
     }
 
     pub fn store_description(&self) -> String {
@@ -286,10 +324,16 @@ impl Provisioner {
                     // Serve it anyway: the next start finds it again by name.
                     tracing::error!(site = %key.site, language = %key.language, "cannot persist address: {e}");
                 }
-                self.known
+                let previous = self
+                    .known
                     .write()
                     .unwrap_or_else(|p| p.into_inner())
                     .insert(key.clone(), (sid.clone(), source));
+                let mut census = lock(&self.census);
+                if previous.is_none() && census.unpinned.contains(key) {
+                    census.ready_unpinned += 1;
+                }
+                drop(census);
                 lock(&self.failures).remove(key);
                 self.metrics
                     .provisions
@@ -320,11 +364,12 @@ impl Provisioner {
     }
 
     fn update_gauge(&self) {
-        let known = self.known.read().unwrap_or_else(|p| p.into_inner()).len();
         let failing = lock(&self.failures).len();
-        let ready = self.pinned + known;
-        self.metrics
-            .set_route_states(ready, self.pairs.saturating_sub(ready + failing), failing);
+        let census = lock(&self.census);
+        let ready = census.pinned + census.ready_unpinned;
+        let missing = census.pairs.saturating_sub(ready + failing);
+        drop(census);
+        self.metrics.set_route_states(ready, missing, failing);
     }
 
     /// Remembers an address found outside a request (apply). Refuses to replace an address

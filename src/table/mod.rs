@@ -41,6 +41,9 @@ pub struct Pair {
     pub flow: FlowSettings,
     /// `defaults.widget` ← site `widget` ← language `widget`, deep-merged.
     pub widget: serde_json::Map<String, serde_json::Value>,
+    /// Hash of everything a cached answer for this pair is built from (pinned address,
+    /// widget, account SID): a reload drops the cached answers whose fingerprint changed.
+    pub fingerprint: u64,
 }
 
 #[derive(Debug)]
@@ -66,6 +69,15 @@ impl Site {
     pub fn default_pair(&self) -> &Pair {
         &self.pairs[self.languages.default_index()]
     }
+}
+
+fn fingerprint(
+    pinned: &Option<Address>,
+    widget: &serde_json::Map<String, serde_json::Value>,
+    account_sid: &Option<String>,
+) -> u64 {
+    let inputs = serde_json::json!([pinned, widget, account_sid]);
+    xxhash_rust::xxh3::xxh3_64(inputs.to_string().as_bytes())
 }
 
 #[derive(Debug)]
@@ -120,11 +132,14 @@ impl RoutingTable {
                     if let Some(settings) = settings {
                         widget::deep_merge(&mut merged, widget::from_toml(&settings.widget));
                     }
+                    let pinned = settings
+                        .and_then(|s| s.flex_flow_sid.clone())
+                        .map(|sid| Address::FlexFlow { sid });
+                    let fingerprint = fingerprint(&pinned, &merged, &config.twilio.account_sid);
                     Pair {
                         language: tag.clone(),
-                        pinned: settings
-                            .and_then(|s| s.flex_flow_sid.clone())
-                            .map(|sid| Address::FlexFlow { sid }),
+                        fingerprint,
+                        pinned,
                         flow: settings
                             .map_or_else(|| site_flow.clone(), |s| s.flow.inherit(&site_flow)),
                         widget: merged,
@@ -158,6 +173,13 @@ impl RoutingTable {
             hosts: host_index,
             account_sid: config.twilio.account_sid.clone(),
         }
+    }
+
+    /// The pair a route key names, if this table configures it.
+    pub fn pair(&self, site: &str, language: &str) -> Option<(&Site, &Pair)> {
+        let site = &self.sites[self.site_by_id(site)?];
+        let pair = &site.pairs[site.languages.position(language)?];
+        Some((site, pair))
     }
 
     pub fn site_by_id(&self, id: &str) -> Option<usize> {

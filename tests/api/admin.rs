@@ -46,6 +46,7 @@ async fn admin_needs_the_token_and_is_off_without_one() {
         credentials: Some(Credentials::new(ACCOUNT, TOKEN)),
         store: Some(Arc::new(MemoryStore::default())),
         admin_token: None,
+        config_source: None,
     };
     let server = Server::start_full(FIXTURE, env, without).await;
     let response = admin(&server, reqwest::Method::GET, "/admin/routes")

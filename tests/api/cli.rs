@@ -148,6 +148,7 @@ async fn serve_logs_json_without_secrets_and_stops_on_sigterm() {
         .env("FLEXROUTE_LOG", "debug")
         .env("FLEXROUTE_SERVER_LISTEN", "127.0.0.1:0")
         .env("FLEXROUTE_SERVER_ADMIN_LISTEN", "127.0.0.1:0")
+        .env("FLEXROUTE_SERVER_SHUTDOWN_DRAIN_MS", "0")
         .env(
             "FLEXROUTE_PROVISIONING_STATE",
             format!("file:{}", state.path().join("state").display()),

@@ -32,6 +32,7 @@ impl Running {
             .args(args)
             .env("FLEXROUTE_SERVER_LISTEN", "127.0.0.1:0")
             .env("FLEXROUTE_SERVER_ADMIN_LISTEN", "127.0.0.1:0")
+            .env("FLEXROUTE_SERVER_SHUTDOWN_DRAIN_MS", "0")
             .env_remove("FLEXROUTE_LOG")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -37,6 +37,7 @@ pub fn services(store: Arc<dyn StateStore>) -> Services {
         credentials: Some(Credentials::new(ACCOUNT, TOKEN)),
         store: Some(store),
         admin_token: Some("admin-token-test-77".into()),
+        config_source: None,
     }
 }
 

@@ -1,0 +1,211 @@
+//! Hot reload (DESIGN §5): on a change of the config file (polled), on `SIGHUP`, and on
+//! `POST /admin/reload`, the file is validated completely and the new routing table swapped in
+//! atomically. Requests in flight keep the table they loaded; a bad file is rejected with every
+//! problem logged and returned, and the last good table keeps serving. Cached answers are
+//! dropped only for pairs whose answer changed.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::cache::RouteKey;
+use crate::config::{Config, Environment};
+use crate::http::AppState;
+use crate::table::RoutingTable;
+
+/// Where the configuration comes from, to read it again.
+#[derive(Debug, Clone)]
+pub struct ConfigSource {
+    pub path: PathBuf,
+    pub env: Environment,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadReport {
+    pub trigger: String,
+    pub sites: usize,
+    pub pairs: usize,
+    /// Pairs whose answer changed (their cached answers were dropped).
+    pub changed: usize,
+    pub added: usize,
+    pub removed: usize,
+    /// Settings that only take effect on restart; the running values are kept.
+    pub restart_needed: Vec<&'static str>,
+    pub warnings: Vec<String>,
+}
+
+pub struct Reloader {
+    source: ConfigSource,
+    /// The configuration the process started with, for the settings a reload cannot apply.
+    started_with: Config,
+    /// One reload at a time.
+    running: tokio::sync::Mutex<()>,
+    /// Hash of the file's bytes last loaded (or rejected), so the watcher acts on changes only.
+    last_seen: Mutex<u64>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn file_hash(path: &std::path::Path) -> Option<u64> {
+    std::fs::read(path)
+        .ok()
+        .map(|bytes| xxhash_rust::xxh3::xxh3_64(&bytes))
+}
+
+impl Reloader {
+    pub fn new(source: ConfigSource, started_with: &Config) -> Self {
+        let last_seen = file_hash(&source.path).unwrap_or(0);
+        Self {
+            source,
+            started_with: started_with.clone(),
+            running: tokio::sync::Mutex::new(()),
+            last_seen: Mutex::new(last_seen),
+        }
+    }
+
+    pub async fn reload(&self, app: &AppState, trigger: &str) -> Result<ReloadReport, Vec<String>> {
+        let _one_at_a_time = self.running.lock().await;
+        let source = self.source.clone();
+        // Reading and compiling a large table is CPU work: keep it off the request workers.
+        let loaded = tokio::task::spawn_blocking(move || {
+            let bytes = std::fs::read(&source.path).map_err(|e| {
+                vec![format!("cannot read {}: {e}", source.path.display())]
+            })?;
+            let hash = xxhash_rust::xxh3::xxh3_64(&bytes);
+            let text = String::from_utf8(bytes)
+                .map_err(|_| vec![format!("{} is not UTF-8", source.path.display())])?;
+            let loaded = Config::from_toml_str(&text, &source.env).map_err(|e| e.problems());
+            Ok::<_, Vec<String>>((hash, loaded))
+        })
+        .await
+        .map_err(|e| vec![format!("reload task failed: {e}")])?;
+        let (hash, loaded) = match loaded {
+            Ok(read) => read,
+            Err(problems) => return Err(self.rejected(app, trigger, problems)),
+        };
+        *lock(&self.last_seen) = hash;
+        let loaded = match loaded {
+            Ok(loaded) => loaded,
+            Err(problems) => return Err(self.rejected(app, trigger, problems)),
+        };
+        let new = Arc::new(RoutingTable::build(&loaded.config));
+        let old = app.table();
+        let (changed, removed) = self.drop_changed_answers(app, &old, &new);
+        let summary = new.summary();
+        let kept = old.summary().pairs - removed;
+        app.swap_table(new.clone());
+        app.provisioner.set_table(&new);
+        app.metrics
+            .config_reloads
+            .with_label_values(&["success"])
+            .inc();
+        app.metrics.mark_config_loaded();
+        let report = ReloadReport {
+            trigger: trigger.to_string(),
+            sites: summary.sites,
+            pairs: summary.pairs,
+            changed,
+            added: summary.pairs - kept,
+            removed,
+            restart_needed: self.restart_needed(&loaded.config),
+            warnings: loaded.warnings,
+        };
+        for warning in &report.warnings {
+            tracing::warn!("{warning}");
+        }
+        if !report.restart_needed.is_empty() {
+            tracing::warn!(settings = ?report.restart_needed, "these settings changed but take effect only on restart; the running values are kept");
+        }
+        tracing::info!(trigger, sites = report.sites, pairs = report.pairs, changed, added = report.added, removed, "configuration reloaded");
+        Ok(report)
+    }
+
+    fn rejected(&self, app: &AppState, trigger: &str, problems: Vec<String>) -> Vec<String> {
+        app.metrics
+            .config_reloads
+            .with_label_values(&["failure"])
+            .inc();
+        for problem in &problems {
+            tracing::error!(trigger, path = %self.source.path.display(), "configuration rejected: {problem}");
+        }
+        tracing::error!(trigger, problems = problems.len(), "reload rejected; the last good configuration keeps serving");
+        problems
+    }
+
+    /// Invalidates cached answers of pairs that changed or went away; returns both counts.
+    fn drop_changed_answers(&self, app: &AppState, old: &RoutingTable, new: &RoutingTable) -> (usize, usize) {
+        let (mut changed, mut removed) = (0, 0);
+        for site in &old.sites {
+            for pair in &site.pairs {
+                let same = match new.pair(&site.id, &pair.language) {
+                    Some((_, now)) if now.fingerprint == pair.fingerprint => continue,
+                    Some(_) => false,
+                    None => true,
+                };
+                if same {
+                    removed += 1;
+                } else {
+                    changed += 1;
+                }
+                app.cache.invalidate(&RouteKey {
+                    site: site.id.clone(),
+                    language: pair.language.clone(),
+                });
+            }
+        }
+        (changed, removed)
+    }
+
+    fn restart_needed(&self, new: &Config) -> Vec<&'static str> {
+        let old = &self.started_with;
+        let mut keys = Vec::new();
+        if old.server != new.server {
+            keys.push("server");
+        }
+        if old.provisioning != new.provisioning {
+            keys.push("provisioning");
+        }
+        if old.twilio.chat_service_sid != new.twilio.chat_service_sid
+            || old.twilio.flex_api_base != new.twilio.flex_api_base
+        {
+            keys.push("twilio (chat_service_sid, flex_api_base)");
+        }
+        keys
+    }
+
+    /// Polls the file every `interval` and reloads when its bytes change (a Kubernetes
+    /// ConfigMap update swaps a symlink; polling sees it where inotify on the path may not).
+    pub fn watch(app: AppState, interval: Duration) {
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                let Some(reloader) = &app.reloader else { return };
+                let path = reloader.source.path.clone();
+                let current = tokio::task::spawn_blocking(move || file_hash(&path)).await.ok().flatten();
+                if current.is_some_and(|hash| hash != *lock(&reloader.last_seen)) {
+                    let _ = reloader.reload(&app, "file").await;
+                }
+            }
+        });
+    }
+
+    /// Reloads on every `SIGHUP`.
+    #[cfg(unix)]
+    pub fn on_sighup(app: AppState) -> std::io::Result<()> {
+        let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                if let Some(reloader) = &app.reloader {
+                    let _ = reloader.reload(&app, "sighup").await;
+                }
+            }
+        });
+        Ok(())
+    }
+}
