@@ -150,7 +150,10 @@ pub async fn run(
         shutdown.await;
         // Readiness first, so load balancers stop sending while we still answer.
         on_shutdown.set_ready(false);
-        tracing::info!(drain_ms = drain.as_millis() as u64, "shutting down: readiness off, draining");
+        tracing::info!(
+            drain_ms = drain.as_millis() as u64,
+            "shutting down: readiness off, draining"
+        );
         tokio::time::sleep(drain).await;
         tracing::info!("closing the listeners; finishing requests in flight");
         let _ = stop_tx.send(true);
@@ -177,7 +180,9 @@ pub async fn run(
     // Background provisioning gets the same bound to record what it made: every record is
     // fsynced as it is written, so once the tasks are done nothing is left to flush.
     if !state.provisioner.wait_idle(timeout).await {
-        tracing::warn!("provisioning still running at exit; it resumes by name lookup on the next start");
+        tracing::warn!(
+            "provisioning still running at exit; it resumes by name lookup on the next start"
+        );
     }
     tracing::info!("stopped");
     Ok(())

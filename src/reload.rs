@@ -72,9 +72,8 @@ impl Reloader {
         let source = self.source.clone();
         // Reading and compiling a large table is CPU work: keep it off the request workers.
         let loaded = tokio::task::spawn_blocking(move || {
-            let bytes = std::fs::read(&source.path).map_err(|e| {
-                vec![format!("cannot read {}: {e}", source.path.display())]
-            })?;
+            let bytes = std::fs::read(&source.path)
+                .map_err(|e| vec![format!("cannot read {}: {e}", source.path.display())])?;
             let hash = xxhash_rust::xxh3::xxh3_64(&bytes);
             let text = String::from_utf8(bytes)
                 .map_err(|_| vec![format!("{} is not UTF-8", source.path.display())])?;
@@ -120,7 +119,15 @@ impl Reloader {
         if !report.restart_needed.is_empty() {
             tracing::warn!(settings = ?report.restart_needed, "these settings changed but take effect only on restart; the running values are kept");
         }
-        tracing::info!(trigger, sites = report.sites, pairs = report.pairs, changed, added = report.added, removed, "configuration reloaded");
+        tracing::info!(
+            trigger,
+            sites = report.sites,
+            pairs = report.pairs,
+            changed,
+            added = report.added,
+            removed,
+            "configuration reloaded"
+        );
         Ok(report)
     }
 
@@ -132,12 +139,21 @@ impl Reloader {
         for problem in &problems {
             tracing::error!(trigger, path = %self.source.path.display(), "configuration rejected: {problem}");
         }
-        tracing::error!(trigger, problems = problems.len(), "reload rejected; the last good configuration keeps serving");
+        tracing::error!(
+            trigger,
+            problems = problems.len(),
+            "reload rejected; the last good configuration keeps serving"
+        );
         problems
     }
 
     /// Invalidates cached answers of pairs that changed or went away; returns both counts.
-    fn drop_changed_answers(&self, app: &AppState, old: &RoutingTable, new: &RoutingTable) -> (usize, usize) {
+    fn drop_changed_answers(
+        &self,
+        app: &AppState,
+        old: &RoutingTable,
+        new: &RoutingTable,
+    ) -> (usize, usize) {
         let (mut changed, mut removed) = (0, 0);
         for site in &old.sites {
             for pair in &site.pairs {
@@ -185,9 +201,14 @@ impl Reloader {
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticker.tick().await;
-                let Some(reloader) = &app.reloader else { return };
+                let Some(reloader) = &app.reloader else {
+                    return;
+                };
                 let path = reloader.source.path.clone();
-                let current = tokio::task::spawn_blocking(move || file_hash(&path)).await.ok().flatten();
+                let current = tokio::task::spawn_blocking(move || file_hash(&path))
+                    .await
+                    .ok()
+                    .flatten();
                 if current.is_some_and(|hash| hash != *lock(&reloader.last_seen)) {
                     let _ = reloader.reload(&app, "file").await;
                 }

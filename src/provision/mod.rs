@@ -134,8 +134,10 @@ impl Provisioner {
         provisioner.set_table(table);
         let census = lock(&provisioner.census);
         let m = &provisioner.metrics.provisions;
-        m.with_label_values(&["pinned"]).inc_by(census.pinned as u64);
-        m.with_label_values(&["stored"]).inc_by(census.ready_unpinned as u64);
+        m.with_label_values(&["pinned"])
+            .inc_by(census.pinned as u64);
+        m.with_label_values(&["stored"])
+            .inc_by(census.ready_unpinned as u64);
         drop(census);
         Ok(provisioner)
     }

@@ -12,6 +12,7 @@ mod language;
 mod ops;
 mod process;
 mod provisioning;
+mod reload;
 mod response;
 mod robustness;
 mod site;

@@ -448,3 +448,150 @@ async fn restart_with_the_file_store_makes_zero_upstream_calls() {
         calls
     );
 }
+
+/// SIGHUP reloads (file watching off), and `flexroute healthcheck` tells a live server from a
+/// dead one.
+#[tokio::test]
+async fn sighup_reloads_and_healthcheck_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("flexroute.toml");
+    let example = std::fs::read_to_string(EXAMPLE).unwrap();
+    std::fs::write(&config, &example).unwrap();
+    let env = [
+        ("FLEXROUTE_SERVER_CONFIG_WATCH_MS", "0".to_string()),
+        (
+            "FLEXROUTE_PROVISIONING_STATE",
+            format!("file:{}", dir.path().join("state").display()),
+        ),
+    ];
+    let server = Running::spawn(&["serve", "--config", config.to_str().unwrap()], &env).await;
+    let client = client();
+    let greeting = async || {
+        let body = json(
+            client
+                .get(server.config_url("site=acme&lang=es-MX"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        body["appConfig"]["preEngagementConfig"]["description"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(greeting().await, "¡Hola! ¿Cómo te llamas?");
+    std::fs::write(
+        &config,
+        example.replace("¡Hola! ¿Cómo te llamas?", "¡Buenas!"),
+    )
+    .unwrap();
+    let pid = server.child.id().unwrap().to_string();
+    std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while greeting().await != "¡Buenas!" {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "SIGHUP did not reload"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+
+    let healthcheck = |url: String| {
+        Command::new(BIN)
+            .args(["healthcheck", "--url", &url])
+            .output()
+    };
+    let healthy = healthcheck(format!("http://{}/healthz", server.public))
+        .await
+        .unwrap();
+    assert!(
+        healthy.status.success(),
+        "{}",
+        String::from_utf8_lossy(&healthy.stdout)
+    );
+    let log = server.stop().await.join("\n");
+    assert!(log.contains("\"trigger\":\"sighup\""), "{log}");
+    let dead = healthcheck("http://127.0.0.1:9/healthz".to_string())
+        .await
+        .unwrap();
+    assert!(!dead.status.success());
+    assert!(String::from_utf8_lossy(&dead.stdout).contains("unhealthy"));
+}
+
+/// SIGTERM: readiness turns 503 while requests are still answered during the drain delay, a
+/// request in flight (waiting on a slow Twilio) finishes with its new address, and the process
+/// exits 0.
+#[tokio::test]
+async fn sigterm_drains_then_finishes_in_flight_work_and_exits_0() {
+    let (emulator, env) = emulator().await;
+    // Lookup + create take 2 s: longer than the drain, so the request is still in flight
+    // when the listeners close.
+    emulator.switches().set_latency(Duration::from_millis(1000));
+    let dir = tempfile::tempdir().unwrap();
+    let server = Running::spawn(
+        &["serve", "--config", EXAMPLE],
+        &[
+            ("FLEXROUTE_SERVER_SHUTDOWN_DRAIN_MS", "1500".to_string()),
+            ("FLEXROUTE_SERVER_SHUTDOWN_TIMEOUT_MS", "10000".to_string()),
+            ("FLEXROUTE_PROVISIONING_WAIT_MS", "8000".to_string()),
+            ("TWILIO_ACCOUNT_SID", ACCOUNT.to_string()),
+            ("TWILIO_AUTH_TOKEN", TOKEN.to_string()),
+            (
+                "FLEXROUTE_TWILIO_FLEX_API_BASE",
+                env.get("FLEXROUTE_TWILIO_FLEX_API_BASE")
+                    .unwrap()
+                    .to_string(),
+            ),
+            (
+                "FLEXROUTE_PROVISIONING_STATE",
+                format!("file:{}", dir.path().join("state").display()),
+            ),
+        ],
+    )
+    .await;
+    let client = client();
+    let ready = format!("http://{}/readyz", server.public);
+    assert_eq!(client.get(&ready).send().await.unwrap().status(), 200);
+    let slow = tokio::spawn({
+        let (client, url) = (client.clone(), server.config_url("site=acme&lang=fr-CA"));
+        async move { client.get(url).send().await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let pid = server.child.id().unwrap().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let status = client.get(&ready).send().await.unwrap().status();
+        if status == 503 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "readiness never turned 503"
+        );
+    }
+    // Still answering during the drain.
+    let during = client
+        .get(server.config_url("site=acme&lang=es-MX"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(during.status(), 200);
+    let slow = slow.await.unwrap().unwrap();
+    assert_eq!(slow.status(), 200);
+    let body = json(slow).await;
+    assert!(
+        body.get("degraded").is_none(),
+        "finished with its own address: {body}"
+    );
+    let log = server.stop().await.join("\n"); // asserts exit status 0
+    assert!(log.contains("readiness off"), "{log}");
+    assert!(log.contains("\"message\":\"stopped\""), "{log}");
+}
