@@ -279,3 +279,28 @@ fn every_shipped_example_is_valid() {
     }
     assert!(checked >= 2, "checked {checked} examples");
 }
+
+/// The README's configuration reference names every key the format accepts.
+#[test]
+fn the_readme_documents_every_key() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let mut missing = Vec::new();
+    for (section, list) in [
+        ("server", keys::SERVER),
+        ("twilio", keys::TWILIO),
+        ("provisioning", keys::PROVISIONING),
+    ] {
+        missing.extend(
+            list.iter()
+                .map(|k| format!("{section}.{k}"))
+                .filter(|k| !readme.contains(&format!("`{k}`"))),
+        );
+    }
+    for key in keys::FLOW.iter().chain(keys::SITE).chain(keys::LANGUAGE) {
+        if !readme.contains(&format!("`{key}`")) && !readme.contains(&format!(".{key}`")) {
+            missing.push(key.to_string());
+        }
+    }
+    assert!(missing.is_empty(), "README does not document {missing:?}");
+}
