@@ -266,9 +266,9 @@ fn collect_keys(table: &toml::Table, prefix: &str, seen: &mut std::collections::
 
 #[test]
 fn every_shipped_example_is_valid() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/config");
     let mut checked = 0;
-    for entry in std::fs::read_dir(dir).unwrap() {
+    let dirs = ["/config", "/deploy/base"].map(|d| format!("{}{d}", env!("CARGO_MANIFEST_DIR")));
+    for entry in dirs.iter().flat_map(|dir| std::fs::read_dir(dir).unwrap()) {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
             if let Err(e) = Config::load(&path, &Environment::default()) {
@@ -277,7 +277,7 @@ fn every_shipped_example_is_valid() {
             checked += 1;
         }
     }
-    assert!(checked >= 2, "checked {checked} examples");
+    assert!(checked >= 3, "checked {checked} examples");
 }
 
 /// The README's configuration reference names every key the format accepts.
