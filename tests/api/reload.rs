@@ -92,6 +92,8 @@ async fn twenty_reloads_under_load_and_not_one_error() {
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["report"]["changed"], 1, "only es-MX changed: {body}");
         assert_eq!(greeting(&server).await, format!("v{round}"));
+        // Let the load run on each table for a moment too, not only across the swaps.
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     stop.store(true, Ordering::Relaxed);
     for task in load {
