@@ -27,12 +27,22 @@ pub struct Prepared {
     /// Whether the answer lends another language's address. Browsers and CDNs must then
     /// revalidate rather than keep it for `max-age`: the real address may appear any moment.
     pub degraded: bool,
+    /// The pair's fingerprint in the table this answer was built from: a hit is valid only
+    /// for a request that resolved against a table with the same fingerprint, so an answer
+    /// built from a table a reload just replaced can never stick.
+    pub fingerprint: u64,
     /// `flexroute_widget_configs_served_total` for the pair whose address is served.
     pub served: Option<IntCounter>,
 }
 
 impl Prepared {
-    pub fn ok(body: Vec<u8>, language: &str, degraded: bool, served: IntCounter) -> Self {
+    pub fn ok(
+        body: Vec<u8>,
+        language: &str,
+        degraded: bool,
+        fingerprint: u64,
+        served: IntCounter,
+    ) -> Self {
         let etag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&body));
         Self {
             status: StatusCode::OK,
@@ -40,6 +50,7 @@ impl Prepared {
             etag: HeaderValue::from_str(&etag).ok(),
             content_language: HeaderValue::from_str(language).ok(),
             degraded,
+            fingerprint,
             served: Some(served),
         }
     }
@@ -51,6 +62,7 @@ impl Prepared {
             etag: None,
             content_language: None,
             degraded: false,
+            fingerprint: 0,
             served: None,
         }
     }
@@ -72,10 +84,18 @@ impl ResponseCache {
         self.inner.get(key)
     }
 
-    /// The answer for `key`, built by `build` if absent; concurrent callers for one key
-    /// wait for a single build.
-    pub fn get_with(&self, key: RouteKey, build: impl FnOnce() -> Arc<Prepared>) -> Arc<Prepared> {
-        self.inner.get_with(key, build)
+    /// The answer for `key` built for `fingerprint`: the cached one if it matches, else
+    /// `build`'s, which replaces it. Concurrent callers for one key wait for a single build.
+    pub fn get_or_build(
+        &self,
+        key: RouteKey,
+        fingerprint: u64,
+        build: impl FnOnce() -> Arc<Prepared>,
+    ) -> Arc<Prepared> {
+        self.inner
+            .entry(key)
+            .or_insert_with_if(build, |cached| cached.fingerprint != fingerprint)
+            .into_value()
     }
 
     pub fn invalidate(&self, key: &RouteKey) {

@@ -152,16 +152,16 @@ async fn answer(app: &AppState, parts: &Parts) -> Result<Response, ApiError> {
         language: pair.language.clone(),
     };
     let prepared = match app.cache.get(&key) {
-        Some(prepared) => {
+        Some(prepared) if prepared.fingerprint == pair.fingerprint => {
             app.metrics.cache_hits.inc();
             prepared
         }
-        None => {
+        _ => {
             app.metrics.cache_misses.inc();
             match app.provisioner.address(site, pair).await {
                 // Only answers with the pair's own address are cached (once per key however
                 // many requests miss together); degraded ones must not outlive the outage.
-                Lookup::Ready(address) => app.cache.get_with(key, || {
+                Lookup::Ready(address) => app.cache.get_or_build(key, pair.fingerprint, || {
                     Arc::new(prepare_own(app, table, site, pair, &address))
                 }),
                 Lookup::Unavailable => Arc::new(prepare_unavailable(app, table, site, pair)),
@@ -196,7 +196,7 @@ fn prepare_own(
 ) -> Prepared {
     let body = widget::render(site, pair, address, table.account_sid.as_deref(), None);
     let served = app.metrics.served_counter(&site.id, &pair.language);
-    Prepared::ok(body, &pair.language, false, served)
+    Prepared::ok(body, &pair.language, false, pair.fingerprint, served)
 }
 
 /// The pair has no address now: lend the site default's (`"degraded": true`) if it has one,
@@ -213,7 +213,7 @@ fn prepare_unavailable(app: &AppState, table: &RoutingTable, site: &Site, pair: 
             Some(default),
         );
         let served = app.metrics.served_counter(&site.id, &pair.language);
-        return Prepared::ok(body, &pair.language, true, served);
+        return Prepared::ok(body, &pair.language, true, pair.fingerprint, served);
     }
     if !std::ptr::eq(default, pair) {
         app.provisioner.prefetch(site, default);
