@@ -64,7 +64,7 @@ pub fn render(
     account_sid: Option<&str>,
     lent_by: Option<&Pair>,
 ) -> Vec<u8> {
-    let mut app_config = pair.widget.clone();
+    let mut app_config = (*pair.widget).clone();
     let context = app_config
         .entry("context")
         .or_insert_with(|| Value::Object(Map::new()));

@@ -3,10 +3,11 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::sync::Arc;
 
 use super::{Config, FlowSettings, IntegrationType, SiteConfig};
 use crate::table::hosts::{HostPattern, normalize_origin};
-use crate::table::languages::canonical_tag;
+use crate::table::languages::TagCache;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -61,6 +62,7 @@ pub fn redact_url(url: &str) -> String {
 
 struct Checker {
     problems: Vec<Problem>,
+    tags: TagCache,
 }
 
 impl Checker {
@@ -99,6 +101,7 @@ impl Checker {
 pub fn validate(config: &Config) -> Vec<Problem> {
     let mut c = Checker {
         problems: Vec::new(),
+        tags: TagCache::default(),
     };
     server(&mut c, config);
     match config.twilio.account_sid.as_deref() {
@@ -283,9 +286,9 @@ fn languages(c: &mut Checker, config: &Config, path: &str, site: &SiteConfig) {
             "must list at least one language",
         );
     }
-    let mut seen: HashSet<String> = HashSet::new();
+    let mut seen: HashSet<Arc<str>> = HashSet::new();
     for (l, tag) in site.languages.iter().enumerate() {
-        match canonical_tag(tag) {
+        match c.tags.canonical(tag) {
             Ok(canonical) => {
                 if !seen.insert(canonical.clone()) {
                     c.push(
@@ -297,7 +300,7 @@ fn languages(c: &mut Checker, config: &Config, path: &str, site: &SiteConfig) {
             Err(message) => c.push(format!("{path}.languages[{l}]"), message),
         }
     }
-    match canonical_tag(&site.default_language) {
+    match c.tags.canonical(&site.default_language) {
         Ok(canonical) if !seen.contains(&canonical) => c.push(
             format!("{path}.default_language"),
             format!(
@@ -309,10 +312,10 @@ fn languages(c: &mut Checker, config: &Config, path: &str, site: &SiteConfig) {
         Err(message) => c.push(format!("{path}.default_language"), message),
     }
     let inherited = site.flow.inherit(&config.defaults.flow);
-    let mut configured: HashSet<String> = HashSet::new();
+    let mut configured: HashSet<Arc<str>> = HashSet::new();
     for (tag, language) in &site.language {
         let at = format!("{path}.language.\"{tag}\"");
-        match canonical_tag(tag) {
+        match c.tags.canonical(tag) {
             Ok(canonical) if !seen.contains(&canonical) => {
                 c.push(&at, "not one of this site's `languages`")
             }
@@ -335,10 +338,16 @@ fn languages(c: &mut Checker, config: &Config, path: &str, site: &SiteConfig) {
     }
     // Languages without a [sites.language."…"] table inherit everything and are provisioned.
     if config.provisioning.enabled {
-        let unconfigured = site.languages.iter().filter(|tag| {
-            canonical_tag(tag).is_ok_and(|canonical| !configured.contains(&canonical))
-        });
-        if unconfigured.count() > 0 {
+        let unconfigured = site
+            .languages
+            .iter()
+            .filter(|tag| {
+                c.tags
+                    .canonical(tag)
+                    .is_ok_and(|canonical| !configured.contains(&canonical))
+            })
+            .count();
+        if unconfigured > 0 {
             provisionable(c, path, &inherited);
         }
     }

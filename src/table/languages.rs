@@ -40,6 +40,25 @@ pub fn canonical_tag(raw: &str) -> Result<String, String> {
     Ok(out)
 }
 
+/// [`canonical_tag`] remembered per distinct input: a large table repeats a handful of tags
+/// across thousands of sites, and RFC 5646 parsing is the costly part of loading it. Equal
+/// tags also share one allocation.
+#[derive(Default)]
+pub struct TagCache {
+    seen: HashMap<String, Result<Arc<str>, String>>,
+}
+
+impl TagCache {
+    pub fn canonical(&mut self, raw: &str) -> Result<Arc<str>, String> {
+        if let Some(known) = self.seen.get(raw) {
+            return known.clone();
+        }
+        let result = canonical_tag(raw).map(Arc::from);
+        self.seen.insert(raw.to_string(), result.clone());
+        result
+    }
+}
+
 /// Which of a site's languages a requested tag reached, and whether it took a fallback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TagMatch {

@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::config::{Config, FlowSettings};
 use crate::widget;
 use hosts::{HostIndex, HostPattern, normalize_origin};
-use languages::{SiteLanguages, canonical_tag};
+use languages::{SiteLanguages, TagCache};
 
 /// A chat address a visitor can be sent to. `kind` leaves room for Flex Conversations
 /// addresses beside legacy Flex Flows (DESIGN §6).
@@ -39,8 +39,9 @@ pub struct Pair {
     pub pinned: Option<Address>,
     /// Effective Flex Flow settings (language → site → defaults).
     pub flow: FlowSettings,
-    /// `defaults.widget` ← site `widget` ← language `widget`, deep-merged.
-    pub widget: serde_json::Map<String, serde_json::Value>,
+    /// `defaults.widget` ← site `widget` ← language `widget`, deep-merged; pairs without a
+    /// widget of their own share their site's.
+    pub widget: Arc<serde_json::Map<String, serde_json::Value>>,
     /// Hash of everything a cached answer for this pair is built from (pinned address,
     /// widget, account SID): a reload drops the cached answers whose fingerprint changed.
     pub fingerprint: u64,
@@ -71,13 +72,16 @@ impl Site {
     }
 }
 
-fn fingerprint(
-    pinned: &Option<Address>,
-    widget: &serde_json::Map<String, serde_json::Value>,
-    account_sid: &Option<String>,
-) -> u64 {
-    let inputs = serde_json::json!([pinned, widget, account_sid]);
-    xxhash_rust::xxh3::xxh3_64(inputs.to_string().as_bytes())
+fn widget_hash(widget: &serde_json::Map<String, serde_json::Value>) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(&serde_json::to_vec(widget).unwrap_or_default())
+}
+
+/// What a cached answer for a pair is built from, hashed: its widget, its pinned address and
+/// the account SID.
+fn fingerprint(widget_hash: u64, pinned: &Option<Address>, account: &str) -> u64 {
+    let pinned = pinned.as_ref().map_or("", Address::sid);
+    let inputs = format!("{widget_hash:016x}\u{1f}{pinned}\u{1f}{account}");
+    xxhash_rust::xxh3::xxh3_64(inputs.as_bytes())
 }
 
 #[derive(Debug)]
@@ -105,11 +109,17 @@ impl RoutingTable {
         let mut by_id = HashMap::with_capacity(config.sites.len());
         let mut host_index = HostIndex::default();
         let defaults_widget = widget::from_toml(&config.defaults.widget);
+        let mut tag_cache = TagCache::default();
+        let account = config.twilio.account_sid.as_deref().unwrap_or("");
         for (index, site) in config.sites.iter().enumerate() {
             let tags: Vec<Arc<str>> = site
                 .languages
                 .iter()
-                .map(|t| Arc::from(canonical_tag(t).unwrap_or_else(|_| t.clone())))
+                .map(|t| {
+                    tag_cache
+                        .canonical(t)
+                        .unwrap_or_else(|_| Arc::from(t.as_str()))
+                })
                 .collect();
             let default = tags
                 .iter()
@@ -119,6 +129,8 @@ impl RoutingTable {
             let site_flow = site.flow.inherit(&config.defaults.flow);
             let mut site_widget = defaults_widget.clone();
             widget::deep_merge(&mut site_widget, widget::from_toml(&site.widget));
+            let site_widget_hash = widget_hash(&site_widget);
+            let site_widget = Arc::new(site_widget);
             let pairs = languages
                 .tags()
                 .iter()
@@ -128,14 +140,19 @@ impl RoutingTable {
                         .iter()
                         .find(|(key, _)| key.eq_ignore_ascii_case(tag))
                         .map(|(_, language)| language);
-                    let mut merged = site_widget.clone();
-                    if let Some(settings) = settings {
-                        widget::deep_merge(&mut merged, widget::from_toml(&settings.widget));
-                    }
+                    let (merged, merged_hash) = match settings.filter(|s| !s.widget.is_empty()) {
+                        Some(settings) => {
+                            let mut own = (*site_widget).clone();
+                            widget::deep_merge(&mut own, widget::from_toml(&settings.widget));
+                            let hash = widget_hash(&own);
+                            (Arc::new(own), hash)
+                        }
+                        None => (site_widget.clone(), site_widget_hash),
+                    };
                     let pinned = settings
                         .and_then(|s| s.flex_flow_sid.clone())
                         .map(|sid| Address::FlexFlow { sid });
-                    let fingerprint = fingerprint(&pinned, &merged, &config.twilio.account_sid);
+                    let fingerprint = fingerprint(merged_hash, &pinned, account);
                     Pair {
                         language: tag.clone(),
                         fingerprint,
