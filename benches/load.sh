@@ -61,21 +61,21 @@ run_wrk() {
   local name=$1 url=$2 lua=${3:-}
   local args=(-t1 "-c$CONNECTIONS" "-d$DURATION" --latency)
   [ -n "$lua" ] && args+=(-s "$lua")
-  local output
-  output=$(taskset -c 1 wrk "${args[@]}" "$url")
-  python3 - "$name" >>"$OUT/rounds.txt" <<PY
+  taskset -c 1 wrk "${args[@]}" "$url" >"$OUT/wrk.txt"
+  python3 - "$name" "$OUT/wrk.txt" >>"$OUT/rounds.txt" <<'PY'
 import re, sys
-text = """$output"""
-def ms(v):
-    n, unit = re.match(r"([\d.]+)(us|ms|s)", v).groups()
-    return float(n) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+name, path = sys.argv[1:]
+text = open(path).read()
+def ms(label):
+    m = re.search(label + r"\s+([\d.]+)(us|ms|s)\b", text)
+    if not m:
+        sys.exit(f"wrk printed no {label} latency:\n{text}")
+    return float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-p50 = ms(re.search(r"50%\s+(\S+)", text).group(1))
-p99 = ms(re.search(r"99%\s+(\S+)", text).group(1))
 errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
 socket = re.search(r"Socket errors: (.*)", text)
 bad = (errors.group(1) if errors else "0") + ("; socket " + socket.group(1) if socket else "")
-print(f"{sys.argv[1]} {rps:.0f} {p50:.3f} {p99:.3f} {bad.replace(' ', '_')}")
+print(f"{name} {rps:.0f} {ms('50%'):.3f} {ms('99%'):.3f} {bad.replace(' ', '_')}")
 PY
   tail -1 "$OUT/rounds.txt"
 }

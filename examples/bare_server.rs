@@ -22,7 +22,10 @@ async fn main() -> std::io::Result<()> {
         let body = body.clone();
         async move {
             (
-                [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
                 body,
             )
                 .into_response()

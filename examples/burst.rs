@@ -38,13 +38,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         public: TcpListener::bind("127.0.0.1:0").await?,
         ops: TcpListener::bind("127.0.0.1:0").await?,
     };
-    let url = format!("http://{}/v1/webchat/config?site=burst&lang=de", listeners.public.local_addr()?);
+    let url = format!(
+        "http://{}/v1/webchat/config?site=burst&lang=de",
+        listeners.public.local_addr()?
+    );
     let services = Services {
         credentials: Some(Credentials::new(ACCOUNT, "burst-token")),
         store: Some(Arc::new(MemoryStore::default())),
         ..Services::default()
     };
-    tokio::spawn(flexroute::run(config, services, listeners, std::future::pending()));
+    tokio::spawn(flexroute::run(
+        config,
+        services,
+        listeners,
+        std::future::pending(),
+    ));
 
     let client = reqwest::Client::builder().no_proxy().build()?;
     // Open the connections first, so the burst measures flexroute, not TCP handshakes.
