@@ -124,6 +124,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let state = app(&config, services).await?;
+    let server = config.server.clone();
+    // The table is built; the parsed file (as large again for big tables) is not needed.
+    drop(config);
     let summary = state.table().summary();
     tracing::info!(
         public = %listeners.public.local_addr()?,
@@ -137,13 +140,13 @@ pub async fn run(
     if state.reloader.is_some() {
         #[cfg(unix)]
         reload::Reloader::on_sighup(state.clone())?;
-        if config.server.config_watch_ms > 0 {
-            let interval = Duration::from_millis(config.server.config_watch_ms);
+        if server.config_watch_ms > 0 {
+            let interval = Duration::from_millis(server.config_watch_ms);
             reload::Reloader::watch(state.clone(), interval);
         }
     }
-    let drain = Duration::from_millis(config.server.shutdown_drain_ms);
-    let timeout = Duration::from_millis(config.server.shutdown_timeout_ms);
+    let drain = Duration::from_millis(server.shutdown_drain_ms);
+    let timeout = Duration::from_millis(server.shutdown_timeout_ms);
     let (stop_tx, stop_rx) = watch::channel(false);
     let on_shutdown = state.clone();
     tokio::spawn(async move {

@@ -36,10 +36,18 @@ pub struct ReloadReport {
     pub warnings: Vec<String>,
 }
 
+/// The sections that take effect only on restart.
+struct RestartOnly {
+    server: crate::config::ServerConfig,
+    twilio: crate::config::TwilioConfig,
+    provisioning: crate::config::ProvisioningConfig,
+}
+
 pub struct Reloader {
     source: ConfigSource,
-    /// The configuration the process started with, for the settings a reload cannot apply.
-    started_with: Config,
+    /// The settings a reload cannot apply, as the process started with them (only these: the
+    /// sites would be a second copy of the whole table).
+    started_with: RestartOnly,
     /// One reload at a time.
     running: tokio::sync::Mutex<()>,
     /// Hash of the file's bytes last loaded (or rejected), so the watcher acts on changes only.
@@ -61,7 +69,11 @@ impl Reloader {
         let last_seen = file_hash(&source.path).unwrap_or(0);
         Self {
             source,
-            started_with: started_with.clone(),
+            started_with: RestartOnly {
+                server: started_with.server.clone(),
+                twilio: started_with.twilio.clone(),
+                provisioning: started_with.provisioning.clone(),
+            },
             running: tokio::sync::Mutex::new(()),
             last_seen: Mutex::new(last_seen),
         }
