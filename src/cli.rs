@@ -35,17 +35,25 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `--config PATH` (or `FLEXROUTE_CONFIG`), shared by every subcommand that reads the table.
+#[derive(Debug, clap::Args)]
+pub struct ConfigPath {
+    /// The routing table (TOML).
+    #[arg(
+        long = "config",
+        short = 'c',
+        env = "FLEXROUTE_CONFIG",
+        default_value = "config/flexroute.toml"
+    )]
+    pub path: PathBuf,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve widget configs (public listener) and metrics (ops listener).
     Serve {
-        #[arg(
-            long,
-            short,
-            env = "FLEXROUTE_CONFIG",
-            default_value = "config/flexroute.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigPath,
         /// Run against a built-in Flex API emulator on loopback with made-up credentials and
         /// in-memory state: the whole flow on a laptop, no Twilio account.
         #[arg(long)]
@@ -56,53 +64,28 @@ pub enum Command {
         /// Defaults to /healthz on the configured public listener.
         #[arg(long)]
         url: Option<String>,
-        #[arg(
-            long,
-            short,
-            env = "FLEXROUTE_CONFIG",
-            default_value = "config/flexroute.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigPath,
     },
     /// Compare every configured pair with Twilio and say what `apply` would do.
     Plan {
-        #[arg(
-            long,
-            short,
-            env = "FLEXROUTE_CONFIG",
-            default_value = "config/flexroute.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigPath,
     },
     /// Create, adopt or update addresses until Twilio matches the table.
     Apply {
-        #[arg(
-            long,
-            short,
-            env = "FLEXROUTE_CONFIG",
-            default_value = "config/flexroute.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigPath,
     },
     /// Validate the configuration: print a summary, or every problem and exit non-zero.
     Check {
-        #[arg(
-            long,
-            short,
-            env = "FLEXROUTE_CONFIG",
-            default_value = "config/flexroute.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigPath,
     },
     /// Show how a request would resolve, and which rule decided, without starting a server.
     Resolve {
-        #[arg(
-            long,
-            short,
-            env = "FLEXROUTE_CONFIG",
-            default_value = "config/flexroute.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigPath,
         /// Site id (the `site` query parameter).
         #[arg(long)]
         site: Option<String>,
@@ -138,11 +121,11 @@ pub enum Command {
 
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Serve { config, sandbox } => serve(&config, sandbox),
-        Command::Plan { config } => plan(&config, false),
-        Command::Healthcheck { url, config } => healthcheck(url, &config),
-        Command::Apply { config } => plan(&config, true),
-        Command::Check { config } => check(&config),
+        Command::Serve { config, sandbox } => serve(&config.path, sandbox),
+        Command::Plan { config } => plan(&config.path, false),
+        Command::Healthcheck { url, config } => healthcheck(url, &config.path),
+        Command::Apply { config } => plan(&config.path, true),
+        Command::Check { config } => check(&config.path),
         Command::Emulator {
             listen,
             account_sid,
@@ -169,7 +152,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 cookie: cookie.as_deref(),
                 accept_language: accept_language.as_deref(),
             };
-            explain(&config, &inputs)
+            explain(&config.path, &inputs)
         }
     }
 }
