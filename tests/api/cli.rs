@@ -1,12 +1,8 @@
 //! The real binary: `check`, `resolve`, and `serve` with JSON logs that never carry a secret.
 
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
-
-const BIN: &str = env!("CARGO_BIN_EXE_flexroute");
-const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/flexroute.toml");
+use crate::running::{BIN, EXAMPLE, Running, client};
 
 fn flexroute(args: &[&str]) -> (i32, String) {
     let output = Command::new(BIN)
@@ -143,61 +139,31 @@ async fn serve_logs_json_without_secrets_and_stops_on_sigterm() {
         "cookie-secret-5d0e",
     ];
     let state = tempfile::tempdir().unwrap();
-    let mut child = tokio::process::Command::new(BIN)
-        .args(["--log-format", "json", "serve", "--config", EXAMPLE])
-        .env("FLEXROUTE_LOG", "debug")
-        .env("FLEXROUTE_SERVER_LISTEN", "127.0.0.1:0")
-        .env("FLEXROUTE_SERVER_ADMIN_LISTEN", "127.0.0.1:0")
-        .env("FLEXROUTE_SERVER_SHUTDOWN_DRAIN_MS", "0")
-        .env(
-            "FLEXROUTE_PROVISIONING_STATE",
-            format!("file:{}", state.path().join("state").display()),
-        )
-        .env("TWILIO_AUTH_TOKEN", SECRETS[0])
-        .env("TWILIO_API_SECRET", SECRETS[1])
-        .env("FLEXROUTE_ADMIN_TOKEN", SECRETS[2])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut log = Vec::new();
-    let public = loop {
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-            .await
-            .expect("server starts")
-            .unwrap()
-            .expect("server is running");
-        log.push(line.clone());
-        let event: serde_json::Value = serde_json::from_str(&line).unwrap();
-        if event["message"] == "flexroute listening" {
-            break event["public"].as_str().unwrap().to_string();
-        }
-    };
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let server = Running::spawn(
+        &["serve", "--config", EXAMPLE],
+        &[
+            ("FLEXROUTE_LOG", "debug".to_string()),
+            (
+                "FLEXROUTE_PROVISIONING_STATE",
+                format!("file:{}", state.path().join("state").display()),
+            ),
+            ("TWILIO_AUTH_TOKEN", SECRETS[0].to_string()),
+            ("TWILIO_API_SECRET", SECRETS[1].to_string()),
+            ("FLEXROUTE_ADMIN_TOKEN", SECRETS[2].to_string()),
+        ],
+    )
+    .await;
+    let client = client();
     for query in ["site=acme&lang=es-MX", "site=acme&lang=es-MX", "site=nope"] {
         client
-            .get(format!("http://{public}/v1/webchat/config?{query}"))
+            .get(server.config_url(query))
             .header("Authorization", format!("Bearer {}", SECRETS[2]))
             .header("Cookie", format!("session={}", SECRETS[3]))
             .send()
             .await
             .unwrap();
     }
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().unwrap().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = tokio::time::timeout(Duration::from_secs(30), child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(exit.success(), "exit on SIGTERM: {exit:?}");
-    while let Some(line) = lines.next_line().await.unwrap() {
-        log.push(line);
-    }
+    let log = server.stop().await; // asserts exit status 0 on SIGTERM
     let events: Vec<serde_json::Value> = log
         .iter()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))

@@ -15,4 +15,5 @@ mod provisioning;
 mod reload;
 mod response;
 mod robustness;
+mod running;
 mod site;
