@@ -128,6 +128,9 @@ for round in $(seq 1 "$ROUNDS"); do
   run_wrk flexroute-hit "$HIT_SMALL"
   run_wrk bare "http://127.0.0.1:18081/v1/webchat/config?site=acme&lang=es-MX"
   run_wrk flexroute-negotiate http://127.0.0.1:18080/v1/webchat/config "$OUT/accept-language.lua"
+  # The same Lua-driven load against the bare server: wrk's Lua costs its own core time, so
+  # the mix is compared with bare under the same generator.
+  run_wrk bare-mix http://127.0.0.1:18081/v1/webchat/config "$OUT/accept-language.lua"
 done
 stop_flexroute
 
@@ -175,7 +178,7 @@ for name in rows:
 lines.append("")
 bare = med("bare", 0)
 lines.append(f"- cache hit / bare: **{med('flexroute-hit',0)/bare:.3f}** (target ≥ 0.85)")
-lines.append(f"- Accept-Language mix / bare: **{med('flexroute-negotiate',0)/bare:.3f}** (target ≥ 0.8)")
+lines.append(f"- Accept-Language mix / bare under the same Lua generator: **{med('flexroute-negotiate',0)/med('bare-mix',0):.3f}** (target ≥ 0.8); / plain bare: {med('flexroute-negotiate',0)/bare:.3f}")
 lines.append(f"- 100k table / 12-pair table, same request: **{med('table-100k',0)/med('table-12',0):.3f}** (target ≥ 0.95); spread over 100k pairs: {med('table-100k-spread',0)/med('table-12',0):.3f}")
 lines.append(f"- 100k table: start until ready {statistics.median(rows['load-100k']):.3f} s (target < 1 s); RSS after load {statistics.median(rows['rss-100k'])/1024:.0f} MB (target < 150 MB)")
 lines.extend(f"- {e}" for e in extra)
