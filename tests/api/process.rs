@@ -1,14 +1,35 @@
 //! Real `flexroute` processes: the sandbox a newcomer starts, `plan`/`apply` against the
 //! emulator, and `kill -9` in the middle of a provisioning burst.
 
+use std::path::Path;
 use std::time::Duration;
 
+use flexroute::config::Environment;
 use flexroute::twilio::emulator::Op;
 use tokio::process::Command;
 
 use crate::common::json;
 use crate::provisioning::{ACCOUNT, TOKEN, emulator};
 use crate::running::{BIN, EXAMPLE, Running, client};
+
+/// The environment that points a flexroute process at the test's emulator (`env`), with the
+/// emulator's credentials and its state log at `state`.
+fn upstream_env(env: &Environment, state: &Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("TWILIO_ACCOUNT_SID", ACCOUNT.to_string()),
+        ("TWILIO_AUTH_TOKEN", TOKEN.to_string()),
+        (
+            "FLEXROUTE_TWILIO_FLEX_API_BASE",
+            env.get("FLEXROUTE_TWILIO_FLEX_API_BASE")
+                .unwrap()
+                .to_string(),
+        ),
+        (
+            "FLEXROUTE_PROVISIONING_STATE",
+            format!("file:{}", state.display()),
+        ),
+    ]
+}
 
 /// The README's run command: a visitor's first request creates the address in the built-in
 /// emulator, the next ones are served from the cache.
@@ -38,14 +59,7 @@ async fn sandbox_provisions_on_first_request_then_serves_from_cache() {
         .await;
         assert_eq!(again["address"]["sid"], sid.as_str());
     }
-    let metrics = client
-        .get(format!("http://{}/metrics", server.ops))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     let value = |series: &str| crate::common::metric(&metrics, series);
     assert_eq!(
         value(r#"flexroute_provision_total{outcome="created"}"#),
@@ -139,20 +153,7 @@ async fn kill_9_mid_burst_loses_nothing_and_duplicates_nothing() {
         ),
     )
     .unwrap();
-    let process_env = vec![
-        ("TWILIO_ACCOUNT_SID", ACCOUNT.to_string()),
-        ("TWILIO_AUTH_TOKEN", TOKEN.to_string()),
-        (
-            "FLEXROUTE_TWILIO_FLEX_API_BASE",
-            env.get("FLEXROUTE_TWILIO_FLEX_API_BASE")
-                .unwrap()
-                .to_string(),
-        ),
-        (
-            "FLEXROUTE_PROVISIONING_STATE",
-            format!("file:{}", dir.path().join("state/log").display()),
-        ),
-    ];
+    let process_env = upstream_env(&env, &dir.path().join("state/log"));
     let args = ["serve", "--config", config.to_str().unwrap()];
     let client = client();
     for round in 1..=3u64 {
@@ -196,14 +197,7 @@ async fn kill_9_mid_burst_loses_nothing_and_duplicates_nothing() {
         "one create per pair, ever"
     );
     // What the killed processes recorded was kept: the last one looked up only the others.
-    let metrics = client
-        .get(format!("http://{}/metrics", server.ops))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     let stored = crate::common::metric(&metrics, r#"flexroute_provision_total{outcome="stored"}"#)
         .unwrap() as u64;
     assert!(stored >= 8, "records survived the kills: {stored}");
@@ -227,8 +221,7 @@ async fn secrets_appear_nowhere() {
         &["serve", "--config", EXAMPLE],
         &[
             ("FLEXROUTE_LOG", "trace".to_string()),
-            ("TWILIO_ACCOUNT_SID", ACCOUNT.to_string()),
-            ("TWILIO_AUTH_TOKEN", TOKEN.to_string()),
+            // Beside the auth token: an API key, which wins and which the emulator refuses.
             (
                 "TWILIO_API_KEY",
                 "SK0123456789abcdef0123456789abcdef".to_string(),
@@ -236,17 +229,10 @@ async fn secrets_appear_nowhere() {
             ("TWILIO_API_SECRET", API_SECRET.to_string()),
             ("FLEXROUTE_ADMIN_TOKEN", ADMIN.to_string()),
             ("FLEXROUTE_PROVISIONING_WAIT_MS", "3000".to_string()),
-            (
-                "FLEXROUTE_TWILIO_FLEX_API_BASE",
-                env.get("FLEXROUTE_TWILIO_FLEX_API_BASE")
-                    .unwrap()
-                    .to_string(),
-            ),
-            (
-                "FLEXROUTE_PROVISIONING_STATE",
-                format!("file:{}", dir.path().join("state").display()),
-            ),
-        ],
+        ]
+        .into_iter()
+        .chain(upstream_env(&env, &dir.path().join("state")))
+        .collect::<Vec<_>>(),
     )
     .await;
     let client = client();
@@ -305,20 +291,7 @@ async fn secrets_appear_nowhere() {
 async fn restart_with_the_file_store_makes_zero_upstream_calls() {
     let (emulator, env) = emulator().await;
     let dir = tempfile::tempdir().unwrap();
-    let process_env = vec![
-        ("TWILIO_ACCOUNT_SID", ACCOUNT.to_string()),
-        ("TWILIO_AUTH_TOKEN", TOKEN.to_string()),
-        (
-            "FLEXROUTE_TWILIO_FLEX_API_BASE",
-            env.get("FLEXROUTE_TWILIO_FLEX_API_BASE")
-                .unwrap()
-                .to_string(),
-        ),
-        (
-            "FLEXROUTE_PROVISIONING_STATE",
-            format!("file:{}", dir.path().join("state").display()),
-        ),
-    ];
+    let process_env = upstream_env(&env, &dir.path().join("state"));
     let args = ["serve", "--config", EXAMPLE];
     let client = client();
     let first = Running::spawn(&args, &process_env).await;
@@ -347,14 +320,7 @@ async fn restart_with_the_file_store_makes_zero_upstream_calls() {
         .await;
         assert_eq!(body["address"]["sid"], sid);
     }
-    let metrics = client
-        .get(format!("http://{}/metrics", second.ops))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = second.metrics().await;
     assert_eq!(
         crate::common::metric(&metrics, r#"flexroute_provision_total{outcome="stored"}"#),
         Some(1.0)
@@ -455,19 +421,10 @@ async fn sigterm_drains_then_finishes_in_flight_work_and_exits_0() {
             ("FLEXROUTE_SERVER_SHUTDOWN_DRAIN_MS", "1500".to_string()),
             ("FLEXROUTE_SERVER_SHUTDOWN_TIMEOUT_MS", "10000".to_string()),
             ("FLEXROUTE_PROVISIONING_WAIT_MS", "8000".to_string()),
-            ("TWILIO_ACCOUNT_SID", ACCOUNT.to_string()),
-            ("TWILIO_AUTH_TOKEN", TOKEN.to_string()),
-            (
-                "FLEXROUTE_TWILIO_FLEX_API_BASE",
-                env.get("FLEXROUTE_TWILIO_FLEX_API_BASE")
-                    .unwrap()
-                    .to_string(),
-            ),
-            (
-                "FLEXROUTE_PROVISIONING_STATE",
-                format!("file:{}", dir.path().join("state").display()),
-            ),
-        ],
+        ]
+        .into_iter()
+        .chain(upstream_env(&env, &dir.path().join("state")))
+        .collect::<Vec<_>>(),
     )
     .await;
     let client = client();

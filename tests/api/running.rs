@@ -59,6 +59,19 @@ impl Running {
         }
     }
 
+    /// The ops listener's `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let url = format!("http://{}/metrics", self.ops);
+        client()
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub fn config_url(&self, query: &str) -> String {
         format!("http://{}/v1/webchat/config?{query}", self.public)
     }
