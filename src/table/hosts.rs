@@ -96,6 +96,10 @@ impl HostIndex {
         }
         let mut rest = lower;
         while let Some(dot) = rest.find('.') {
+            if dot == 0 {
+                // An empty label (`.acme.example`, `a..acme.example`): no host, so no subdomain.
+                return None;
+            }
             rest = &rest[dot + 1..];
             if let Some(site) = self.wildcard.get(rest) {
                 return Some(*site);
@@ -180,6 +184,12 @@ mod tests {
         assert_eq!(index.lookup("special.acme.example."), Some(1));
         assert_eq!(index.lookup("de.eu.acme.example"), Some(2));
         assert_eq!(index.lookup("acme.example"), None);
+        assert_eq!(index.lookup(".acme.example"), None, "an empty label");
+        assert_eq!(
+            index.lookup("shop..eu.acme.example"),
+            None,
+            "an empty label"
+        );
         assert_eq!(index.lookup(""), None);
         assert_eq!(index.lookup(&"a.".repeat(300)), None);
     }
