@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks the Dockerfile and everything in deploy/ with real tools, on a machine that has neither
 # a Docker engine nor a Kubernetes cluster:
-#   - kustomize renders deploy/base and deploy/overlays/production (kubectl's built-in
+#   - kustomize renders deploy/base, deploy/overlays/production and deploy/redis (kubectl's built-in
 #     kustomize, or kustomize; without either, deploy/check.py renders these simple files);
 #   - kubernetes-validate checks every core object against the Kubernetes schemas, strictly;
 #   - the Prometheus Operator objects get a field check, and their alert rules
@@ -147,6 +147,9 @@ run "split core and Prometheus Operator kinds" "$PY" deploy/check.py split "$WOR
 run "kubernetes-validate deploy/base" k8s_validate "$WORK/base.yaml"
 run "kubernetes-validate deploy/overlays/production (core kinds)" k8s_validate "$WORK/core.yaml"
 run "kubernetes-validate deploy/base/secret.example.yaml" k8s_validate deploy/base/secret.example.yaml
+run "render deploy/redis" render deploy/redis "$WORK/redis.yaml"
+run "kubernetes-validate deploy/redis (example Redis)" k8s_validate "$WORK/redis.yaml"
+run "kubernetes-validate deploy/redis/secret.example.yaml" k8s_validate deploy/redis/secret.example.yaml
 run "ServiceMonitor and PrometheusRule fields" "$PY" deploy/check.py operator "$WORK/operator.yaml" "$WORK/rules.yaml" "$WORK/rules-bare.yaml"
 run "promtool check rules (alerts)" promtool_quiet check rules "$WORK/rules.yaml"
 run "promtool test rules (deploy/monitoring/alerts_test.yaml)" rule_tests

@@ -69,7 +69,7 @@ pub async fn app(config: &Config, services: Services) -> std::io::Result<AppStat
     let table = Arc::new(RoutingTable::build(config));
     let store = match services.store {
         Some(store) => store,
-        None => provision::store::open(&config.provisioning.state)?,
+        None => provision::store::open(&config.provisioning)?,
     };
     let p = &config.provisioning;
     let client = match (p.enabled, services.credentials) {
@@ -97,12 +97,14 @@ pub async fn app(config: &Config, services: Services) -> std::io::Result<AppStat
         wait: Duration::from_millis(p.wait_ms),
         max_concurrent_calls: p.max_concurrent_calls,
         failure_backoff: Duration::from_millis(p.failure_backoff_ms),
+        unready_without_store: p.redis_unavailable == config::RedisUnavailable::NotReady,
+        upstream_timeout: Duration::from_millis(p.upstream_timeout_ms),
     };
     let provisioner = Provisioner::new(&table, settings, store, metrics.clone()).await?;
     let reloader = services
         .config_source
         .map(|source| reload::Reloader::new(source, config));
-    Ok(AppState::new(
+    let state = AppState::new(
         table,
         metrics,
         provisioner,
@@ -112,7 +114,14 @@ pub async fn app(config: &Config, services: Services) -> std::io::Result<AppStat
             config.server.cache_max_age_secs,
         ),
         reloader,
-    ))
+    );
+    // An address learned from another replica (or replacing one) must not be shadowed by an
+    // answer cached before it.
+    let cache = state.cache.clone();
+    state
+        .provisioner
+        .on_change(move |key| cache.invalidate(key));
+    Ok(state)
 }
 
 /// Serves until `shutdown` completes: readiness turns 503 first, then both listeners stop

@@ -24,6 +24,10 @@ pub struct Metrics {
     pub provisions: IntCounterVec,
     pub upstream_requests: IntCounterVec,
     pub upstream_duration: HistogramVec,
+    /// 1 while the state store answers (always, for the embedded ones).
+    pub state_store_up: IntGauge,
+    /// Provisioning leases of a shared store, by outcome.
+    pub leases: IntCounterVec,
 }
 
 /// Buckets for a service that answers from memory in microseconds, but may wait for an
@@ -122,6 +126,19 @@ impl Metrics {
             &["op"],
         )
         .expect("valid metric");
+        let state_store_up = IntGauge::new(
+            "flexroute_state_store_up",
+            "1 while the state store answers, 0 while a shared (Redis) store cannot be reached.",
+        )
+        .expect("valid metric");
+        let leases = IntCounterVec::new(
+            Opts::new(
+                "flexroute_provision_leases_total",
+                "Provisioning leases asked of a shared store: granted, busy (another replica holds it; this one waits), lost (expired or taken before the record).",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
@@ -135,6 +152,8 @@ impl Metrics {
             Box::new(provisions.clone()),
             Box::new(upstream_requests.clone()),
             Box::new(upstream_duration.clone()),
+            Box::new(state_store_up.clone()),
+            Box::new(leases.clone()),
         ] {
             registry.register(collector).expect("unique metric names");
         }
@@ -144,6 +163,10 @@ impl Metrics {
         for outcome in ["pinned", "stored", "adopted", "created", "failed"] {
             provisions.with_label_values(&[outcome]);
         }
+        for outcome in ["granted", "busy", "lost"] {
+            leases.with_label_values(&[outcome]);
+        }
+        state_store_up.set(1);
         Self {
             registry,
             http_requests,
@@ -158,6 +181,8 @@ impl Metrics {
             provisions,
             upstream_requests,
             upstream_duration,
+            state_store_up,
+            leases,
         }
     }
 

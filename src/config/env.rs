@@ -8,10 +8,23 @@ const PREFIX: &str = "FLEXROUTE_";
 const SECTIONS: &[&str] = &["server", "twilio", "provisioning", "defaults"];
 
 /// A snapshot of the variables flexroute reads, so that loading is a pure function of its
-/// inputs (tests pass their own).
-#[derive(Debug, Clone, Default)]
+/// inputs (tests pass their own). `Debug` masks URL credentials (`FLEXROUTE_PROVISIONING_STATE`
+/// may be a Redis URL with a password).
+#[derive(Clone, Default)]
 pub struct Environment {
     vars: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for Environment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(
+                self.vars
+                    .iter()
+                    .map(|(k, v)| (k, crate::provision::redis::redact(v))),
+            )
+            .finish()
+    }
 }
 
 impl Environment {

@@ -24,6 +24,13 @@ pub const PROVISIONING: &[&str] = &[
     "max_concurrent_calls",
     "failure_backoff_ms",
     "upstream_timeout_ms",
+    "redis_key_prefix",
+    "redis_pool_size",
+    "redis_connect_timeout_ms",
+    "redis_command_timeout_ms",
+    "redis_lease_ttl_ms",
+    "redis_resync_ms",
+    "redis_unavailable",
 ];
 /// Flex Flow settings, accepted in `[defaults]`, in a site and in a language.
 pub const FLOW: &[&str] = &[

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use env::Environment;
-pub use validate::Problem;
+pub use validate::{Problem, redact_url};
 
 /// The whole file, as written (after environment overrides), before it is compiled into a
 /// routing table.
@@ -79,12 +79,14 @@ impl Default for TwilioConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// `Debug` is written by hand: `state` may be a Redis URL with a password in it.
+#[derive(Clone, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct ProvisioningConfig {
     pub enabled: bool,
     pub friendly_name: String,
     pub wait_ms: u64,
+    /// `file:PATH`, or `redis://…` / `rediss://…` for a store shared by replicas.
     pub state: String,
     /// Calls to Twilio in flight at once, across all pairs.
     pub max_concurrent_calls: usize,
@@ -92,6 +94,52 @@ pub struct ProvisioningConfig {
     pub failure_backoff_ms: u64,
     /// Timeout of one call to Twilio.
     pub upstream_timeout_ms: u64,
+    /// Prefix of every Redis key and channel flexroute uses (several deployments can share
+    /// one Redis database with different prefixes).
+    pub redis_key_prefix: String,
+    /// Multiplexed Redis connections, used in turn.
+    pub redis_pool_size: usize,
+    /// Timeout of one connection attempt to Redis.
+    pub redis_connect_timeout_ms: u64,
+    /// Timeout of one Redis command.
+    pub redis_command_timeout_ms: u64,
+    /// Life of a pair's provisioning lease; the holder renews it every third of this.
+    pub redis_lease_ttl_ms: u64,
+    /// How often every record is checked against Redis, beside pub/sub (a safety net).
+    pub redis_resync_ms: u64,
+    /// What `/readyz` says while Redis is unreachable.
+    pub redis_unavailable: RedisUnavailable,
+}
+
+/// `provisioning.redis_unavailable`: readiness while the shared store cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RedisUnavailable {
+    /// Stay ready: known addresses are served from memory, new pairs get the degraded answer.
+    ServeStale,
+    /// `/readyz` answers 503 until Redis answers again.
+    NotReady,
+}
+
+impl fmt::Debug for ProvisioningConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProvisioningConfig")
+            .field("enabled", &self.enabled)
+            .field("friendly_name", &self.friendly_name)
+            .field("wait_ms", &self.wait_ms)
+            .field("state", &crate::provision::redis::redact(&self.state))
+            .field("max_concurrent_calls", &self.max_concurrent_calls)
+            .field("failure_backoff_ms", &self.failure_backoff_ms)
+            .field("upstream_timeout_ms", &self.upstream_timeout_ms)
+            .field("redis_key_prefix", &self.redis_key_prefix)
+            .field("redis_pool_size", &self.redis_pool_size)
+            .field("redis_connect_timeout_ms", &self.redis_connect_timeout_ms)
+            .field("redis_command_timeout_ms", &self.redis_command_timeout_ms)
+            .field("redis_lease_ttl_ms", &self.redis_lease_ttl_ms)
+            .field("redis_resync_ms", &self.redis_resync_ms)
+            .field("redis_unavailable", &self.redis_unavailable)
+            .finish()
+    }
 }
 
 impl Default for ProvisioningConfig {
@@ -104,6 +152,13 @@ impl Default for ProvisioningConfig {
             max_concurrent_calls: 4,
             failure_backoff_ms: 5000,
             upstream_timeout_ms: 10_000,
+            redis_key_prefix: "flexroute:".into(),
+            redis_pool_size: 2,
+            redis_connect_timeout_ms: 2000,
+            redis_command_timeout_ms: 1000,
+            redis_lease_ttl_ms: 30_000,
+            redis_resync_ms: 30_000,
+            redis_unavailable: RedisUnavailable::ServeStale,
         }
     }
 }

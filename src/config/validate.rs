@@ -199,14 +199,78 @@ fn provisioning(c: &mut Checker, config: &Config) {
         );
     }
     if p.state.starts_with("redis://") || p.state.starts_with("rediss://") {
-        c.push(
-            "provisioning.state",
-            "redis:// stores are not available in this version; use file:PATH",
-        );
+        if let Err(message) = crate::provision::redis::check_url(&p.state) {
+            c.push("provisioning.state", message);
+        }
+        lease_ttl(c, p);
     } else if !p.state.starts_with("file:") {
         c.push(
             "provisioning.state",
-            format!("`{}` must start with file:", redact_url(&p.state)),
+            format!(
+                "`{}` must start with file:, redis:// or rediss://",
+                redact_url(&p.state)
+            ),
+        );
+    }
+    redis(c, p);
+}
+
+/// The lease must outlast what its holder does under it: renewals (every third of it) that may
+/// each take a command timeout, and creates, each started only while the lease is valid for at
+/// least one upstream timeout (0.9 of the TTL right after a renewal, 0.57 just before the next).
+fn lease_ttl(c: &mut Checker, p: &super::ProvisioningConfig) {
+    let ttl = p.redis_lease_ttl_ms;
+    if ttl < 3 * p.redis_command_timeout_ms.max(1) {
+        c.push(
+            "provisioning.redis_lease_ttl_ms",
+            format!(
+                "must be at least 3 × redis_command_timeout_ms ({} ms): the holder renews every third of it",
+                3 * p.redis_command_timeout_ms
+            ),
+        );
+    }
+    if ttl < 2 * p.upstream_timeout_ms {
+        c.push(
+            "provisioning.redis_lease_ttl_ms",
+            format!(
+                "must be at least 2 × upstream_timeout_ms ({} ms): a create starts only while the lease holds for one upstream timeout more",
+                2 * p.upstream_timeout_ms
+            ),
+        );
+    }
+}
+
+/// The `redis_*` keys, checked whatever the store (a file that switches to Redis by an
+/// environment variable should not find out about a bad value then).
+fn redis(c: &mut Checker, p: &super::ProvisioningConfig) {
+    if p.redis_pool_size == 0 || p.redis_pool_size > 64 {
+        c.push("provisioning.redis_pool_size", "must be between 1 and 64");
+    }
+    for (key, value) in [
+        (
+            "provisioning.redis_connect_timeout_ms",
+            p.redis_connect_timeout_ms,
+        ),
+        (
+            "provisioning.redis_command_timeout_ms",
+            p.redis_command_timeout_ms,
+        ),
+    ] {
+        if value == 0 {
+            c.push(key, "must be at least 1");
+        }
+    }
+    if p.redis_resync_ms < 100 {
+        c.push("provisioning.redis_resync_ms", "must be at least 100");
+    }
+    if p.redis_key_prefix.len() > 64
+        || p.redis_key_prefix
+            .chars()
+            .any(|ch| ch.is_control() || ch.is_whitespace())
+    {
+        c.push(
+            "provisioning.redis_key_prefix",
+            "must be at most 64 characters, without spaces or control characters",
         );
     }
 }

@@ -2,23 +2,31 @@
 //! the config → remembered in the state store → found at Twilio by its deterministic friendly
 //! name → created. One provisioning task per pair at a time however many requests want it; a
 //! request waits at most `provisioning.wait_ms` while the task carries on in the background.
+//! With a shared store (Redis) the task also holds the pair's lease across replicas
+//! (`flight`), and addresses other replicas record become known here (`follow`).
 
+mod flight;
+mod follow;
+mod lease;
 pub mod params;
 pub mod plan;
+pub mod redis;
+mod settle;
 pub mod store;
 mod task;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 
 use crate::cache::RouteKey;
 use crate::metrics::Metrics;
 use crate::table::{Address, Pair, RoutingTable, Site};
 use crate::twilio::client::FlexApiClient;
-use store::{StateStore, StoredAddress};
+use store::StateStore;
 
 /// Where a pair's address came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +59,16 @@ pub struct Settings {
     pub max_concurrent_calls: usize,
     /// Rest after a pair's first failed attempt; doubles per failure up to 5 minutes.
     pub failure_backoff: Duration,
+    /// `/readyz` says 503 while a shared store is unreachable (`redis_unavailable = "not-ready"`).
+    pub unready_without_store: bool,
+    /// Timeout of one call to Twilio: a create starts only while the pair's lease is valid for
+    /// at least this long.
+    pub upstream_timeout: Duration,
 }
+
+/// How soon a pair is tried again after an attempt that could not reach the shared store (and
+/// at once when it answers again).
+const STORE_RETRY: Duration = Duration::from_secs(1);
 
 /// A pair whose last attempt failed, and when it may be tried again.
 #[derive(Debug, Clone)]
@@ -59,9 +76,12 @@ pub struct Failure {
     pub error: String,
     pub attempts: u32,
     pub retry_at: Instant,
+    /// The shared store could not be reached (not Twilio's fault): retried as soon as it can.
+    pub store_unreachable: bool,
 }
 
 type Outcome = Option<Result<String, String>>;
+type ChangeHook = Box<dyn Fn(&RouteKey) + Send + Sync>;
 
 pub struct Provisioner {
     settings: Settings,
@@ -72,6 +92,12 @@ pub struct Provisioner {
     inflight: Mutex<HashMap<RouteKey, watch::Receiver<Outcome>>>,
     permits: Semaphore,
     census: Mutex<Census>,
+    /// Woken whenever an address becomes known (waiters on another replica's lease).
+    learned: Notify,
+    /// Whether the state store answers (always, for the embedded ones).
+    store_up: AtomicBool,
+    /// Told when a pair's address changes (the response cache drops the pair's answers).
+    on_change: OnceLock<ChangeHook>,
 }
 
 /// What the routing table in force configures, for `flexroute_routes{state}`.
@@ -108,7 +134,21 @@ impl Provisioner {
         store: Arc<dyn StateStore>,
         metrics: Metrics,
     ) -> std::io::Result<Arc<Self>> {
-        let records = store.load().await?;
+        let feed = store.feed();
+        let records = match store.load().await {
+            Ok(records) => records,
+            // A shared store that is down at start: serve pinned addresses (and degraded
+            // answers), and learn the rest when it answers.
+            Err(e) if feed.is_some() => {
+                tracing::warn!(
+                    store = %store.describe(),
+                    "the shared state store cannot be reached at start ({e}); serving pinned addresses until it answers"
+                );
+                Vec::new()
+            }
+            Err(e) => return Err(e),
+        };
+        let store_up = feed.as_ref().is_none_or(|f| *f.available.borrow());
         // Every record is kept, configured or not: a reload may configure the pair again.
         let known: HashMap<RouteKey, (String, Source)> = records
             .into_iter()
@@ -130,7 +170,14 @@ impl Provisioner {
             inflight: Mutex::new(HashMap::new()),
             permits,
             census: Mutex::new(Census::default()),
+            learned: Notify::new(),
+            store_up: AtomicBool::new(store_up),
+            on_change: OnceLock::new(),
         });
+        provisioner.metrics.state_store_up.set(i64::from(store_up));
+        if let Some(feed) = feed {
+            tokio::spawn(follow::follow(Arc::downgrade(&provisioner), feed));
+        }
         provisioner.set_table(table);
         let census = lock(&provisioner.census);
         let m = &provisioner.metrics.provisions;
@@ -181,6 +228,28 @@ impl Provisioner {
 
     pub fn store_description(&self) -> String {
         self.store.describe()
+    }
+
+    /// Whether the state store answers (a shared one may not; the embedded ones always do).
+    pub fn store_up(&self) -> bool {
+        self.store_up.load(Ordering::Acquire)
+    }
+
+    /// Readiness as far as provisioning is concerned: false only while a shared store is
+    /// unreachable and the config says not to take traffic then.
+    pub fn ready(&self) -> bool {
+        self.store_up() || !self.settings.unready_without_store
+    }
+
+    /// Calls `hook` with every pair whose address becomes known or changes after start (the
+    /// application drops the pair's cached answers). Set once.
+    pub fn on_change(&self, hook: impl Fn(&RouteKey) + Send + Sync + 'static) {
+        let _ = self.on_change.set(Box::new(hook));
+    }
+
+    fn known_key(&self, key: &RouteKey) -> Option<(String, Source)> {
+        let known = self.known.read().unwrap_or_else(|p| p.into_inner());
+        known.get(key).cloned()
     }
 
     /// The address of a pair known without waiting: pinned or already provisioned.
@@ -277,8 +346,8 @@ impl Provisioner {
                 provisioner: this.clone(),
                 key: key.clone(),
             };
-            let result = task::provision(&this, &client, &name, &desired).await;
-            let outcome = this.settle(&key, &name, result).await;
+            let result = flight::provision(&this, &key, &client, &name, &desired).await;
+            let outcome = this.settle(&key, result);
             drop(leaving);
             let _ = tx.send(Some(outcome));
         });
@@ -302,67 +371,6 @@ impl Provisioner {
             Ok(result) => result.clone().unwrap_or_else(|| Err("no outcome".into())),
             Err(_) => Err("the provisioning task stopped without an outcome".into()),
         }
-    }
-
-    /// Records the task's result: persist and remember an address, or remember the failure
-    /// with a growing back-off.
-    async fn settle(
-        &self,
-        key: &RouteKey,
-        name: &str,
-        result: Result<(String, Source), String>,
-    ) -> Result<String, String> {
-        let outcome = match result {
-            Ok((sid, source)) => {
-                let record = StoredAddress {
-                    site: key.site.to_string(),
-                    language: key.language.to_string(),
-                    sid: sid.clone(),
-                    friendly_name: name.to_string(),
-                    source: source.as_str().to_string(),
-                    recorded_at: unix_now(),
-                };
-                if let Err(e) = self.store.record(record).await {
-                    // Serve it anyway: the next start finds it again by name.
-                    tracing::error!(site = %key.site, language = %key.language, "cannot persist address: {e}");
-                }
-                let previous = self
-                    .known
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(key.clone(), (sid.clone(), source));
-                let mut census = lock(&self.census);
-                if previous.is_none() && census.unpinned.contains(key) {
-                    census.ready_unpinned += 1;
-                }
-                drop(census);
-                lock(&self.failures).remove(key);
-                self.metrics
-                    .provisions
-                    .with_label_values(&[source.as_str()])
-                    .inc();
-                tracing::info!(site = %key.site, language = %key.language, %sid, source = source.as_str(), "address ready");
-                Ok(sid)
-            }
-            Err(error) => {
-                let mut failures = lock(&self.failures);
-                let attempts = failures.get(key).map_or(0, |f| f.attempts) + 1;
-                let backoff = task::failure_backoff(self.settings.failure_backoff, attempts);
-                tracing::warn!(site = %key.site, language = %key.language, attempts, retry_in_secs = backoff.as_secs(), "provisioning failed: {error}");
-                failures.insert(
-                    key.clone(),
-                    Failure {
-                        error: error.clone(),
-                        attempts,
-                        retry_at: Instant::now() + backoff,
-                    },
-                );
-                self.metrics.provisions.with_label_values(&["failed"]).inc();
-                Err(error)
-            }
-        };
-        self.update_gauge();
-        outcome
     }
 
     fn update_gauge(&self) {
@@ -392,8 +400,23 @@ impl Provisioner {
             };
         }
         let name = params::friendly_name(&self.settings.friendly_name, &site.id, &pair.language);
-        self.settle(&key(site, pair), &name, Ok((sid, source)))
-            .await
+        let key = key(site, pair);
+        let record = store::StoredAddress {
+            site: key.site.to_string(),
+            language: key.language.to_string(),
+            sid: sid.clone(),
+            friendly_name: name,
+            source: source.as_str().to_string(),
+            recorded_at: unix_now(),
+        };
+        if let Err(e) = self.store.record(record).await {
+            // Serve it anyway: the next start finds it again by name.
+            tracing::error!(site = %key.site, language = %key.language, "cannot persist address: {e}");
+        }
+        // A shared store keeps an address it already had and publishes it: the follower
+        // then replaces this one, as every replica does.
+        self.remember(&key, &sid, source);
+        Ok(sid)
     }
 
     pub fn settings(&self) -> &Settings {
@@ -420,7 +443,7 @@ pub fn key(site: &Site, pair: &Pair) -> RouteKey {
     }
 }
 
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())

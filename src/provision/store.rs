@@ -1,5 +1,7 @@
 //! Where provisioned addresses are remembered across restarts, behind a small trait so that a
-//! shared store (Redis, for replicas) can sit beside the embedded one.
+//! shared store (Redis, for replicas: `super::redis`) can sit beside the embedded one. The
+//! trait also carries what replicas need to agree: a per-pair lease, a record fenced by it, and
+//! a feed of what the others record; the embedded stores answer those trivially.
 //!
 //! The embedded store is an append-only log: one line per record, `<json>\t<xxh3 hex>\n`,
 //! written with a single `write` and `fdatasync` before `record` returns. A `kill -9` can only
@@ -19,6 +21,9 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
+pub use super::lease::{Claim, Feed, Lease, Recorded, Update};
+use crate::config::ProvisioningConfig;
+
 /// One pair's address as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredAddress {
@@ -37,20 +42,69 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub trait StateStore: Send + Sync {
     /// The latest record of every pair.
     fn load(&self) -> BoxFuture<'_, io::Result<Vec<StoredAddress>>>;
-    /// Durable when the future completes.
+    /// Durable when the future completes. A shared store keeps a record it already has for
+    /// the pair (first writer wins) and tells every replica which one is in force.
     fn record(&self, address: StoredAddress) -> BoxFuture<'_, io::Result<()>>;
     /// Human-readable location, for logs (never a secret).
     fn describe(&self) -> String;
+
+    // Coordination between processes that share the store (see `super::flight`). The embedded
+    // stores belong to one process, whose in-process single flight is all it takes: their
+    // lease is always granted, never expires, and recording with it is plain `record`.
+
+    /// Takes the pair's provisioning lease, or says who has it for how long.
+    fn lease<'a>(&'a self, site: &'a str, language: &'a str) -> BoxFuture<'a, io::Result<Claim>> {
+        let _ = (site, language);
+        Box::pin(async { Ok(Claim::Granted(Lease::local())) })
+    }
+    /// Extends a held lease by its TTL; `false` when it is no longer the holder's.
+    fn renew<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, io::Result<bool>> {
+        let _ = lease;
+        Box::pin(async { Ok(true) })
+    }
+    /// Gives a lease back (only its holder can: a stale token deletes nothing).
+    fn release<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, io::Result<()>> {
+        let _ = lease;
+        Box::pin(async { Ok(()) })
+    }
+    /// Records `address` only while `lease` is still the holder's (fencing), and releases it.
+    fn record_leased<'a>(
+        &'a self,
+        lease: &'a Lease,
+        address: StoredAddress,
+    ) -> BoxFuture<'a, io::Result<Recorded>> {
+        let _ = lease;
+        Box::pin(async move { self.record(address).await.map(|()| Recorded::Written) })
+    }
+    /// One pair's record as the store has it now (a shared store may have learned it from
+    /// another replica a moment ago). Embedded stores: everything is in memory already.
+    fn fetch<'a>(
+        &'a self,
+        site: &'a str,
+        language: &'a str,
+    ) -> BoxFuture<'a, io::Result<Option<StoredAddress>>> {
+        let _ = (site, language);
+        Box::pin(async { Ok(None) })
+    }
+    /// What other replicas record, and whether the store is reachable; `None` for stores no
+    /// one else writes to. Taken once (the provisioner follows it).
+    fn feed(&self) -> Option<Feed> {
+        None
+    }
 }
 
 /// Opens the store a `provisioning.state` value names.
-pub fn open(spec: &str) -> io::Result<Arc<dyn StateStore>> {
+pub fn open(config: &ProvisioningConfig) -> io::Result<Arc<dyn StateStore>> {
+    let spec = config.state.as_str();
+    if spec.starts_with("redis://") || spec.starts_with("rediss://") {
+        return Ok(Arc::new(super::redis::RedisStore::open(config)?));
+    }
     match spec.strip_prefix("file:") {
         Some(path) => Ok(Arc::new(FileStore::open(Path::new(path))?)),
         None if spec == "memory:" => Ok(Arc::new(MemoryStore::default())),
         None => Err(io::Error::new(
             io::ErrorKind::Unsupported,
-            "only file: state stores are available in this version",
+            "provisioning.state must be file:PATH, redis://… or rediss://…",
         )),
     }
 }

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use super::store::Lease;
 use super::{Provisioner, Source};
 use crate::twilio::client::{FlexApiClient, TwilioError};
 use crate::twilio::types::FlexFlowParams;
@@ -17,12 +18,28 @@ const FIRST_RETRY: Duration = Duration::from_millis(200);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 const MAX_FAILURE_BACKOFF: Duration = Duration::from_secs(300);
 
+/// Why an attempt stopped without an address.
+pub(super) enum Stop {
+    Failed(String),
+    /// The pair's lease stopped being this replica's before a create: it must not create.
+    LeaseLost,
+}
+
+impl From<String> for Stop {
+    fn from(error: String) -> Self {
+        Stop::Failed(error)
+    }
+}
+
+/// One attempt, under `lease`: every create starts only while the lease is still valid for at
+/// least one upstream timeout.
 pub(super) async fn provision(
     p: &Provisioner,
     client: &FlexApiClient,
     name: &str,
     desired: &FlexFlowParams,
-) -> Result<(String, Source), String> {
+    lease: &Lease,
+) -> Result<(String, Source), Stop> {
     if let Some(sid) = find(p, client, name).await? {
         return Ok((sid, Source::Adopted));
     }
@@ -31,11 +48,16 @@ pub(super) async fn provision(
         tries += 1;
         let result = {
             let _permit = p.permits.acquire().await.map_err(|e| e.to_string())?;
+            if !lease.valid_for(p.settings.upstream_timeout).await {
+                return Err(Stop::LeaseLost);
+            }
             client.create(desired).await
         };
         match result {
             Ok(flow) => return Ok((flow.sid, Source::Created)),
-            Err(e) if tries >= MAX_TRIES || !e.is_transient() => return Err(e.to_string()),
+            Err(e) if tries >= MAX_TRIES || !e.is_transient() => {
+                return Err(Stop::Failed(e.to_string()));
+            }
             Err(e) => {
                 tracing::debug!(%name, tries, "create failed, will retry: {e}");
                 tokio::time::sleep(retry_delay(&e, tries)).await;

@@ -1,5 +1,6 @@
 //! Integration tests: every one starts the real server on loopback ports (or runs the real
-//! binary) and talks HTTP to it. One test binary, so the suite links once.
+//! binary) and talks HTTP to it, except the properties, which call the library directly. One test
+//! binary, so the suite links once.
 
 mod admin;
 mod cli;
@@ -11,8 +12,12 @@ mod faults;
 mod language;
 mod ops;
 mod process;
+mod properties;
 mod provisioning;
+mod redis_server;
+mod redis_store;
 mod reload;
+mod replicas;
 mod response;
 mod robustness;
 mod running;

@@ -1,0 +1,220 @@
+//! Single flight across replicas: before a replica creates a pair's address it takes the
+//! pair's lease in the state store, looks again (the store, then Twilio by name), creates, and
+//! records the SID with a write that only lands while its lease still holds (fencing). A
+//! replica that finds the lease taken waits for the SID to appear instead of creating, and
+//! takes the lease itself if it expires first. Without a lease there is no create: while the
+//! store cannot be reached, a pair without an address stays without one.
+//!
+//! The embedded stores grant a lease that never expires and record as before, so with them
+//! this is the in-process single flight the provisioner always had.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::store::{Claim, Lease, Recorded, StateStore, StoredAddress};
+use super::task::{self, Stop};
+use super::{Provisioner, Source};
+use crate::cache::RouteKey;
+use crate::twilio::client::FlexApiClient;
+use crate::twilio::types::FlexFlowParams;
+
+/// An address settled for a pair, and where it came from.
+pub(super) struct Found {
+    pub sid: String,
+    pub source: Source,
+}
+
+pub(super) enum Failed {
+    /// Twilio said no, or could not be reached: the pair backs off.
+    Upstream(String),
+    /// The shared store could not be reached: no lease, so no create. Retried soon.
+    Store(String),
+}
+
+/// How often a replica waiting on another's lease looks at the store, besides being woken by
+/// pub/sub (which a broken subscription would leave silent).
+const POLL: Duration = Duration::from_millis(250);
+/// Pause before trying again after losing a lease.
+const AFTER_LOSS: Duration = Duration::from_millis(100);
+
+enum Held {
+    Done(Result<Found, Failed>),
+    /// The lease expired or went to another holder before the record was written.
+    Lost,
+}
+
+fn store_failed(e: std::io::Error) -> Failed {
+    Failed::Store(format!(
+        "the shared state store cannot be reached ({e}): no create without a lease"
+    ))
+}
+
+pub(super) async fn provision(
+    p: &Provisioner,
+    key: &RouteKey,
+    client: &FlexApiClient,
+    name: &str,
+    desired: &FlexFlowParams,
+) -> Result<Found, Failed> {
+    loop {
+        if !p.store_up() {
+            return Err(Failed::Store(
+                "the shared state store is unreachable: no create without a lease".into(),
+            ));
+        }
+        let claim = p
+            .store
+            .lease(&key.site, &key.language)
+            .await
+            .map_err(store_failed)?;
+        match claim {
+            Claim::Busy { expires_in } => {
+                p.metrics.leases.with_label_values(&["busy"]).inc();
+                tracing::debug!(site = %key.site, language = %key.language, expires_in_ms = expires_in.as_millis() as u64, "another replica is provisioning this pair; waiting for its address");
+                if let Some(found) = wait_for_holder(p, key, expires_in).await? {
+                    return Ok(found);
+                }
+            }
+            Claim::Granted(lease) => {
+                let shared = lease.ttl.is_some();
+                if shared {
+                    p.metrics.leases.with_label_values(&["granted"]).inc();
+                    tracing::debug!(site = %key.site, language = %key.language, fence = lease.fence, "lease taken");
+                }
+                let lease = Arc::new(lease);
+                let renewing = shared.then(|| renew_while_held(p.store.clone(), lease.clone()));
+                let held = hold(p, key, &lease, client, name, desired).await;
+                if let Some(renewing) = renewing {
+                    renewing.abort();
+                }
+                // Compare-and-delete: a no-op when the fenced record already released it.
+                if shared {
+                    let _ = p.store.release(&lease).await;
+                }
+                match held {
+                    Held::Done(result) => return result,
+                    Held::Lost => {
+                        p.metrics.leases.with_label_values(&["lost"]).inc();
+                        tracing::warn!(site = %key.site, language = %key.language, fence = lease.fence, "lost the provisioning lease before recording; looking again");
+                        tokio::time::sleep(AFTER_LOSS).await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// With the lease: look again, then find by name or create, then record with the lease.
+async fn hold(
+    p: &Provisioner,
+    key: &RouteKey,
+    lease: &Lease,
+    client: &FlexApiClient,
+    name: &str,
+    desired: &FlexFlowParams,
+) -> Held {
+    // Another replica may have recorded it between our look and our lease.
+    match p.store.fetch(&key.site, &key.language).await {
+        Ok(Some(record)) => {
+            return Held::Done(Ok(Found {
+                sid: record.sid,
+                source: Source::Stored,
+            }));
+        }
+        Ok(None) => {}
+        Err(e) => return Held::Done(Err(store_failed(e))),
+    }
+    let (sid, source) = match task::provision(p, client, name, desired, lease).await {
+        Ok(found) => found,
+        Err(Stop::LeaseLost) => return Held::Lost,
+        Err(Stop::Failed(e)) => return Held::Done(Err(Failed::Upstream(e))),
+    };
+    let record = StoredAddress {
+        site: key.site.to_string(),
+        language: key.language.to_string(),
+        sid: sid.clone(),
+        friendly_name: name.to_string(),
+        source: source.as_str().to_string(),
+        recorded_at: super::unix_now(),
+    };
+    match p.store.record_leased(lease, record).await {
+        Ok(Recorded::Written) => Held::Done(Ok(Found { sid, source })),
+        Ok(Recorded::Existing(record)) => {
+            if record.sid != sid {
+                tracing::warn!(site = %key.site, language = %key.language, ours = %sid, recorded = %record.sid, "the store already had another address for this pair; following it");
+            }
+            Held::Done(Ok(Found {
+                sid: record.sid,
+                source: Source::Stored,
+            }))
+        }
+        Ok(Recorded::LeaseLost) => Held::Lost,
+        Err(e) => {
+            // Serve it anyway: a shared store gets it written back when it answers again, and
+            // a restart finds it again by name.
+            tracing::error!(site = %key.site, language = %key.language, "cannot persist address: {e}");
+            Held::Done(Ok(Found { sid, source }))
+        }
+    }
+}
+
+/// Waits until the pair's address appears (pub/sub wakes us; the store is also polled) or the
+/// other holder's lease has had time to expire: `None` then, and the caller tries to take it.
+async fn wait_for_holder(
+    p: &Provisioner,
+    key: &RouteKey,
+    expires_in: Duration,
+) -> Result<Option<Found>, Failed> {
+    let deadline = Instant::now() + expires_in + Duration::from_millis(10);
+    loop {
+        let learned = p.learned.notified();
+        tokio::pin!(learned);
+        learned.as_mut().enable();
+        if let Some((sid, _)) = p.known_key(key) {
+            return Ok(Some(Found {
+                sid,
+                source: Source::Stored,
+            }));
+        }
+        match p.store.fetch(&key.site, &key.language).await {
+            Ok(Some(record)) => {
+                return Ok(Some(Found {
+                    sid: record.sid,
+                    source: Source::Stored,
+                }));
+            }
+            Ok(None) => {}
+            Err(e) => return Err(store_failed(e)),
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(None);
+        }
+        tokio::select! {
+            () = &mut learned => {}
+            () = tokio::time::sleep((deadline - now).min(POLL)) => {}
+        }
+    }
+}
+
+/// Renews the lease every third of its TTL until aborted. A renewal the store refuses means
+/// another holder has it: the lease is marked lost at once. A renewal that fails (Redis
+/// unreachable) changes nothing: the lease's validity lapses on its own before the store
+/// could give it to anyone else.
+fn renew_while_held(store: Arc<dyn StateStore>, lease: Arc<Lease>) -> tokio::task::AbortHandle {
+    let every = lease.ttl.unwrap_or(Duration::from_secs(1)) / 3;
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            match store.renew(&lease).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    lease.mark_lost();
+                    return;
+                }
+                Err(e) => tracing::debug!("cannot renew a provisioning lease: {e}"),
+            }
+        }
+    })
+    .abort_handle()
+}

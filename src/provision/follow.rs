@@ -1,0 +1,122 @@
+//! The provisioner's side of a shared store's feed: addresses other replicas record become
+//! known here without a restart (and the pair's cached answers are dropped), records this
+//! replica knows but the store lost are written back, and the store's reachability drives
+//! `flexroute_state_store_up`, readiness (as configured) and when pairs that waited for it are
+//! tried again.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+
+use super::store::{Feed, StoredAddress, Update};
+use super::{Provisioner, Source, lock, params, unix_now};
+use crate::cache::RouteKey;
+
+pub(super) async fn follow(provisioner: Weak<Provisioner>, mut feed: Feed) {
+    loop {
+        tokio::select! {
+            update = feed.updates.recv() => {
+                let Some(update) = update else { return };
+                let Some(p) = provisioner.upgrade() else { return };
+                apply(&p, update).await;
+            }
+            changed = feed.available.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let up = *feed.available.borrow_and_update();
+                let Some(p) = provisioner.upgrade() else { return };
+                availability(&p, up);
+            }
+        }
+    }
+}
+
+fn key_of(record: &StoredAddress) -> RouteKey {
+    RouteKey {
+        site: record.site.as_str().into(),
+        language: record.language.as_str().into(),
+    }
+}
+
+async fn apply(p: &Arc<Provisioner>, update: Update) {
+    match update {
+        Update::Recorded(record) => learn(p, &key_of(&record), &record.sid),
+        Update::Snapshot(records) => {
+            let mut present = HashSet::with_capacity(records.len());
+            for record in records {
+                let key = key_of(&record);
+                learn(p, &key, &record.sid);
+                present.insert(key);
+            }
+            write_back(p, &present).await;
+        }
+    }
+}
+
+/// A pair this replica is provisioning itself is left to its task, which settles it with
+/// where the address really came from (its own publish may arrive first); a task waiting on
+/// another replica's lease is only woken, and reads the record.
+fn learn(p: &Provisioner, key: &RouteKey, sid: &str) {
+    if lock(&p.inflight).contains_key(key) {
+        p.learned.notify_waiters();
+    } else {
+        p.remember(key, sid, Source::Stored);
+    }
+}
+
+/// Writes back what this replica knows and the store does not (Redis restarted empty, or a
+/// record failed while it was down). Only where the store has nothing: an address it has
+/// always wins.
+async fn write_back(p: &Arc<Provisioner>, present: &HashSet<RouteKey>) {
+    let missing: Vec<(RouteKey, String, Source)> = {
+        let known = p.known.read().unwrap_or_else(|e| e.into_inner());
+        known
+            .iter()
+            .filter(|(key, _)| !present.contains(*key))
+            .map(|(key, (sid, source))| (key.clone(), sid.clone(), *source))
+            .collect()
+    };
+    if missing.is_empty() {
+        return;
+    }
+    tracing::warn!(
+        records = missing.len(),
+        "the shared store lacks addresses this replica knows; writing them back"
+    );
+    for (key, sid, source) in missing {
+        let record = StoredAddress {
+            friendly_name: params::friendly_name(
+                &p.settings.friendly_name,
+                &key.site,
+                &key.language,
+            ),
+            site: key.site.to_string(),
+            language: key.language.to_string(),
+            sid,
+            source: source.as_str().to_string(),
+            recorded_at: unix_now(),
+        };
+        if let Err(e) = p.store.record(record).await {
+            tracing::warn!("cannot write addresses back yet: {e}");
+            return;
+        }
+    }
+}
+
+fn availability(p: &Provisioner, up: bool) {
+    let was = p.store_up.swap(up, Ordering::AcqRel);
+    p.metrics.state_store_up.set(i64::from(up));
+    if up && !was {
+        // Pairs that waited for the store are tried on their next request, not after a pause.
+        let mut failures = lock(&p.failures);
+        failures.retain(|_, failure| !failure.store_unreachable);
+        drop(failures);
+        p.update_gauge();
+        tracing::info!("the shared state store answers again");
+    } else if !up && was {
+        tracing::warn!(
+            "the shared state store is unreachable: known addresses are served from memory; pairs without one get the degraded answer until it answers"
+        );
+    }
+}

@@ -1,0 +1,265 @@
+//! The state store replicas share (`provisioning.state = "redis://…"` or `"rediss://…"`):
+//! records in one Redis hash, a per-pair lease with a fencing token so that one replica at a
+//! time may create a pair's address, and a pub/sub channel (plus a periodic re-read) through
+//! which every replica learns what the others recorded. See docs/replicas.md for the
+//! guarantee and what it relies on.
+//!
+//! Connections: `provisioning.redis_pool_size` multiplexed connection managers, used in
+//! turn. One multiplexed connection pipelines any number of concurrent commands, so the pool
+//! is not about concurrency: it keeps a large re-read from delaying lease renewals queued
+//! behind it on the same socket, and a connection that timed out is replaced without
+//! stalling the others. Each reconnects by itself; nothing is connected until first used, so
+//! the process starts while Redis is down.
+
+mod commands;
+mod follow;
+mod scripts;
+mod url;
+
+use std::io;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, RedisError};
+use tokio::sync::watch;
+
+use super::store::StoredAddress;
+use crate::config::ProvisioningConfig;
+use scripts::Keys;
+pub use url::{check_url, describe, redact};
+
+/// Records read per `HSCAN` round trip when re-reading everything.
+const SCAN_BATCH: usize = 1000;
+
+pub struct RedisStore {
+    inner: Arc<Inner>,
+    /// The follower task, started when the feed is taken; stopped with the store.
+    follower: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+struct Inner {
+    client: redis::Client,
+    pool: Vec<Mutex<ConnectionManager>>,
+    next: AtomicUsize,
+    manager_config: ConnectionManagerConfig,
+    keys: Keys,
+    connect_timeout: Duration,
+    command_timeout: Duration,
+    lease_ttl: Duration,
+    resync_every: Duration,
+    available: watch::Sender<bool>,
+    description: String,
+}
+
+impl RedisStore {
+    /// Prepares the pool without connecting (the first command does): the process starts
+    /// while Redis is down, and serves what it can.
+    pub fn open(config: &ProvisioningConfig) -> io::Result<Self> {
+        let client = redis::Client::open(config.state.as_str()).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "provisioning.state is not a Redis URL the client accepts",
+            )
+        })?;
+        let connect_timeout = Duration::from_millis(config.redis_connect_timeout_ms);
+        let command_timeout = Duration::from_millis(config.redis_command_timeout_ms);
+        // No retries inside a command: it fails fast and the next one reconnects, so a request
+        // never waits out a reconnection schedule while Redis is down.
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(connect_timeout))
+            .set_response_timeout(Some(command_timeout))
+            .set_number_of_retries(0);
+        let pool = (0..config.redis_pool_size.max(1))
+            .map(|_| new_manager(&client, &manager_config).map(Mutex::new))
+            .collect::<io::Result<Vec<_>>>()?;
+        let description = format!(
+            "redis {} (key prefix `{}`, {} connection(s))",
+            describe(&config.state),
+            config.redis_key_prefix,
+            pool.len()
+        );
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                pool,
+                next: AtomicUsize::new(0),
+                manager_config,
+                keys: Keys::new(&config.redis_key_prefix),
+                connect_timeout,
+                command_timeout,
+                lease_ttl: Duration::from_millis(config.redis_lease_ttl_ms),
+                resync_every: Duration::from_millis(config.redis_resync_ms),
+                available: watch::Sender::new(false),
+                description,
+            }),
+            follower: Mutex::new(None),
+        })
+    }
+}
+
+impl Drop for RedisStore {
+    fn drop(&mut self) {
+        if let Some(task) = lock(&self.follower).take() {
+            task.abort();
+        }
+    }
+}
+
+fn new_manager(
+    client: &redis::Client,
+    config: &ConnectionManagerConfig,
+) -> io::Result<ConnectionManager> {
+    ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
+        .map_err(|e| io::Error::other(format!("cannot set up Redis connections: {:?}", e.kind())))
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A nonce unique to this process and grant: a holder's token never equals another's, even
+/// after Redis lost its fence counters and numbers start again from 1.
+fn nonce() -> String {
+    static PROCESS: LazyLock<u64> = LazyLock::new(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let seed = format!("{nanos}:{}:{:p}", std::process::id(), &nanos);
+        xxhash_rust::xxh3::xxh3_64(seed.as_bytes())
+    });
+    static GRANTS: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{:016x}-{}",
+        *PROCESS,
+        GRANTS.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Whether an error means Redis cannot be reached (as opposed to a refused command).
+fn unreachable(e: &RedisError) -> bool {
+    e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_unrecoverable_error()
+}
+
+/// An error for logs and callers: its kind and Redis's own words, never the URL.
+fn io_error(e: &RedisError) -> io::Error {
+    let kind = if unreachable(e) {
+        io::ErrorKind::ConnectionAborted
+    } else {
+        io::ErrorKind::Other
+    };
+    io::Error::new(kind, format!("redis: {e}"))
+}
+
+impl Inner {
+    fn set_available(&self, up: bool) {
+        self.available.send_if_modified(|now| {
+            let changed = *now != up;
+            *now = up;
+            changed
+        });
+    }
+
+    /// The next connection of the pool, and its slot.
+    fn connection(&self) -> (usize, ConnectionManager) {
+        let slot = self.next.fetch_add(1, Ordering::Relaxed) % self.pool.len();
+        (slot, lock(&self.pool[slot]).clone())
+    }
+
+    /// Runs one command on the next connection, bounded in time, and notes whether Redis
+    /// answered. A connection whose command timed out is replaced (a silently dead peer would
+    /// otherwise keep it "open" for minutes).
+    async fn call<T, F, Fut>(&self, op: F) -> io::Result<T>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let (slot, connection) = self.connection();
+        // A command may first have to (re)connect.
+        let limit = self.connect_timeout + self.command_timeout;
+        match tokio::time::timeout(limit, op(connection)).await {
+            Ok(Ok(value)) => {
+                self.set_available(true);
+                Ok(value)
+            }
+            Ok(Err(e)) => {
+                if unreachable(&e) {
+                    self.set_available(false);
+                    if e.is_timeout() {
+                        self.replace(slot);
+                    }
+                }
+                Err(io_error(&e))
+            }
+            Err(_) => {
+                self.set_available(false);
+                self.replace(slot);
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "redis: no answer within redis_connect_timeout_ms + redis_command_timeout_ms",
+                ))
+            }
+        }
+    }
+
+    fn replace(&self, slot: usize) {
+        if let Ok(fresh) = new_manager(&self.client, &self.manager_config) {
+            *lock(&self.pool[slot]) = fresh;
+        }
+    }
+
+    /// The write counter (`None` before the first write).
+    async fn version(&self) -> io::Result<Option<i64>> {
+        let key = self.keys.version.clone();
+        self.call(async move |mut c| c.get(key).await).await
+    }
+
+    /// The version, then every record (a write during the scan bumps the version past what
+    /// this returns, so the next check reads again).
+    async fn snapshot(&self) -> io::Result<(Option<i64>, Vec<StoredAddress>)> {
+        let version = self.version().await?;
+        let mut records = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let key = self.keys.addresses.clone();
+            let (next, batch): (u64, Vec<(String, String)>) = self
+                .call(async move |mut c| {
+                    redis::cmd("HSCAN")
+                        .arg(key)
+                        .arg(cursor)
+                        .arg("COUNT")
+                        .arg(SCAN_BATCH)
+                        .query_async(&mut c)
+                        .await
+                })
+                .await?;
+            records.extend(batch.into_iter().filter_map(|(_, json)| parse(&json)));
+            cursor = next;
+            if cursor == 0 {
+                return Ok((version, records));
+            }
+        }
+    }
+}
+
+/// A record as stored; a damaged one is skipped (and said so), never fatal.
+fn parse(json: &str) -> Option<StoredAddress> {
+    match serde_json::from_str(json) {
+        Ok(record) => Some(record),
+        Err(e) => {
+            tracing::warn!("skipping an unreadable record in Redis: {e}");
+            None
+        }
+    }
+}
+
+fn to_json(record: &StoredAddress) -> io::Result<String> {
+    serde_json::to_string(record).map_err(io::Error::other)
+}

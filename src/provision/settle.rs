@@ -1,0 +1,100 @@
+//! What the provisioner remembers once a pair's task ends (an address, or a failure with its
+//! back-off), and when an address arrives from another replica through the shared store.
+
+use std::time::Instant;
+
+use super::flight::{Failed, Found};
+use super::{Failure, Provisioner, STORE_RETRY, Source, lock, task};
+use crate::cache::RouteKey;
+
+impl Provisioner {
+    /// Takes in the task's result (the flight has recorded an address already): remember
+    /// it, or remember the failure with a growing back-off.
+    pub(super) fn settle(
+        &self,
+        key: &RouteKey,
+        result: Result<Found, Failed>,
+    ) -> Result<String, String> {
+        let outcome = match result {
+            Ok(Found { sid, source }) => {
+                self.remember(key, &sid, source);
+                Ok(sid)
+            }
+            Err(Failed::Upstream(error)) => {
+                let mut failures = lock(&self.failures);
+                let attempts = failures.get(key).map_or(0, |f| f.attempts) + 1;
+                let backoff = task::failure_backoff(self.settings.failure_backoff, attempts);
+                tracing::warn!(site = %key.site, language = %key.language, attempts, retry_in_secs = backoff.as_secs(), "provisioning failed: {error}");
+                failures.insert(
+                    key.clone(),
+                    Failure {
+                        error: error.clone(),
+                        attempts,
+                        retry_at: Instant::now() + backoff,
+                        store_unreachable: false,
+                    },
+                );
+                self.metrics.provisions.with_label_values(&["failed"]).inc();
+                Err(error)
+            }
+            Err(Failed::Store(error)) => {
+                let mut failures = lock(&self.failures);
+                let attempts = failures.get(key).map_or(0, |f| f.attempts) + 1;
+                tracing::debug!(site = %key.site, language = %key.language, attempts, "provisioning waits for the state store: {error}");
+                failures.insert(
+                    key.clone(),
+                    Failure {
+                        error: error.clone(),
+                        attempts,
+                        retry_at: Instant::now() + STORE_RETRY,
+                        store_unreachable: true,
+                    },
+                );
+                self.metrics.provisions.with_label_values(&["failed"]).inc();
+                Err(error)
+            }
+        };
+        self.update_gauge();
+        outcome
+    }
+
+    /// Makes `sid` the pair's known address (idempotent: a pair learned through pub/sub and
+    /// settled by its own task is counted once). A different address replaces the one known:
+    /// the shared store is the truth replicas agree on.
+    pub(super) fn remember(&self, key: &RouteKey, sid: &str, source: Source) {
+        let previous = {
+            let mut known = self.known.write().unwrap_or_else(|p| p.into_inner());
+            match known.get(key) {
+                Some((current, _)) if current == sid => return,
+                _ => known.insert(key.clone(), (sid.to_string(), source)),
+            }
+        };
+        let mut census = lock(&self.census);
+        let configured = census.unpinned.contains(key);
+        if previous.is_none() && configured {
+            census.ready_unpinned += 1;
+        }
+        drop(census);
+        lock(&self.failures).remove(key);
+        match previous {
+            // Records of pairs the table does not configure (another replica's newer table)
+            // are kept quietly, as at start.
+            None if source == Source::Stored && !configured => {}
+            None => {
+                self.metrics
+                    .provisions
+                    .with_label_values(&[source.as_str()])
+                    .inc();
+                tracing::info!(site = %key.site, language = %key.language, %sid, source = source.as_str(), "address ready");
+            }
+            Some((old, _)) => {
+                tracing::warn!(site = %key.site, language = %key.language, %old, new = %sid, "the shared store holds another address for this pair; following it");
+            }
+        }
+        if let Some(hook) = self.on_change.get() {
+            hook(key);
+        }
+        self.learned.notify_waiters();
+        self.update_gauge();
+    }
+}

@@ -1,0 +1,626 @@
+//! Several replicas, one truth (issue 7): three real `flexroute serve` processes against one
+//! emulator and one real `redis-server`. Exactly one create per pair in a burst spread over
+//! the three; a lease holder killed mid-create is taken over and its flow adopted; Redis killed
+//! and restarted under load costs known pairs nothing; a replica learns addresses another one
+//! provisioned without a restart. Lease TTLs and waits are short, so the file runs in seconds.
+//! The figures the tests print (`--no-capture`) are measurements, never asserted.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use flexroute::config::Environment;
+use flexroute::twilio::emulator::{Emulator, Op};
+
+use crate::common::{json, metric};
+use crate::provisioning::{ACCOUNT, TOKEN, emulator};
+use crate::redis_server::RedisServer;
+use crate::running::{Running, client};
+
+const MISSING: [&str; 5] = ["de", "fr", "es", "it", "nl"];
+const PINNED_EN: &str = "FO11111111111111111111111111111111";
+
+/// One site, `en` pinned (so a pair without an address gets the degraded answer), five
+/// languages to provision.
+fn write_table(dir: &Path) -> String {
+    let path = dir.join("table.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[twilio]\naccount_sid = \"{ACCOUNT}\"\nchat_service_sid = \"IS0123456789abcdef0123456789abcdef\"\n\
+             [defaults]\nstudio_flow_sid = \"FW0123456789abcdef0123456789abcdef\"\n\
+             [[sites]]\nid = \"multi\"\nhosts = [\"multi.example\"]\ndefault_language = \"en\"\n\
+             languages = [\"en\", \"de\", \"fr\", \"es\", \"it\", \"nl\"]\n\
+             [sites.language.en]\nflex_flow_sid = \"{PINNED_EN}\"\n"
+        ),
+    )
+    .unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// The environment of a replica: the emulator, the Redis store, short timings.
+fn replica_env(env: &Environment, state: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut vars: BTreeMap<String, String> = [
+        ("TWILIO_ACCOUNT_SID", ACCOUNT),
+        ("TWILIO_AUTH_TOKEN", TOKEN),
+        (
+            "FLEXROUTE_TWILIO_FLEX_API_BASE",
+            env.get("FLEXROUTE_TWILIO_FLEX_API_BASE").unwrap(),
+        ),
+        ("FLEXROUTE_PROVISIONING_STATE", state),
+        ("FLEXROUTE_PROVISIONING_WAIT_MS", "10000"),
+        ("FLEXROUTE_PROVISIONING_FAILURE_BACKOFF_MS", "200"),
+        ("FLEXROUTE_PROVISIONING_REDIS_LEASE_TTL_MS", "2000"),
+        ("FLEXROUTE_PROVISIONING_UPSTREAM_TIMEOUT_MS", "1000"),
+        ("FLEXROUTE_PROVISIONING_REDIS_COMMAND_TIMEOUT_MS", "300"),
+        ("FLEXROUTE_PROVISIONING_REDIS_CONNECT_TIMEOUT_MS", "300"),
+        ("FLEXROUTE_PROVISIONING_REDIS_RESYNC_MS", "1000"),
+        ("FLEXROUTE_SERVER_CONFIG_WATCH_MS", "0"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for (k, v) in extra {
+        vars.insert(k.to_string(), v.to_string());
+    }
+    vars.into_iter().collect()
+}
+
+struct Cluster {
+    replicas: Vec<Running>,
+    _dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// `n` replicas sharing `redis`, each with its own overrides (`extra[i]`, if any).
+    async fn start(
+        n: usize,
+        env: &Environment,
+        redis: &RedisServer,
+        extra: &[&[(&str, &str)]],
+    ) -> Cluster {
+        Self::start_at(n, env, &redis.url(), extra).await
+    }
+
+    async fn start_at(
+        n: usize,
+        env: &Environment,
+        state: &str,
+        extra: &[&[(&str, &str)]],
+    ) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let table = write_table(dir.path());
+        let mut replicas = Vec::new();
+        for i in 0..n {
+            let vars = replica_env(env, state, extra.get(i).copied().unwrap_or(&[]));
+            let vars: Vec<(&str, String)> =
+                vars.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+            replicas.push(Running::spawn(&["serve", "--config", &table], &vars).await);
+        }
+        Cluster {
+            replicas,
+            _dir: dir,
+        }
+    }
+}
+
+/// `(status, body)` of one config request.
+async fn ask(
+    client: &reqwest::Client,
+    replica: &Running,
+    language: &str,
+) -> (u16, serde_json::Value) {
+    let response = client
+        .get(replica.config_url(&format!("site=multi&lang={language}")))
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), json(response).await)
+}
+
+fn sid(body: &serde_json::Value) -> String {
+    body["address"]["sid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn named(emulator: &Emulator, language: &str) -> usize {
+    let name = format!("WebChat multi {language}");
+    emulator
+        .flows()
+        .iter()
+        .filter(|f| f.friendly_name.as_deref() == Some(name.as_str()))
+        .count()
+}
+
+async fn value(replica: &Running, series: &str) -> f64 {
+    metric(&replica.metrics().await, series).unwrap_or(0.0)
+}
+
+/// Polls until `f` holds, for at most `limit` (a bound on a condition, not a timing claim).
+async fn eventually<F: AsyncFnMut() -> bool>(limit: Duration, what: &str, mut f: F) {
+    let started = Instant::now();
+    while !f().await {
+        assert!(
+            started.elapsed() < limit,
+            "{what}: not reached in {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// 300 concurrent first requests for five missing pairs, spread over three replicas: one
+/// create per pair, every request answered with the pair's own address, the same everywhere.
+#[tokio::test]
+async fn a_burst_over_three_replicas_creates_each_pair_once() {
+    let redis = RedisServer::start().await;
+    let (emulator, env) = emulator().await;
+    emulator.switches().set_latency(Duration::from_millis(200));
+    let cluster = Cluster::start(3, &env, &redis, &[]).await;
+    let client = client();
+    let replicas: Vec<Arc<String>> = cluster
+        .replicas
+        .iter()
+        .map(|r| Arc::new(r.public.clone()))
+        .collect();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..300 {
+        let language = MISSING[i % MISSING.len()];
+        let public = replicas[(i / MISSING.len()) % replicas.len()].clone();
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let sent = Instant::now();
+            let url = format!("http://{public}/v1/webchat/config?site=multi&lang={language}");
+            let response = client.get(url).send().await.unwrap();
+            let status = response.status().as_u16();
+            (language, status, json(response).await, sent.elapsed())
+        }));
+    }
+    let mut sids: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let mut slowest = Duration::ZERO;
+    for task in tasks {
+        let (language, status, body, took) = task.await.unwrap();
+        assert_eq!(status, 200, "{language}: {body}");
+        assert!(body.get("degraded").is_none(), "{language}: {body}");
+        sids.entry(language).or_default().insert(sid(&body));
+        slowest = slowest.max(took);
+    }
+    let total = started.elapsed();
+    for language in MISSING {
+        assert_eq!(
+            sids[language].len(),
+            1,
+            "{language}: one address everywhere"
+        );
+        assert_eq!(named(&emulator, language), 1, "{language}: one flow");
+    }
+    assert_eq!(
+        emulator.calls(Op::Create),
+        MISSING.len() as u64,
+        "one create per pair"
+    );
+    let mut busy = 0.0;
+    for replica in &cluster.replicas {
+        busy += value(
+            replica,
+            r#"flexroute_provision_leases_total{outcome="busy"}"#,
+        )
+        .await;
+    }
+    println!(
+        "burst: 300 requests, 5 pairs, 3 replicas, emulator 200 ms/call: creates per pair {:?}, \
+         {busy} lease waits, slowest answer {slowest:?}, all answered in {total:?}",
+        MISSING.map(|l| named(&emulator, l))
+    );
+    for replica in cluster.replicas {
+        replica.stop().await;
+    }
+}
+
+/// The lease holder is killed with SIGKILL after its create reached Twilio but before it heard
+/// back or recorded it. The lease expires, another replica takes it, finds the flow by name and
+/// adopts it: still one flow, and every survivor serves it.
+#[tokio::test]
+async fn a_holder_killed_mid_create_is_taken_over_and_its_flow_adopted() {
+    let redis = RedisServer::start().await;
+    let (emulator, env) = emulator().await;
+    // Applied at once, answered 1 s later: the holder dies with its create in flight.
+    emulator.switches().set_latency(Duration::from_millis(1000));
+    let slow: &[(&str, &str)] = &[
+        ("FLEXROUTE_PROVISIONING_UPSTREAM_TIMEOUT_MS", "1500"),
+        ("FLEXROUTE_PROVISIONING_REDIS_LEASE_TTL_MS", "3000"),
+    ];
+    let cluster = Cluster::start(3, &env, &redis, &[slow, slow, slow]).await;
+    let client = client();
+    let mut requests = Vec::new();
+    for replica in &cluster.replicas {
+        let (client, url) = (client.clone(), replica.config_url("site=multi&lang=de"));
+        requests.push(tokio::spawn(async move {
+            let response = client.get(url).send().await;
+            match response {
+                Ok(response) => Some((response.status().as_u16(), json(response).await)),
+                Err(_) => None, // the killed one
+            }
+        }));
+    }
+    // Who holds the lease: the replica whose metrics say it was granted one.
+    let mut holder = None;
+    eventually(Duration::from_secs(10), "a lease granted", async || {
+        for (i, replica) in cluster.replicas.iter().enumerate() {
+            if value(
+                replica,
+                r#"flexroute_provision_leases_total{outcome="granted"}"#,
+            )
+            .await
+                > 0.0
+            {
+                holder = Some(i);
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    let holder = holder.unwrap();
+    eventually(Duration::from_secs(10), "the create applied", async || {
+        emulator.calls(Op::Create) == 1
+    })
+    .await;
+    let mut replicas = cluster.replicas;
+    let killed_at = Instant::now();
+    replicas.remove(holder).kill9().await;
+    let mut answered = Vec::new();
+    for (i, request) in requests.into_iter().enumerate() {
+        let outcome = request.await.unwrap();
+        if i == holder {
+            continue;
+        }
+        let (status, body) = outcome.expect("a survivor answers");
+        assert_eq!(status, 200, "{body}");
+        assert!(body.get("degraded").is_none(), "{body}");
+        answered.push(sid(&body));
+    }
+    let taken_over = killed_at.elapsed();
+    let flows = emulator.flows();
+    assert_eq!(named(&emulator, "de"), 1, "still one flow for the pair");
+    assert_eq!(
+        emulator.calls(Op::Create),
+        1,
+        "the survivor adopted, did not create"
+    );
+    assert!(answered.iter().all(|s| *s == flows[0].sid), "{answered:?}");
+    let mut adopted = 0.0;
+    for replica in &replicas {
+        adopted += value(replica, r#"flexroute_provision_total{outcome="adopted"}"#).await;
+        let (_, body) = ask(&client, replica, "de").await;
+        assert_eq!(sid(&body), flows[0].sid);
+    }
+    assert_eq!(adopted, 1.0, "one survivor adopted the dead holder's flow");
+    println!(
+        "kill -9 of the lease holder mid-create: survivors answered {taken_over:?} after the kill (lease TTL 3 s, emulator 1 s/call), 1 flow"
+    );
+    for replica in replicas {
+        replica.stop().await;
+    }
+}
+
+/// Redis is killed under load and started again, empty. Known pairs are answered throughout
+/// (zero errors), a new pair is degraded while it is down (never created without a lease),
+/// readiness follows `redis_unavailable`, and after the restart everything converges without
+/// a restart of flexroute: the new pair gets one address, the lost records are written back.
+#[tokio::test]
+async fn redis_killed_and_restarted_under_load_costs_known_pairs_nothing() {
+    let mut redis = RedisServer::start().await;
+    let port = redis.port;
+    let (emulator, env) = emulator().await;
+    emulator.switches().set_latency(Duration::from_millis(20));
+    let cluster = Cluster::start(
+        3,
+        &env,
+        &redis,
+        &[
+            &[],
+            &[],
+            &[("FLEXROUTE_PROVISIONING_REDIS_UNAVAILABLE", "not-ready")],
+        ],
+    )
+    .await;
+    let client = client();
+    // `de` is provisioned (by the first) and known to all.
+    let (_, body) = ask(&client, &cluster.replicas[0], "de").await;
+    let de = sid(&body);
+    for replica in &cluster.replicas {
+        let (_, body) = ask(&client, replica, "de").await;
+        assert_eq!(sid(&body), de);
+    }
+    // Load on the known pairs, from four clients, until told to stop.
+    let sent = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let mut load = Vec::new();
+    for worker in 0..4 {
+        let urls: Vec<String> = cluster
+            .replicas
+            .iter()
+            .flat_map(|r| {
+                [
+                    r.config_url("site=multi&lang=en"),
+                    r.config_url("site=multi&lang=de"),
+                ]
+            })
+            .collect();
+        let (client, sent, failed, stop, de) = (
+            client.clone(),
+            sent.clone(),
+            failed.clone(),
+            stop.clone(),
+            de.clone(),
+        );
+        load.push(tokio::spawn(async move {
+            let stopped = stop.notified();
+            tokio::pin!(stopped);
+            let mut i = worker;
+            loop {
+                let url = &urls[i % urls.len()];
+                i += 1;
+                let request = client.get(url).send();
+                let response = tokio::select! {
+                    () = &mut stopped => return,
+                    response = request => response,
+                };
+                sent.fetch_add(1, Ordering::Relaxed);
+                let ok = match response {
+                    Ok(r) if r.status() == 200 => {
+                        let body = json(r).await;
+                        body.get("degraded").is_none() && (url.ends_with("en") || sid(&body) == de)
+                    }
+                    _ => false,
+                };
+                if !ok {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    redis.kill().await;
+    let down_at = Instant::now();
+    let (sent_before, failed_before) =
+        (sent.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    let ready = |replica: &Running| format!("http://{}/readyz", replica.public);
+    eventually(
+        Duration::from_secs(10),
+        "not-ready replica unready",
+        async || {
+            client
+                .get(ready(&cluster.replicas[2]))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                == 503
+        },
+    )
+    .await;
+    assert_eq!(
+        client
+            .get(ready(&cluster.replicas[0]))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200,
+        "serve-stale stays ready"
+    );
+    // A new pair while Redis is down: the degraded answer, quickly, and no create.
+    let asked = Instant::now();
+    for replica in &cluster.replicas {
+        let (status, body) = ask(&client, replica, "fr").await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["degraded"], true, "{body}");
+        assert_eq!(sid(&body), PINNED_EN);
+    }
+    let degraded_in = asked.elapsed() / 3;
+    assert_eq!(emulator.calls(Op::Create), 1, "no create without a lease");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let outage_sent = sent.load(Ordering::Relaxed) - sent_before;
+    let outage_failed = failed.load(Ordering::Relaxed) - failed_before;
+    let mut restarted = RedisServer::start_on(port).await;
+    let outage = down_at.elapsed();
+    // Converges without restarting flexroute: readiness back, `fr` provisioned once.
+    eventually(Duration::from_secs(10), "ready again", async || {
+        client
+            .get(ready(&cluster.replicas[2]))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            == 200
+    })
+    .await;
+    let mut fr = BTreeSet::new();
+    for replica in &cluster.replicas {
+        let mut body = serde_json::Value::Null;
+        eventually(Duration::from_secs(10), "fr provisioned", async || {
+            body = ask(&client, replica, "fr").await.1;
+            body.get("degraded").is_none()
+        })
+        .await;
+        fr.insert(sid(&body));
+    }
+    assert_eq!(fr.len(), 1, "{fr:?}");
+    assert_eq!(named(&emulator, "fr"), 1);
+    assert_eq!(emulator.calls(Op::Create), 2, "de and fr, once each");
+    // What Redis lost (de) was written back from the replicas' memory.
+    let mut connection = restarted.connection().await.unwrap();
+    let mut stored: Option<String> = None;
+    eventually(Duration::from_secs(10), "de written back", async || {
+        stored = redis::cmd("HGET")
+            .arg("flexroute:addresses")
+            .arg("multi/de")
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        stored.is_some()
+    })
+    .await;
+    assert!(stored.unwrap().contains(&de));
+    stop.notify_waiters();
+    for task in load {
+        task.await.unwrap();
+    }
+    let (total_sent, total_failed) = (sent.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    println!(
+        "Redis outage under load: {outage_sent} requests for known pairs during the ~{outage:?} outage, {outage_failed} failed; \
+         {total_sent} in the whole test, {total_failed} failed; a new pair's degraded answer took {degraded_in:?} while Redis was down"
+    );
+    assert_eq!(total_failed, 0, "no error for known pairs");
+    restarted.kill().await;
+    for replica in cluster.replicas {
+        replica.stop().await;
+    }
+}
+
+/// A replica that cannot provision (provisioning off) answers a missing pair with the degraded
+/// answer; when another replica provisions it, the first learns the address through Redis and
+/// serves it at once, without a restart and without a call to Twilio.
+#[tokio::test]
+async fn a_replica_learns_an_address_another_provisioned_without_a_restart() {
+    let redis = RedisServer::start().await;
+    let (emulator, env) = emulator().await;
+    let cluster = Cluster::start(
+        2,
+        &env,
+        &redis,
+        &[&[("FLEXROUTE_PROVISIONING_ENABLED", "false")], &[]],
+    )
+    .await;
+    let (learner, provisioner) = (&cluster.replicas[0], &cluster.replicas[1]);
+    let client = client();
+    let (status, before) = ask(&client, learner, "nl").await;
+    assert_eq!(status, 200);
+    assert_eq!(before["degraded"], true, "{before}");
+    let (_, made) = ask(&client, provisioner, "nl").await;
+    assert!(made.get("degraded").is_none(), "{made}");
+    let provisioned_at = Instant::now();
+    let mut after = serde_json::Value::Null;
+    eventually(
+        Duration::from_secs(5),
+        "the learner serves it",
+        async || {
+            after = ask(&client, learner, "nl").await.1;
+            after.get("degraded").is_none()
+        },
+    )
+    .await;
+    let learned_in = provisioned_at.elapsed();
+    assert_eq!(sid(&after), sid(&made));
+    assert_eq!(emulator.calls(Op::Create), 1);
+    let metrics = learner.metrics().await;
+    assert_eq!(
+        metric(&metrics, r#"flexroute_provision_total{outcome="stored"}"#),
+        Some(1.0),
+        "learned from the store"
+    );
+    assert!(
+        !metrics.contains("flexroute_upstream_requests_total{"),
+        "the learner never called Twilio"
+    );
+    println!("a replica served an address provisioned elsewhere {learned_in:?} after it was made");
+    for replica in cluster.replicas {
+        replica.stop().await;
+    }
+}
+
+/// A replica started while Redis is down (serve-stale): it starts, is ready, serves pinned
+/// addresses and the degraded answer, and catches up when Redis arrives, with no restart. The
+/// Redis password in its URL appears in no log line, at any level.
+#[tokio::test]
+async fn a_replica_started_while_redis_is_down_catches_up_and_never_shows_the_password() {
+    const PASSWORD: &str = "redis-pass-6be1c0d9";
+    let port = RedisServer::free_port();
+    let (emulator, env) = emulator().await;
+    let url = format!("redis://:{PASSWORD}@127.0.0.1:{port}/0");
+    let cluster = Cluster::start_at(1, &env, &url, &[&[("FLEXROUTE_LOG", "trace")]]).await;
+    let replica = &cluster.replicas[0];
+    let client = client();
+    let ready = format!("http://{}/readyz", replica.public);
+    assert_eq!(client.get(&ready).send().await.unwrap().status(), 200);
+    let (status, body) = ask(&client, replica, "en").await;
+    assert_eq!((status, sid(&body)), (200, PINNED_EN.to_string()));
+    let (status, body) = ask(&client, replica, "de").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["degraded"], true, "{body}");
+    assert_eq!(emulator.calls(Op::Create), 0, "no create without a lease");
+    let _redis = RedisServer::start_with(port, Some(PASSWORD)).await;
+    eventually(Duration::from_secs(10), "de provisioned", async || {
+        ask(&client, replica, "de")
+            .await
+            .1
+            .get("degraded")
+            .is_none()
+    })
+    .await;
+    assert_eq!(emulator.calls(Op::Create), 1);
+    let metrics = replica.metrics().await;
+    assert_eq!(metric(&metrics, "flexroute_state_store_up"), Some(1.0));
+    assert!(!metrics.contains(PASSWORD));
+    let log = cluster
+        .replicas
+        .into_iter()
+        .next()
+        .unwrap()
+        .stop()
+        .await
+        .join("\n");
+    assert!(log.contains("redis://***@127.0.0.1"), "described, masked");
+    assert!(log.contains("cannot be reached at start"), "{log}");
+    assert!(!log.contains(PASSWORD), "the Redis password is in the log");
+}
+
+/// Provisioning latency of one new pair (lookup + create at an emulator without added latency,
+/// then the record), with the embedded file store and with the Redis lease: printed, not
+/// asserted.
+#[tokio::test]
+async fn provisioning_latency_with_the_lease_versus_the_file_store() {
+    let redis = RedisServer::start().await;
+    let (_emulator, env) = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file_state = format!("file:{}", dir.path().join("state").display());
+    let client = client();
+    let mut report = Vec::new();
+    for (store, state) in [("file", file_state.as_str()), ("redis", &redis.url())] {
+        let cluster = Cluster::start(
+            1,
+            &env,
+            &redis,
+            &[&[("FLEXROUTE_PROVISIONING_STATE", state)]],
+        )
+        .await;
+        let replica = &cluster.replicas[0];
+        let mut times = Vec::new();
+        for language in MISSING {
+            let started = Instant::now();
+            let (status, body) = ask(&client, replica, language).await;
+            times.push(started.elapsed());
+            assert_eq!(status, 200);
+            assert!(body.get("degraded").is_none(), "{body}");
+        }
+        times.sort();
+        report.push(format!(
+            "{store}: median {:?} (min {:?}, max {:?})",
+            times[2], times[0], times[4]
+        ));
+        for replica in cluster.replicas {
+            replica.stop().await;
+        }
+    }
+    println!(
+        "first request for a new pair, 5 pairs each: {}",
+        report.join("; ")
+    );
+}
