@@ -109,10 +109,7 @@ pub async fn app(config: &Config, services: Services) -> std::io::Result<AppStat
         metrics,
         provisioner,
         services.admin_token,
-        (
-            config.server.cache_max_entries,
-            config.server.cache_max_age_secs,
-        ),
+        &config.server,
         reloader,
     );
     // An address learned from another replica (or replacing one) must not be shadowed by an
@@ -173,12 +170,21 @@ pub async fn run(
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let public = axum::serve(listeners.public, http::public_router(state.clone()))
-        .with_graceful_shutdown(stopped(stop_rx.clone()));
-    let ops = axum::serve(listeners.ops, http::ops_router(state.clone()))
-        .with_graceful_shutdown(stopped(stop_rx.clone()));
+    let limits = http::ConnectionLimits::new(&server);
+    let public = http::serve(
+        listeners.public,
+        http::public_router(state.clone()),
+        limits,
+        stopped(stop_rx.clone()),
+    );
+    let ops = http::serve(
+        listeners.ops,
+        http::ops_router(state.clone()),
+        limits,
+        stopped(stop_rx.clone()),
+    );
     state.set_ready(true);
-    let serving = async { tokio::try_join!(public.into_future(), ops.into_future()) };
+    let serving = async { tokio::try_join!(public, ops) };
     // Requests in flight get `timeout` once the listeners close; a client that never
     // finishes cannot hold the process.
     let deadline = async {

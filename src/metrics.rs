@@ -28,6 +28,10 @@ pub struct Metrics {
     pub state_store_up: IntGauge,
     /// Provisioning leases of a shared store, by outcome.
     pub leases: IntCounterVec,
+    /// Public requests refused by the per-client rate limit (no client label: unbounded).
+    pub rate_limited: IntCounter,
+    /// Client addresses the rate limiter holds state for.
+    pub rate_limit_clients: IntGauge,
 }
 
 /// Buckets for a service that answers from memory in microseconds, but may wait for an
@@ -139,6 +143,16 @@ impl Metrics {
             &["outcome"],
         )
         .expect("valid metric");
+        let rate_limited = IntCounter::new(
+            "flexroute_rate_limited_total",
+            "Public requests answered 429 by the per-client rate limit (server.rate_limit_per_second).",
+        )
+        .expect("valid metric");
+        let rate_limit_clients = IntGauge::new(
+            "flexroute_rate_limit_clients",
+            "Client addresses the rate limiter holds state for (at most server.rate_limit_max_clients).",
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
@@ -154,6 +168,8 @@ impl Metrics {
             Box::new(upstream_duration.clone()),
             Box::new(state_store_up.clone()),
             Box::new(leases.clone()),
+            Box::new(rate_limited.clone()),
+            Box::new(rate_limit_clients.clone()),
         ] {
             registry.register(collector).expect("unique metric names");
         }
@@ -183,6 +199,8 @@ impl Metrics {
             upstream_duration,
             state_store_up,
             leases,
+            rate_limited,
+            rate_limit_clients,
         }
     }
 

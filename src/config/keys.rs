@@ -14,6 +14,12 @@ pub const SERVER: &[&str] = &[
     "config_watch_ms",
     "shutdown_drain_ms",
     "shutdown_timeout_ms",
+    "header_read_timeout_ms",
+    "rate_limit_per_second",
+    "rate_limit_burst",
+    "rate_limit_max_clients",
+    "trusted_proxies",
+    "client_ip_header",
 ];
 pub const TWILIO: &[&str] = &["account_sid", "chat_service_sid", "flex_api_base"];
 pub const PROVISIONING: &[&str] = &[

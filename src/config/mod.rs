@@ -45,6 +45,19 @@ pub struct ServerConfig {
     pub shutdown_drain_ms: u64,
     /// Then: how long requests in flight and background provisioning get to finish.
     pub shutdown_timeout_ms: u64,
+    /// Longest a client may take to send a request's head (line and headers), on both
+    /// listeners; also how long an idle keep-alive connection is kept.
+    pub header_read_timeout_ms: u64,
+    /// Requests per second each client address may make to `/v1/webchat/config`; 0 = no limit.
+    pub rate_limit_per_second: f64,
+    /// Requests a client may make at once before the rate applies.
+    pub rate_limit_burst: u32,
+    /// Client addresses whose rate state is kept; the least used are forgotten beyond this.
+    pub rate_limit_max_clients: u64,
+    /// Proxies (IPs or CIDRs) whose `client_ip_header` is believed.
+    pub trusted_proxies: Vec<String>,
+    /// The header a trusted proxy names the client in (`X-Forwarded-For` style list).
+    pub client_ip_header: String,
 }
 
 impl Default for ServerConfig {
@@ -57,6 +70,12 @@ impl Default for ServerConfig {
             config_watch_ms: 2000,
             shutdown_drain_ms: 5000,
             shutdown_timeout_ms: 10_000,
+            header_read_timeout_ms: 10_000,
+            rate_limit_per_second: 0.0,
+            rate_limit_burst: 20,
+            rate_limit_max_clients: 100_000,
+            trusted_proxies: Vec::new(),
+            client_ip_header: "X-Forwarded-For".into(),
         }
     }
 }

@@ -151,8 +151,35 @@ fn server(c: &mut Checker, config: &Config) {
             );
         }
     }
-    if config.server.cache_max_entries == 0 {
+    let s = &config.server;
+    if s.cache_max_entries == 0 {
         c.push("server.cache_max_entries", "must be at least 1");
+    }
+    if s.header_read_timeout_ms == 0 {
+        c.push("server.header_read_timeout_ms", "must be at least 1");
+    }
+    if !(s.rate_limit_per_second.is_finite() && s.rate_limit_per_second >= 0.0) {
+        c.push(
+            "server.rate_limit_per_second",
+            "must be a number of requests per second, 0 for no limit",
+        );
+    }
+    if s.rate_limit_burst == 0 {
+        c.push("server.rate_limit_burst", "must be at least 1");
+    }
+    if s.rate_limit_max_clients == 0 {
+        c.push("server.rate_limit_max_clients", "must be at least 1");
+    }
+    for (i, proxy) in s.trusted_proxies.iter().enumerate() {
+        if let Err(message) = crate::http::parse_trusted_proxy(proxy) {
+            c.push(format!("server.trusted_proxies[{i}]"), message);
+        }
+    }
+    if http::HeaderName::from_bytes(s.client_ip_header.as_bytes()).is_err() {
+        c.push(
+            "server.client_ip_header",
+            format!("`{}` is not a header name", s.client_ip_header),
+        );
     }
     let base = &config.twilio.flex_api_base;
     if redact_url(base) != *base {

@@ -3,7 +3,9 @@
 mod admin;
 mod error;
 mod health;
+mod limit;
 mod observe;
+mod serve;
 mod webchat;
 
 use std::ops::Deref;
@@ -12,15 +14,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
 use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, header};
-use axum::response::IntoResponse;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
 
 pub use error::{ApiError, ErrorCode};
+pub use limit::{ClientIp, RateLimit, parse_trusted_proxy};
+pub use serve::{ConnectionLimits, MAX_HEADER_BYTES, serve};
 pub use webchat::MAX_QUERY_BYTES;
 
 use crate::cache::ResponseCache;
+use crate::config::ServerConfig;
 use crate::metrics::Metrics;
 use crate::provision::Provisioner;
 use crate::table::RoutingTable;
@@ -29,6 +36,9 @@ const CONFIG_ROUTE: &str = "/v1/webchat/config";
 /// Every public route pattern, which are also the only `route` label values besides
 /// `unmatched`.
 const ROUTES: &[&str] = &[CONFIG_ROUTE, "/healthz", "/readyz"];
+/// Largest request body accepted, on both listeners. No endpoint reads a body (the public ones
+/// are GETs, the admin POSTs take query parameters); a small one is tolerated and discarded.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// Shared by every handler; cloning it is one reference-count increment.
 #[derive(Clone)]
@@ -47,6 +57,8 @@ pub struct Shared {
     admin_token: Option<String>,
     /// Where a reload reads the configuration from (absent for tables built in memory).
     pub reloader: Option<crate::reload::Reloader>,
+    /// The per-client limit of the config endpoint, when `server.rate_limit_per_second` > 0.
+    rate_limit: Option<RateLimit>,
 }
 
 impl Deref for AppState {
@@ -62,13 +74,13 @@ impl AppState {
         metrics: Metrics,
         provisioner: Arc<Provisioner>,
         admin_token: Option<String>,
-        cache: (u64, u64),
+        server: &ServerConfig,
         reloader: Option<crate::reload::Reloader>,
     ) -> Self {
-        let (cache_max_entries, cache_max_age_secs) = cache;
         metrics.mark_config_loaded();
-        let cache_control = HeaderValue::from_str(&format!("public, max-age={cache_max_age_secs}"))
-            .unwrap_or(HeaderValue::from_static("no-cache"));
+        let cache_control =
+            HeaderValue::from_str(&format!("public, max-age={}", server.cache_max_age_secs))
+                .unwrap_or(HeaderValue::from_static("no-cache"));
         let http_metrics = observe::HttpMetrics::new(ROUTES, &metrics);
         Self(Arc::new(Shared {
             http_metrics,
@@ -76,7 +88,8 @@ impl AppState {
             provisioner,
             reloader,
             admin_token: admin_token.filter(|t| !t.is_empty()),
-            cache: ResponseCache::new(cache_max_entries),
+            cache: ResponseCache::new(server.cache_max_entries),
+            rate_limit: RateLimit::new(server, metrics.rate_limited.clone()),
             metrics,
             ready: AtomicBool::new(false),
             cache_control,
@@ -104,17 +117,23 @@ impl AppState {
 
 /// The public listener: widget configs, health and readiness.
 pub fn public_router(state: AppState) -> Router {
+    let mut config = get(webchat::get_config).options(webchat::preflight);
+    if state.rate_limit.is_some() {
+        config = config.route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limit::limit,
+        ));
+    }
     Router::new()
-        .route(
-            CONFIG_ROUTE,
-            get(webchat::get_config).options(webchat::preflight),
-        )
+        .route(CONFIG_ROUTE, config)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         // Inside `observe`, so that a handler's panic is counted as the 500 it becomes.
         .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(axum::middleware::from_fn(refuse_large_bodies))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             observe::observe,
@@ -138,13 +157,44 @@ pub fn ops_router(state: AppState) -> Router {
         .merge(admin)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn(refuse_large_bodies))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+/// `413 payload_too_large` for a declared body over [`MAX_BODY_BYTES`], before any handler
+/// runs. A chunked body is never read by any handler: hyper discards what fits in its buffer
+/// and closes the connection rather than read on.
+async fn refuse_large_bodies(request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        let mut response = ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("request bodies are limited to {MAX_BODY_BYTES} bytes (no endpoint reads one)"),
+        )
+        .into_response();
+        // The body is left unread: the connection cannot be reused.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return response;
+    }
+    next.run(request).await
 }
 
 async fn metrics(axum::extract::State(app): axum::extract::State<AppState>) -> impl IntoResponse {
     app.metrics
         .cache_entries
         .set(i64::try_from(app.cache.entry_count()).unwrap_or(i64::MAX));
+    if let Some(limit) = &app.rate_limit {
+        app.metrics
+            .rate_limit_clients
+            .set(i64::try_from(limit.clients()).unwrap_or(i64::MAX));
+    }
     (
         [(
             header::CONTENT_TYPE,
