@@ -111,3 +111,19 @@ pub async fn json(response: reqwest::Response) -> serde_json::Value {
     let bytes = response.bytes().await.unwrap();
     serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {bytes:?}"))
 }
+
+/// Writes `request` as raw bytes on a new connection to `addr` and reads until the server
+/// closes it (or 10 s pass): for what clients like reqwest will not send.
+pub async fn raw_exchange(addr: impl tokio::net::ToSocketAddrs, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(read.is_ok(), "the server did not close the connection");
+    String::from_utf8_lossy(&answer).into_owned()
+}

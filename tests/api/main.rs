@@ -14,6 +14,7 @@ mod ops;
 mod process;
 mod properties;
 mod provisioning;
+mod rate_limit;
 mod redis_server;
 mod redis_store;
 mod reload;

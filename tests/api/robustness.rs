@@ -3,7 +3,7 @@
 
 use reqwest::header::HeaderValue;
 
-use crate::common::{Server, json, metric, series};
+use crate::common::{Server, json, metric, raw_exchange, series};
 
 #[tokio::test]
 async fn oversized_and_malformed_input_is_a_clean_4xx_or_ignored() {
@@ -73,8 +73,8 @@ async fn oversized_and_malformed_input_is_a_clean_4xx_or_ignored() {
     assert_eq!(response.status(), 404);
     assert_eq!(json(response).await["error"]["code"], "unknown_site");
 
-    // A 32 KB cookie is served normally; a header block past hyper's limit is refused with a
-    // 4xx before any handler runs.
+    // A 32 KB cookie is served normally; a request head past 64 KiB is refused with 431 before
+    // any handler runs, and the connection closed.
     let big_cookie = format!("junk={}; locale=de-DE", "z".repeat(32 * 1024));
     let response = server
         .config("site=acme")
@@ -94,6 +94,20 @@ async fn oversized_and_malformed_input_is_a_clean_4xx_or_ignored() {
         Ok(response) => assert!(response.status().is_client_error(), "{}", response.status()),
         Err(e) => assert!(e.is_request() || e.is_connect() || e.is_body(), "{e}"),
     }
+
+    let head = format!(
+        "GET /v1/webchat/config?site=acme HTTP/1.1\r\nHost: acme.example\r\nCookie: junk={}\r\n\r\n",
+        "z".repeat(flexroute::http::MAX_HEADER_BYTES)
+    );
+    let answer = raw_exchange(server.public, head.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 431 "), "{answer}");
+    // The same on the ops listener.
+    let head = format!(
+        "GET /metrics HTTP/1.1\r\nHost: ops\r\nX-Junk: {}\r\n\r\n",
+        "z".repeat(flexroute::http::MAX_HEADER_BYTES)
+    );
+    let answer = raw_exchange(server.ops, head.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 431 "), "{answer}");
 
     // Unknown paths and methods: JSON errors too.
     let response = server.get("/v1/nope").send().await.unwrap();
@@ -183,5 +197,68 @@ async fn unknown_sites_cost_no_cache_entry_and_no_series() {
         Some(301.0)
     );
     assert_eq!(metric(&after, "flexroute_cache_misses_total"), Some(1.0));
+    server.stop().await;
+}
+
+/// No endpoint reads a request body: a declared one over 16 KiB is refused with `413
+/// payload_too_large` before any handler runs, on both listeners, and the connection closed;
+/// an endless chunked one is never read, and the server closes the connection after answering.
+#[tokio::test]
+async fn request_bodies_are_refused_beyond_a_small_limit() {
+    let server = Server::start().await;
+    let over = flexroute::http::MAX_BODY_BYTES + 1;
+
+    let response = server
+        .config("site=acme")
+        .body(vec![b'x'; over])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    assert_eq!(response.headers()["connection"], "close");
+    let body = json(response).await;
+    assert_eq!(body["error"]["code"], "payload_too_large");
+    // A small body (some clients send `{}`) is ignored.
+    let response = server.config("site=acme").body("{}").send().await.unwrap();
+    assert_eq!(response.status(), 200);
+
+    // A declared gigabyte, of which nothing is sent: answered at once.
+    let answer = raw_exchange(
+        server.public,
+        b"GET /v1/webchat/config?site=acme HTTP/1.1\r\nHost: acme.example\r\nContent-Length: 1073741824\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
+    assert!(answer.contains(r#""code":"payload_too_large""#), "{answer}");
+
+    // Admin POSTs, before the token is even looked at.
+    let response = server
+        .client
+        .post(format!("http://{}/admin/reload", server.ops))
+        .body(vec![b'x'; over])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    assert_eq!(json(response).await["error"]["code"], "payload_too_large");
+
+    // Chunked, without an end: answered without reading it, then the connection is closed.
+    let mut request =
+        b"GET /v1/webchat/config?site=acme HTTP/1.1\r\nHost: acme.example\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    for _ in 0..16 {
+        request.extend_from_slice(format!("1000\r\n{}\r\n", "y".repeat(4096)).as_bytes());
+    }
+    let answer = raw_exchange(server.public, &request).await;
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+
+    let metrics = server.metrics().await;
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"flexroute_http_requests_total{route="/v1/webchat/config",status="413"}"#
+        ),
+        Some(2.0)
+    );
+    assert_eq!(server.get("/healthz").send().await.unwrap().status(), 200);
     server.stop().await;
 }
