@@ -2,6 +2,7 @@
 //! binary) and talks HTTP to it, except the properties, which call the library directly. One test
 //! binary, so the suite links once.
 
+mod abuse;
 mod admin;
 mod cli;
 mod client;

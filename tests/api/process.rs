@@ -14,7 +14,7 @@ use crate::running::{BIN, EXAMPLE, Running, client};
 
 /// The environment that points a flexroute process at the test's emulator (`env`), with the
 /// emulator's credentials and its state log at `state`.
-fn upstream_env(env: &Environment, state: &Path) -> Vec<(&'static str, String)> {
+pub fn upstream_env(env: &Environment, state: &Path) -> Vec<(&'static str, String)> {
     vec![
         ("TWILIO_ACCOUNT_SID", ACCOUNT.to_string()),
         ("TWILIO_AUTH_TOKEN", TOKEN.to_string()),
