@@ -128,7 +128,7 @@ async fn a_trusted_proxy_names_the_client_by_its_right_most_untrusted_address() 
     let metrics = server.metrics().await;
     let clients = metric(&metrics, "flexroute_rate_limit_clients").unwrap();
     println!("rate-limit state after 503 client addresses: {clients} entries (cap 50)");
-    assert!(clients <= 50.0 && clients >= 1.0, "{clients}");
+    assert!((1.0..=50.0).contains(&clients), "{clients}");
     assert_eq!(metric(&metrics, "flexroute_rate_limited_total"), Some(4.0));
     server.stop().await;
 }
