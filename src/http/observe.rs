@@ -1,5 +1,6 @@
-//! One middleware for every public request: the request counter and latency histogram, and a
-//! debug log line. The route label is the matched pattern, so unknown paths collapse into one
+//! One middleware for every public request: the request counter and latency histogram, a
+//! debug log line, and the `413` for a declared body over `MAX_BODY_BYTES` (counted like any
+//! answer). The route label is the matched pattern, so unknown paths collapse into one
 //! `unmatched` series instead of one per path. Metric handles are looked up once per (route,
 //! status) and kept, so a request costs atomic increments, not label hashing.
 
@@ -17,7 +18,7 @@ use crate::metrics::Metrics;
 
 /// Statuses whose counters are kept at hand; any other is looked up by label (still bounded:
 /// only flexroute and hyper choose statuses).
-const COMMON_STATUSES: [u16; 8] = [200, 204, 304, 400, 404, 405, 500, 503];
+const COMMON_STATUSES: [u16; 10] = [200, 204, 304, 400, 404, 405, 413, 429, 500, 503];
 
 pub struct RouteMetrics {
     route: &'static str,
@@ -78,7 +79,10 @@ pub async fn observe(State(app): State<AppState>, request: Request, next: Next) 
             .map(MatchedPath::as_str),
     );
     let method = tracing::enabled!(tracing::Level::DEBUG).then(|| request.method().clone());
-    let response = next.run(request).await;
+    let response = match super::body_too_large(request.headers()) {
+        Some(refused) => refused,
+        None => next.run(request).await,
+    };
     let elapsed = started.elapsed();
     route.record(response.status(), elapsed.as_secs_f64());
     if let Some(method) = method {

@@ -309,9 +309,10 @@ async fn random_input_costs_no_upstream_call_no_memory_and_no_series() {
     assert_eq!(series_before, series_after);
     // Two answers can be cached (acme's and globex's defaults); nothing else.
     assert!(metric(&metrics, "flexroute_cache_entries").unwrap() <= 2.0);
-    // Flat: a leak of even 100 bytes a request would add 10 MB here.
+    // Flat (about 1.5 MiB of allocator and buffer noise measured): a leak of 100 bytes a
+    // request would add about 10 MiB here.
     assert!(
-        rss_after <= rss_before + rss_before / 4 + 4096,
+        rss_after <= rss_before + 8 * 1024,
         "RSS grew from {rss_before} KiB to {rss_after} KiB"
     );
 
@@ -373,7 +374,7 @@ async fn dribble(addr: String, head: &'static [u8], drip: bool) -> Ended {
 #[tokio::test]
 async fn slow_clients_are_cut_off_and_do_not_starve_others() {
     const TIMEOUT: Duration = Duration::from_millis(2500);
-    const SLOW: usize = 40;
+    const SLOW: usize = 200;
     let dir = tempfile::tempdir().unwrap();
     let server = Running::spawn(
         &["serve", "--config", EXAMPLE],
@@ -436,7 +437,7 @@ async fn slow_clients_are_cut_off_and_do_not_starve_others() {
             "{:?}",
             String::from_utf8_lossy(&ended.received)
         );
-        assert!(ended.dribbled >= 2, "dribbled {} bytes", ended.dribbled);
+        assert!(ended.dribbled >= 1, "dribbled {} bytes", ended.dribbled);
         cut.push(ended.after);
     }
     for ended in futures_util::future::join_all(silent).await {
