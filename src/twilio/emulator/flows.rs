@@ -24,9 +24,7 @@ pub async fn create(
     uri: Uri,
     body: Bytes,
 ) -> Answer {
-    if let Some(failure) = emulator.count_call(Op::Create) {
-        return Err(failure);
-    }
+    let fail_after_applying = emulator.count_create()?;
     let pairs = form_pairs(content_type(&headers), &body);
     for required in ["FriendlyName", "ChatServiceSid", "ChannelType"] {
         if !pairs.iter().any(|(k, v)| k == required && !v.is_empty()) {
@@ -69,7 +67,7 @@ pub async fn create(
         sid,
         ..flow
     });
-    if emulator.switches().take_failure_after_create() {
+    if fail_after_applying || emulator.switches().take_failure_after_create() {
         return Err(super::api::injected_failure(500, None));
     }
     Ok((StatusCode::CREATED, Json(flow)).into_response())
