@@ -12,7 +12,7 @@ use http::{HeaderMap, StatusCode, Uri};
 
 use super::api::{base_url, error, not_found_at};
 use super::params::{self, form_pairs, missing};
-use super::{Emulator, Op, time};
+use super::{Emulator, Injected, Op, time};
 use crate::twilio::types::{ErrorBody, FlexFlow, FlexFlowParams, Integration};
 
 /// Errors are responses too: Twilio's error body, already rendered.
@@ -24,7 +24,10 @@ pub async fn create(
     uri: Uri,
     body: Bytes,
 ) -> Answer {
-    let fail_after_applying = emulator.count_create()?;
+    let fail_after_applying = match emulator.count(Op::Create) {
+        Some(Injected::Fail(status)) => return Err(emulator.injected_failure(status)),
+        injected => injected == Some(Injected::FailAfterApplying),
+    };
     let pairs = form_pairs(content_type(&headers), &body);
     for required in ["FriendlyName", "ChatServiceSid", "ChannelType"] {
         if !pairs.iter().any(|(k, v)| k == required && !v.is_empty()) {

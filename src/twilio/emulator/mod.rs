@@ -125,6 +125,11 @@ impl Emulator {
         self.shared.max_in_flight.load(Ordering::Relaxed)
     }
 
+    /// The requests this emulator is answering now (latency included).
+    pub fn in_flight(&self) -> u64 {
+        self.shared.in_flight.load(Ordering::Relaxed)
+    }
+
     /// Marks a request in flight until the returned guard drops.
     pub(crate) fn enter(&self) -> InFlight {
         let now = self.shared.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
@@ -151,28 +156,22 @@ impl Emulator {
     }
 
     /// Counts a request for `op`; returns the failure the switches inject into it, which
-    /// answers it instead, if any.
+    /// answers it instead, if any. (Creates use [`Emulator::count`]: theirs may come after.)
     fn count_call(&self, op: Op) -> Option<Response> {
-        match self.count_create_or_call(op) {
-            Ok(_) => None,
-            Err(failure) => Some(failure),
+        match self.count(op)? {
+            Injected::Fail(status) => Some(self.injected_failure(status)),
+            Injected::FailAfterApplying => None,
         }
     }
 
-    /// [`Emulator::count_call`] for a create: `Ok(true)` when the create is to take effect and
-    /// then answer 500.
-    fn count_create(&self) -> Result<bool, Response> {
-        self.count_create_or_call(Op::Create)
-    }
-
-    fn count_create_or_call(&self, op: Op) -> Result<bool, Response> {
+    /// Counts a request for `op`; what the switches do to it.
+    fn count(&self, op: Op) -> Option<Injected> {
         self.shared.calls[op as usize].fetch_add(1, Ordering::Relaxed);
-        match self.switches().take_failure(op == Op::Create) {
-            None => Ok(false),
-            Some(Injected::FailAfterApplying) => Ok(true),
-            Some(Injected::Fail(status)) => {
-                Err(api::injected_failure(status, self.switches().retry_after()))
-            }
-        }
+        self.switches().take_failure(op == Op::Create)
+    }
+
+    /// Twilio's error body for `status`, with `Retry-After` when the switches say so.
+    fn injected_failure(&self, status: u16) -> Response {
+        api::injected_failure(status, self.switches().retry_after())
     }
 }

@@ -139,7 +139,7 @@ impl Switches {
             (0.0..=1.0).contains(&probability),
             "fail_at_random wants a probability in [0, 1], got {probability}"
         );
-        self.failures().random = (probability > 0.0).then(|| RandomFailures {
+        self.failures().random = (probability > 0.0).then_some(RandomFailures {
             probability,
             status,
             rng: SplitMix64(seed),
