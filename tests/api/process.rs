@@ -193,7 +193,14 @@ async fn kill_9_mid_burst_loses_nothing_and_duplicates_nothing() {
     }
     let creates_killed = emulator.calls(Op::Create);
     let lists_before = emulator.calls(Op::List);
+    // The store opens after ten kills: the process starts and is ready.
     let server = Running::spawn(&args, &process_env).await;
+    let ready = client
+        .get(format!("http://{}/readyz", server.public))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200, "ready after ten kills");
     for language in LANGUAGES {
         let response = client
             .get(server.config_url(&format!("site=burst&lang={language}")))

@@ -395,8 +395,9 @@ async fn run(fault: Fault) {
         .map(|(i, &(site, language))| {
             let (server, client) = (server.clone(), client.clone());
             let until = started + scale.fault;
-            // First asked for at staggered moments over the first 80 % of the fault.
-            let first = started + scale.fault.mul_f64(0.8 * i as f64 / UNKNOWN.len() as f64);
+            // First asked for at staggered moments over the first 60 % of the fault, so that
+            // even the last has a first answer well before the fault ends.
+            let first = started + scale.fault.mul_f64(0.6 * i as f64 / UNKNOWN.len() as f64);
             tokio::spawn(async move {
                 tokio::time::sleep_until(first.into()).await;
                 let mut answers = Vec::new();
