@@ -23,10 +23,13 @@ FLEXROUTE_FAULT_SCALE=$scale cargo nextest run --no-fail-fast --no-capture scena
     2>&1 | tee "$log" || status=$?
 
 echo
-echo "Fault scenarios ($scale): requests = answers for pairs known before the fault, failed = any"
-echo "of them not 200 with the pair's own address; unknown = answers for pairs first asked for"
-echo "during the fault (degraded / 503 / own address); converged = from the fault lifted to every"
-echo "pair served with its own address."
+echo "Fault scenarios ($scale). requests: answers for pairs known before the fault, from the"
+echo "fault's start until every pair converged; failed: any of them not 200 with the pair's own"
+echo "address. unknown: answers for pairs first asked for during the fault (degraded, 503, or"
+echo "already their own address); slowest: the slowest of those. creates: create calls Twilio"
+echo "received, failed ones included; flows: what it holds at the end (one per pair). injected:"
+echo "failures the emulator answered. converged: from the fault lifted to every pair served"
+echo "with its own address."
 echo
 grep -E '^scenario=[^ ]+ scale=' "$log" | awk '
     BEGIN {
