@@ -4,7 +4,7 @@
 # answering 429 for a minute, answering 500 at random, flapping), with concurrent clients on
 # the pairs known before the fault. Prints one row of figures per scenario.
 #
-#   scripts/faults.sh            # full length, about 8 minutes
+#   scripts/faults.sh            # full length, about 6 minutes
 #   scripts/faults.sh --short    # the CI-short run, about half a minute
 #   FLEXROUTE_FAULT_SEED=123 scripts/faults.sh   # replay the random choices of an earlier run
 set -euo pipefail
