@@ -23,4 +23,5 @@ mod replicas;
 mod response;
 mod robustness;
 mod running;
+mod scenarios;
 mod site;

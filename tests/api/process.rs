@@ -2,13 +2,13 @@
 //! emulator, and `kill -9` in the middle of a provisioning burst.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use flexroute::config::Environment;
 use flexroute::twilio::emulator::Op;
 use tokio::process::Command;
 
-use crate::common::json;
+use crate::common::{Rng, json};
 use crate::provisioning::{ACCOUNT, TOKEN, emulator};
 use crate::running::{BIN, EXAMPLE, Running, client};
 
@@ -128,16 +128,32 @@ async fn plan_and_apply_from_the_command_line() {
     );
 }
 
-/// 24 missing pairs provisioned in a burst; the process is killed with SIGKILL mid-burst and
-/// restarted, three times. The store opens every time, nothing is created twice, and every
-/// pair ends up served.
+/// 40 missing pairs provisioned in a burst; the process is killed with SIGKILL at a random
+/// moment of the burst and restarted with the same file store, ten times in a row. The store
+/// opens every time, nothing is created twice, and every pair ends up served with its own
+/// address. The moments come from `FLEXROUTE_KILL_SEED`, else the clock; the seed is printed.
 #[tokio::test]
 async fn kill_9_mid_burst_loses_nothing_and_duplicates_nothing() {
-    const LANGUAGES: [&str; 24] = [
+    const LANGUAGES: [&str; 40] = [
         "en", "de", "fr", "es", "it", "nl", "pt", "sv", "da", "fi", "nb", "pl", "cs", "sk", "hu",
-        "ro", "bg", "el", "tr", "ru", "uk", "ja", "ko", "zh",
+        "ro", "bg", "el", "tr", "ru", "uk", "ja", "ko", "zh", "ar", "he", "hi", "th", "vi", "id",
+        "ms", "lt", "lv", "et", "sl", "hr", "sr", "ca", "eu", "gl",
     ];
+    const KILLS: usize = 10;
+    let seed = std::env::var("FLEXROUTE_KILL_SEED").map_or_else(
+        |_| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        },
+        |s| s.parse().expect("FLEXROUTE_KILL_SEED is a u64"),
+    );
+    println!("kill -9 seed={seed} (replay with FLEXROUTE_KILL_SEED={seed})");
+    let mut rng = Rng::new(seed);
     let (emulator, env) = emulator().await;
+    // A create stays in flight for a while after it has taken effect: a kill then leaves a
+    // flow upstream that the store never heard of.
     emulator.switches().set_latency(Duration::from_millis(40));
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("table.toml");
@@ -156,22 +172,35 @@ async fn kill_9_mid_burst_loses_nothing_and_duplicates_nothing() {
     let process_env = upstream_env(&env, &dir.path().join("state/log"));
     let args = ["serve", "--config", config.to_str().unwrap()];
     let client = client();
-    for round in 1..=3u64 {
+    let started = Instant::now();
+    let (mut mid_call, mut moments) = (0, Vec::new());
+    for _ in 0..KILLS {
         let server = Running::spawn(&args, &process_env).await;
         for language in LANGUAGES {
             let url = server.config_url(&format!("site=burst&lang={language}"));
             let client = client.clone();
             tokio::spawn(async move { client.get(url).send().await });
         }
-        // Kill once this round has made some progress, mid-burst.
-        let target = round * 5;
-        while emulator.calls(Op::Create) < target.min(LANGUAGES.len() as u64) {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        // At a random moment of the burst: it takes about 40 ms per pair still missing (a
+        // lookup, then a create; two calls at a time, 40 ms per call), lookups first.
+        let missing = LANGUAGES.len() - emulator.flows().len();
+        let burst = Duration::from_millis(40 * missing.max(1) as u64);
+        let moment = rng.between(Duration::ZERO, burst);
+        tokio::time::sleep(moment).await;
+        mid_call += usize::from(emulator.in_flight() > 0);
+        moments.push(moment.as_millis());
         server.kill9().await;
     }
+    let creates_killed = emulator.calls(Op::Create);
     let lists_before = emulator.calls(Op::List);
+    // The store opens after ten kills: the process starts and is ready.
     let server = Running::spawn(&args, &process_env).await;
+    let ready = client
+        .get(format!("http://{}/readyz", server.public))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200, "ready after ten kills");
     for language in LANGUAGES {
         let response = client
             .get(server.config_url(&format!("site=burst&lang={language}")))
@@ -181,26 +210,37 @@ async fn kill_9_mid_burst_loses_nothing_and_duplicates_nothing() {
         assert_eq!(response.status(), 200, "{language}");
         let body = json(response).await;
         assert!(body.get("degraded").is_none(), "{language}: {body}");
+        let flows: Vec<_> = emulator
+            .flows()
+            .into_iter()
+            .filter(|f| f.friendly_name == Some(format!("WebChat burst {language}")))
+            .collect();
+        assert_eq!(flows.len(), 1, "one flow for {language}: {flows:?}");
+        assert_eq!(body["address"]["sid"], flows[0].sid.as_str(), "{language}");
     }
-    let flows = emulator.flows();
-    for language in LANGUAGES {
-        let name = format!("WebChat burst {language}");
-        let count = flows
-            .iter()
-            .filter(|f| f.friendly_name.as_deref() == Some(name.as_str()))
-            .count();
-        assert_eq!(count, 1, "{name}");
-    }
-    assert_eq!(
-        emulator.calls(Op::Create),
-        LANGUAGES.len() as u64,
-        "one create per pair, ever"
-    );
+    assert_eq!(emulator.flows().len(), LANGUAGES.len(), "no other flow");
+    let creates = emulator.calls(Op::Create);
+    assert_eq!(creates, LANGUAGES.len() as u64, "one create per pair, ever");
     // What the killed processes recorded was kept: the last one looked up only the others.
     let metrics = server.metrics().await;
-    let stored = crate::common::metric(&metrics, r#"flexroute_provision_total{outcome="stored"}"#)
-        .unwrap() as u64;
-    assert!(stored >= 8, "records survived the kills: {stored}");
+    let outcome = |outcome: &str| {
+        crate::common::metric(
+            &metrics,
+            &format!(r#"flexroute_provision_total{{outcome="{outcome}"}}"#),
+        )
+        .unwrap_or(0.0) as u64
+    };
+    let (stored, adopted) = (outcome("stored"), outcome("adopted"));
+    println!(
+        "kill9 kills={KILLS} moments_ms={moments:?} with_a_call_in_flight={mid_call} pairs={} \
+         creates={creates} (by the killed processes {creates_killed}) flows={} stored={stored} \
+         adopted_after={adopted} created_after={} took={:.1}s seed={seed}",
+        LANGUAGES.len(),
+        emulator.flows().len(),
+        outcome("created"),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(stored > 0, "records survived the kills");
     assert_eq!(
         emulator.calls(Op::List) - lists_before,
         LANGUAGES.len() as u64 - stored

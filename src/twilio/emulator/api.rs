@@ -88,7 +88,7 @@ pub fn error(body: ErrorBody) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// The answer to a request that [`super::Switches::fail_next`] fails.
+/// The answer to a request that the [`super::Switches`] fail.
 pub fn injected_failure(status: u16, retry_after: Option<u64>) -> Response {
     let reason = StatusCode::from_u16(status)
         .ok()

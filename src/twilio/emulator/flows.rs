@@ -12,7 +12,7 @@ use http::{HeaderMap, StatusCode, Uri};
 
 use super::api::{base_url, error, not_found_at};
 use super::params::{self, form_pairs, missing};
-use super::{Emulator, Op, time};
+use super::{Emulator, Injected, Op, time};
 use crate::twilio::types::{ErrorBody, FlexFlow, FlexFlowParams, Integration};
 
 /// Errors are responses too: Twilio's error body, already rendered.
@@ -24,9 +24,10 @@ pub async fn create(
     uri: Uri,
     body: Bytes,
 ) -> Answer {
-    if let Some(failure) = emulator.count_call(Op::Create) {
-        return Err(failure);
-    }
+    let fail_after_applying = match emulator.count(Op::Create) {
+        Some(Injected::Fail(status)) => return Err(emulator.injected_failure(status)),
+        injected => injected == Some(Injected::FailAfterApplying),
+    };
     let pairs = form_pairs(content_type(&headers), &body);
     for required in ["FriendlyName", "ChatServiceSid", "ChannelType"] {
         if !pairs.iter().any(|(k, v)| k == required && !v.is_empty()) {
@@ -69,7 +70,7 @@ pub async fn create(
         sid,
         ..flow
     });
-    if emulator.switches().take_failure_after_create() {
+    if fail_after_applying || emulator.switches().take_failure_after_create() {
         return Err(super::api::injected_failure(500, None));
     }
     Ok((StatusCode::CREATED, Json(flow)).into_response())

@@ -2,7 +2,8 @@
 //! flexroute's Twilio client honest in tests, what `flexroute serve --sandbox` provisions
 //! against, and what `flexroute emulator` serves to front-end developers without a Twilio
 //! account. Bodies, status codes, error codes and paging follow the spec and Twilio's own
-//! examples; [`Switches`] add the faults a real upstream has (latency, 429/5xx, down).
+//! examples; [`Switches`] add the faults a real upstream has (latency, 429/5xx now, for a while
+//! or at random, down).
 
 mod api;
 mod auth;
@@ -22,6 +23,7 @@ use axum::response::Response;
 
 pub use self::params::is_sid;
 use self::store::Store;
+use self::switches::Injected;
 pub use self::switches::Switches;
 use crate::twilio::Credentials;
 use crate::twilio::types::FlexFlow;
@@ -117,12 +119,15 @@ impl Emulator {
         self.shared.store.insert(flow);
     }
 
-    /// Requests received for `op`: counted after authentication, including those failed by
-    /// [`Switches::fail_next`] and those that found no flow.
     /// The most requests this emulator was answering at one time (latency included), so a
     /// test can check a client's cap on concurrent calls.
     pub fn max_in_flight(&self) -> u64 {
         self.shared.max_in_flight.load(Ordering::Relaxed)
+    }
+
+    /// The requests this emulator is answering now (latency included).
+    pub fn in_flight(&self) -> u64 {
+        self.shared.in_flight.load(Ordering::Relaxed)
     }
 
     /// Marks a request in flight until the returned guard drops.
@@ -132,6 +137,8 @@ impl Emulator {
         InFlight(self.shared.clone())
     }
 
+    /// Requests received for `op`: counted after authentication, including those the switches
+    /// failed and those that found no flow.
     pub fn calls(&self, op: Op) -> u64 {
         self.shared.calls[op as usize].load(Ordering::Relaxed)
     }
@@ -148,11 +155,23 @@ impl Emulator {
         &self.shared.store
     }
 
-    /// Counts a request for `op`; returns the failure [`Switches::fail_next`] injects into it,
-    /// which answers it instead, if any.
+    /// Counts a request for `op`; returns the failure the switches inject into it, which
+    /// answers it instead, if any. (Creates use [`Emulator::count`]: theirs may come after.)
     fn count_call(&self, op: Op) -> Option<Response> {
+        match self.count(op)? {
+            Injected::Fail(status) => Some(self.injected_failure(status)),
+            Injected::FailAfterApplying => None,
+        }
+    }
+
+    /// Counts a request for `op`; what the switches do to it.
+    fn count(&self, op: Op) -> Option<Injected> {
         self.shared.calls[op as usize].fetch_add(1, Ordering::Relaxed);
-        let status = self.switches().take_failure()?;
-        Some(api::injected_failure(status, self.switches().retry_after()))
+        self.switches().take_failure(op == Op::Create)
+    }
+
+    /// Twilio's error body for `status`, with `Retry-After` when the switches say so.
+    fn injected_failure(&self, status: u16) -> Response {
+        api::injected_failure(status, self.switches().retry_after())
     }
 }

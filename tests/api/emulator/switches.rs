@@ -1,5 +1,6 @@
-//! The faults a test can switch on: injected 429/500, `Retry-After`, latency, and a real
-//! outage (the port closed, then bound again with the same flows).
+//! The faults a test can switch on: injected 429/500 (the next N, for a while, at random),
+//! `Retry-After`, latency, and a real outage (the port closed, then bound again with the same
+//! flows).
 
 use std::io::ErrorKind;
 use std::time::{Duration, Instant};
@@ -51,6 +52,80 @@ async fn a_failed_create_creates_nothing() {
     upstream.create("acme en").await;
     assert_eq!(upstream.emulator.flows().len(), 1);
     assert_eq!(upstream.emulator.calls(Op::Create), 2);
+    upstream.stop().await;
+}
+
+#[tokio::test]
+async fn fail_for_throttles_until_it_is_lifted() {
+    let upstream = Upstream::start().await;
+    let switches = upstream.emulator.switches();
+    switches.set_retry_after(Some(60));
+    switches.fail_for(Duration::from_secs(3600), 429);
+    for _ in 0..5 {
+        let response = upstream.get("/v1/FlexFlows").send().await.unwrap();
+        assert_eq!(response.headers()["retry-after"], "60");
+        twilio_error(response, 429, 20429).await;
+    }
+    let form = [
+        ("FriendlyName", "acme en"),
+        ("ChatServiceSid", CHAT_SERVICE),
+        ("ChannelType", "web"),
+    ];
+    let response = upstream.post("/v1/FlexFlows", &form).send().await.unwrap();
+    twilio_error(response, 429, 20429).await;
+    assert!(upstream.emulator.flows().is_empty(), "429: not processed");
+    switches.fail_for(Duration::ZERO, 429);
+    upstream.create("acme en").await;
+    assert_eq!(switches.injected_failures(), 6);
+    upstream.stop().await;
+}
+
+/// Creates failed at random with 500: about the share asked for, and some of them took effect
+/// (listed afterwards) although the client saw a 500.
+#[tokio::test]
+async fn random_500s_fail_a_share_and_some_creates_apply() {
+    let upstream = Upstream::start().await;
+    let switches = upstream.emulator.switches();
+    switches.fail_at_random(0.5, 500, 2024);
+    let mut failed = Vec::new();
+    for i in 0..200 {
+        let name = format!("flow {i}");
+        let form = [
+            ("FriendlyName", name.as_str()),
+            ("ChatServiceSid", CHAT_SERVICE),
+            ("ChannelType", "web"),
+        ];
+        let response = upstream.post("/v1/FlexFlows", &form).send().await.unwrap();
+        if response.status() == StatusCode::INTERNAL_SERVER_ERROR {
+            twilio_error(response, 500, 20500).await;
+            failed.push(name);
+        } else {
+            assert_eq!(response.status(), StatusCode::CREATED);
+        }
+    }
+    switches.clear_failures();
+    // Expected 100, standard deviation ~7: a bound 7 sigma wide, against a hang of the PRNG.
+    assert!(
+        (50..=150).contains(&failed.len()),
+        "{} failed",
+        failed.len()
+    );
+    let stored = upstream.emulator.flows();
+    let applied = failed
+        .iter()
+        .filter(|name| {
+            stored
+                .iter()
+                .any(|f| f.friendly_name.as_deref() == Some(name))
+        })
+        .count();
+    assert!(
+        applied > 0 && applied < failed.len(),
+        "{applied} of {} failed creates applied",
+        failed.len()
+    );
+    assert_eq!(stored.len(), 200 - failed.len() + applied);
+    assert_eq!(switches.injected_failures(), failed.len() as u64);
     upstream.stop().await;
 }
 
