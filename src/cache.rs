@@ -70,13 +70,17 @@ impl Prepared {
 
 #[derive(Clone)]
 pub struct ResponseCache {
-    inner: Cache<RouteKey, Arc<Prepared>>,
+    inner: Cache<RouteKey, Arc<Prepared>, foldhash::fast::RandomState>,
 }
 
 impl ResponseCache {
     pub fn new(max_entries: u64) -> Self {
         Self {
-            inner: Cache::new(max_entries),
+            // Keys are configured pairs only (unknown input never reaches the cache), so the
+            // fast hash of the table's maps is safe here too.
+            inner: Cache::builder()
+                .max_capacity(max_entries)
+                .build_with_hasher(foldhash::fast::RandomState::default()),
         }
     }
 

@@ -19,7 +19,6 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tower_http::catch_panic::CatchPanicLayer;
 
 pub use error::{ApiError, ErrorCode};
 use limit::RateLimit;
@@ -117,7 +116,7 @@ impl AppState {
 }
 
 /// The public listener: widget configs, health and readiness.
-pub fn public_router(state: AppState) -> Router {
+pub fn public_router(state: AppState) -> observe::Observed<Router> {
     let mut config = get(webchat::get_config).options(webchat::preflight);
     if state.rate_limit.is_some() {
         config = config.route_layer(axum::middleware::from_fn_with_state(
@@ -125,20 +124,15 @@ pub fn public_router(state: AppState) -> Router {
             limit::limit,
         ));
     }
-    Router::new()
+    let router = Router::new()
         .route(CONFIG_ROUTE, config)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
-        // Inside `observe`, so that a handler's panic is counted as the 500 it becomes.
-        .layer(CatchPanicLayer::custom(error::panic_response))
-        // `observe` also refuses large bodies (one middleware on the hot path, not two).
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            observe::observe,
-        ))
-        .with_state(state)
+        .with_state(state.clone());
+    // Metrics, large bodies and panics are handled outside the router (see `Observed`).
+    observe::Observed::new(router, state)
 }
 
 /// The ops listener: Prometheus metrics (and liveness, for probes that use this port).

@@ -4,16 +4,21 @@
 //! `unmatched` series instead of one per path. Metric handles are looked up once per (route,
 //! status) and kept, so a request costs atomic increments, not label hashing.
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
 use std::sync::OnceLock;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
 use axum::response::Response;
-use http::StatusCode;
+use http::{Method, StatusCode};
+use pin_project_lite::pin_project;
 use prometheus::{Histogram, IntCounter};
+use tower::Service;
 
-use super::AppState;
+use super::{AppState, error};
 use crate::metrics::Metrics;
 
 /// Statuses whose counters are kept at hand; any other is looked up by label (still bounded:
@@ -64,35 +69,216 @@ impl HttpMetrics {
         )
     }
 
-    fn for_route(&self, pattern: Option<&str>) -> &RouteMetrics {
-        let found = pattern.and_then(|p| self.0.iter().find(|r| r.route == p));
-        found.unwrap_or_else(|| self.0.last().expect("`unmatched` is always present"))
+    /// The index of the route `path` is (the last one, `unmatched`, if none).
+    fn index_of(&self, path: &str) -> usize {
+        let last = self.0.len() - 1;
+        self.0[..last]
+            .iter()
+            .position(|r| r.route == path)
+            .unwrap_or(last)
+    }
+
+    fn route(&self, index: usize) -> &RouteMetrics {
+        &self.0[index]
     }
 }
 
-pub async fn observe(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route = app.http_metrics.for_route(
-        request
-            .extensions()
-            .get::<MatchedPath>()
-            .map(MatchedPath::as_str),
-    );
-    let method = tracing::enabled!(tracing::Level::DEBUG).then(|| request.method().clone());
-    let response = match super::body_too_large(request.headers()) {
-        Some(refused) => refused,
-        None => next.run(request).await,
-    };
-    let elapsed = started.elapsed();
-    route.record(response.status(), elapsed.as_secs_f64());
-    if let Some(method) = method {
-        tracing::debug!(
-            %method,
-            route = route.route,
-            status = response.status().as_u16(),
-            micros = elapsed.as_micros() as u64,
-            "request"
-        );
+/// The public router wrapped once, outside it: metrics, the `413`, and panics turned into
+/// `500 internal`. Outside rather than as router layers because each `Router::layer` boxes and
+/// clones every route's service again on every request; this costs neither. The route label is
+/// the request path when it is one of the router's (all are static paths, so that is exactly
+/// what the router matched), else `unmatched`.
+#[derive(Clone)]
+pub struct Observed<S> {
+    inner: S,
+    app: AppState,
+}
+
+impl<S> Observed<S> {
+    pub fn new(inner: S, app: AppState) -> Self {
+        Self { inner, app }
     }
-    response
+}
+
+impl<S, B> Service<http::Request<B>> for Observed<S>
+where
+    S: Service<http::Request<B>, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = ObservedFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let started = Instant::now();
+        let route = self.app.http_metrics.index_of(request.uri().path());
+        let method = tracing::enabled!(tracing::Level::DEBUG).then(|| request.method().clone());
+        let inner = match super::body_too_large(request.headers()) {
+            Some(refused) => Inner::Ready {
+                response: Some(refused),
+            },
+            None => match panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(request))) {
+                Ok(future) => Inner::Running { future },
+                Err(panic) => Inner::Ready {
+                    response: Some(error::panic_response(panic)),
+                },
+            },
+        };
+        ObservedFuture {
+            inner,
+            app: self.app.clone(),
+            route,
+            started,
+            method,
+        }
+    }
+}
+
+pin_project! {
+    pub struct ObservedFuture<F> {
+        #[pin]
+        inner: Inner<F>,
+        app: AppState,
+        route: usize,
+        started: Instant,
+        method: Option<Method>,
+    }
+}
+
+pin_project! {
+    #[project = InnerProjection]
+    enum Inner<F> {
+        Running { #[pin] future: F },
+        Ready { response: Option<Response> },
+    }
+}
+
+impl<F> Future for ObservedFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = match this.inner.project() {
+            InnerProjection::Running { future } => {
+                match panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+                    Ok(Poll::Pending) => return Poll::Pending,
+                    Ok(Poll::Ready(Ok(response))) => response,
+                    Err(panic) => error::panic_response(panic),
+                }
+            }
+            InnerProjection::Ready { response } => response
+                .take()
+                .expect("an observed future is not polled after it finished"),
+        };
+        let elapsed = this.started.elapsed();
+        let route = this.app.http_metrics.route(*this.route);
+        route.record(response.status(), elapsed.as_secs_f64());
+        if let Some(method) = this.method.take() {
+            tracing::debug!(
+                %method,
+                route = route.route,
+                status = response.status().as_u16(),
+                micros = elapsed.as_micros() as u64,
+                "request"
+            );
+        }
+        Poll::Ready(Ok(response))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::Router;
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::config::{Config, Environment};
+
+    const TABLE: &str = r#"
+[twilio]
+account_sid = "AC0123456789abcdef0123456789abcdef"
+[provisioning]
+enabled = false
+[[sites]]
+id = "acme"
+default_language = "en"
+languages = ["en"]
+[sites.language."en"]
+flex_flow_sid = "FO0123456789abcdef0123456789abcdef"
+"#;
+
+    async fn handler_with_a_bug() -> &'static str {
+        panic!("a handler bug")
+    }
+
+    async fn observed() -> (Observed<Router>, AppState) {
+        let config = Config::from_toml_str(TABLE, &Environment::default())
+            .unwrap()
+            .config;
+        let services = crate::Services {
+            store: Some(std::sync::Arc::new(
+                crate::provision::store::MemoryStore::default(),
+            )),
+            ..Default::default()
+        };
+        let app = crate::app(&config, services).await.unwrap();
+        let router = Router::new()
+            .route("/v1/webchat/config", get(handler_with_a_bug))
+            .route("/healthz", get(|| async { "ok" }));
+        (Observed::new(router, app.clone()), app)
+    }
+
+    fn series(app: &AppState, line: &str) -> Option<String> {
+        let text = String::from_utf8(app.metrics.render()).unwrap();
+        text.lines()
+            .find(|l| l.starts_with(line))
+            .map(|l| l[line.len()..].trim().to_string())
+    }
+
+    async fn call(service: Observed<Router>, request: http::Request<Body>) -> (u16, String) {
+        let response = service.oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_panic_is_a_counted_500_and_the_route_label_is_the_path_or_unmatched() {
+        let (service, app) = observed().await;
+        let get = |uri: &str| http::Request::get(uri).body(Body::empty()).unwrap();
+        let (status, body) = call(service.clone(), get("/v1/webchat/config?site=acme")).await;
+        assert_eq!(status, 500);
+        assert!(body.contains(r#""code":"internal""#), "{body}");
+        assert!(!body.contains("a handler bug"), "panic text leaked: {body}");
+        let (status, _) = call(service.clone(), get("/healthz")).await;
+        assert_eq!(status, 200);
+        let (status, _) = call(service.clone(), get("/no/such/path")).await;
+        assert_eq!(status, 404);
+        let large = http::Request::get("/healthz")
+            .header("content-length", "1000000")
+            .body(Body::empty())
+            .unwrap();
+        let (status, body) = call(service, large).await;
+        assert_eq!(status, 413);
+        assert!(body.contains("payload_too_large"), "{body}");
+        for (labels, count) in [
+            (r#"route="/v1/webchat/config",status="500""#, "1"),
+            (r#"route="/healthz",status="200""#, "1"),
+            (r#"route="unmatched",status="404""#, "1"),
+            (r#"route="/healthz",status="413""#, "1"),
+        ] {
+            let line = format!("flexroute_http_requests_total{{{labels}}}");
+            assert_eq!(series(&app, &line).as_deref(), Some(count), "{line}");
+        }
+    }
 }

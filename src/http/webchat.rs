@@ -51,24 +51,17 @@ struct Query<'a> {
     page: Option<Cow<'a, str>>,
 }
 
-fn parse_query(parts: &Parts) -> Result<Query<'_>, ApiError> {
-    let raw = parts.uri.query().unwrap_or("");
-    if raw.len() > MAX_QUERY_BYTES {
-        return Err(ApiError::new(
-            ErrorCode::InvalidRequest,
-            format!("query string longer than {MAX_QUERY_BYTES} bytes"),
-        ));
-    }
-    let mut query = Query::default();
-    for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
+impl<'a> Query<'a> {
+    /// Keeps `value` if `key` is one flexroute reads and it is the first non-empty one.
+    fn take(&mut self, key: Cow<'a, str>, value: Cow<'a, str>) -> Result<(), ApiError> {
         let (slot, limited) = match key.as_ref() {
-            "site" => (&mut query.site, true),
-            "lang" => (&mut query.lang, true),
-            "page" => (&mut query.page, false),
-            _ => continue,
+            "site" => (&mut self.site, true),
+            "lang" => (&mut self.lang, true),
+            "page" => (&mut self.page, false),
+            _ => return Ok(()),
         };
         if value.is_empty() {
-            continue; // `?site=&lang=` from a template left blank means "not given"
+            return Ok(()); // `?site=&lang=` from a template left blank means "not given"
         }
         if limited && value.len() > MAX_VALUE_BYTES {
             return Err(ApiError::new(
@@ -78,6 +71,30 @@ fn parse_query(parts: &Parts) -> Result<Query<'_>, ApiError> {
         }
         if slot.is_none() {
             *slot = Some(value);
+        }
+        Ok(())
+    }
+}
+
+fn parse_query(parts: &Parts) -> Result<Query<'_>, ApiError> {
+    let raw = parts.uri.query().unwrap_or("");
+    if raw.len() > MAX_QUERY_BYTES {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!("query string longer than {MAX_QUERY_BYTES} bytes"),
+        ));
+    }
+    let mut query = Query::default();
+    // Most queries have nothing to decode (`site=acme&lang=es-MX`): those are split in place,
+    // every pair borrowed, at a fraction of `form_urlencoded`'s byte-by-byte cost.
+    if raw.bytes().any(|b| b == b'%' || b == b'+') {
+        for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
+            query.take(key, value)?;
+        }
+    } else {
+        for pair in raw.split('&').filter(|pair| !pair.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            query.take(Cow::Borrowed(key), Cow::Borrowed(value))?;
         }
     }
     Ok(query)
@@ -340,4 +357,54 @@ pub async fn preflight(State(app): State<AppState>, request: Request) -> Respons
         );
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(raw: &str) -> (Option<String>, Option<String>, Option<String>) {
+        let (parts, ()) = http::Request::get(format!("/v1/webchat/config?{raw}"))
+            .body(())
+            .unwrap()
+            .into_parts();
+        let query = parse_query(&parts).unwrap();
+        let owned = |v: Option<Cow<'_, str>>| v.map(Cow::into_owned);
+        (owned(query.site), owned(query.lang), owned(query.page))
+    }
+
+    /// What `form_urlencoded` (the reference) makes of the same query.
+    fn reference(raw: &str) -> (Option<String>, Option<String>, Option<String>) {
+        let mut found = (None, None, None);
+        for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
+            let slot = match key.as_ref() {
+                "site" => &mut found.0,
+                "lang" => &mut found.1,
+                "page" => &mut found.2,
+                _ => continue,
+            };
+            if !value.is_empty() && slot.is_none() {
+                *slot = Some(value.into_owned());
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn the_split_in_place_reads_queries_as_form_urlencoded_does() {
+        for raw in [
+            "site=acme&lang=es-MX",
+            "lang=&lang=fr-CA&site=acme",
+            "&&site=acme&&",
+            "site",
+            "site=a=b&lang==x",
+            "=x&page=https://shop.example/fr/cart?x=1",
+            "site=acme;lang=fr",
+            "site=ac%6De&lang=es+MX",
+            "page=https%3A%2F%2Fshop.example%2Ffr&site=acme",
+            "",
+        ] {
+            assert_eq!(parsed(raw), reference(raw), "{raw:?}");
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! a request's host to a site, and the small URL helpers that pull a host out of `Origin`,
 //! `Referer` and the `page` parameter.
 
-use std::collections::HashMap;
+use super::FastMap;
 use std::fmt;
 
 /// A host a site claims: exact, or every subdomain of a suffix (`*.acme.example` matches
@@ -65,8 +65,8 @@ fn is_hostname(name: &str) -> bool {
 /// suffix wins, so lookups cost one hash probe per label of the request's host.
 #[derive(Debug, Default)]
 pub struct HostIndex {
-    exact: HashMap<Box<str>, usize>,
-    wildcard: HashMap<Box<str>, usize>,
+    exact: FastMap<Box<str>, usize>,
+    wildcard: FastMap<Box<str>, usize>,
 }
 
 /// Longest host we look up; anything longer cannot be a configured name.

@@ -6,6 +6,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::FastMap;
+
 /// Longest tag we try to match; real tags are far shorter (RFC 5646 §4.4.1 suggests 35).
 const MAX_TAG: usize = 64;
 
@@ -76,14 +78,14 @@ pub struct SiteLanguages {
     default: usize,
     /// Lower-case tag or tag prefix → candidate languages, best first: the exact tag, then the
     /// default language, then config order.
-    ranges: HashMap<Box<str>, Vec<usize>>,
+    ranges: FastMap<Box<str>, Vec<usize>>,
 }
 
 impl SiteLanguages {
     /// `tags` must be canonical and `default` one of them (validation guarantees both).
     pub fn new(tags: Vec<Arc<str>>, default: usize) -> Self {
         let lower: Vec<Box<str>> = tags.iter().map(|t| t.to_ascii_lowercase().into()).collect();
-        let mut ranges: HashMap<Box<str>, Vec<usize>> = HashMap::new();
+        let mut ranges: FastMap<Box<str>, Vec<usize>> = FastMap::default();
         for (i, tag) in lower.iter().enumerate() {
             ranges.entry(tag.clone()).or_default().insert(0, i);
         }
