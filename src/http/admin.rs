@@ -30,10 +30,18 @@ pub async fn require_token(State(app): State<AppState>, request: Request, next: 
     }
 }
 
-/// Equal-length inputs take the same time whatever they hold, so the token cannot be guessed
-/// byte by byte from response times.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Takes the same time whatever the inputs hold and however long the expected token is: every
+/// byte of the longer input is compared (the shorter is read as zeros past its end), and a
+/// length difference only sets the result, so neither the token's bytes nor its length can
+/// be learnt from response times. Only the length the caller sent shows, which it knows.
+fn constant_time_eq(given: &[u8], expected: &[u8]) -> bool {
+    let longest = given.len().max(expected.len());
+    let differences = (0..longest).fold(0u8, |acc, i| {
+        let a = given.get(i).copied().unwrap_or(0);
+        let b = expected.get(i).copied().unwrap_or(0);
+        acc | (a ^ b)
+    });
+    differences == 0 && given.len() == expected.len()
 }
 
 /// `GET /admin/routes`: every configured pair, its address, where it came from, its state.
@@ -118,5 +126,28 @@ pub async fn reload(State(app): State<AppState>) -> Response {
             })),
         )
             .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn tokens_match_only_when_equal() {
+        let token = b"admin-token-51aa0f3e";
+        assert!(constant_time_eq(token, token));
+        assert!(!constant_time_eq(b"admin-token-51aa0f3f", token));
+        assert!(!constant_time_eq(b"admin-token", token), "a prefix");
+        assert!(!constant_time_eq(b"admin-token-51aa0f3e\0", token), "zero padding");
+        assert!(!constant_time_eq(b"", token));
+        assert!(!constant_time_eq(token, b""));
+    }
+
+    #[test]
+    fn the_admin_listener_is_loopback_by_default() {
+        let server = crate::config::ServerConfig::default();
+        let address: std::net::SocketAddr = server.admin_listen.parse().unwrap();
+        assert!(address.ip().is_loopback(), "{address}");
     }
 }
