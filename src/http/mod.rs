@@ -4,6 +4,7 @@ mod admin;
 mod error;
 mod health;
 mod observe;
+mod openapi;
 mod webchat;
 
 use std::ops::Deref;
@@ -14,10 +15,11 @@ use arc_swap::ArcSwap;
 use axum::Router;
 use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{MethodRouter, get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 
 pub use error::{ApiError, ErrorCode};
+pub use openapi::{OpsApi, PublicApi};
 pub use webchat::MAX_QUERY_BYTES;
 
 use crate::cache::ResponseCache;
@@ -26,9 +28,7 @@ use crate::provision::Provisioner;
 use crate::table::RoutingTable;
 
 const CONFIG_ROUTE: &str = "/v1/webchat/config";
-/// Every public route pattern, which are also the only `route` label values besides
-/// `unmatched`.
-const ROUTES: &[&str] = &[CONFIG_ROUTE, "/healthz", "/readyz"];
+const OPENAPI_ROUTE: &str = "/openapi.json";
 
 /// Shared by every handler; cloning it is one reference-count increment.
 #[derive(Clone)]
@@ -69,7 +69,9 @@ impl AppState {
         metrics.mark_config_loaded();
         let cache_control = HeaderValue::from_str(&format!("public, max-age={cache_max_age_secs}"))
             .unwrap_or(HeaderValue::from_static("no-cache"));
-        let http_metrics = observe::HttpMetrics::new(ROUTES, &metrics);
+        // Every public route pattern, which are also the only `route` label values besides
+        // `unmatched`.
+        let http_metrics = observe::HttpMetrics::new(&public_paths(), &metrics);
         Self(Arc::new(Shared {
             http_metrics,
             table: ArcSwap::new(table),
@@ -102,15 +104,63 @@ impl AppState {
     }
 }
 
-/// The public listener: widget configs, health and readiness.
-pub fn public_router(state: AppState) -> Router {
-    Router::new()
-        .route(
+/// The public listener's routes. Its router is built from this list alone, and its
+/// `/openapi.json` must describe exactly these paths and methods (`tests/api/openapi.rs`).
+fn public_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![
+        (
             CONFIG_ROUTE,
             get(webchat::get_config).options(webchat::preflight),
-        )
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+        ),
+        ("/healthz", get(health::healthz)),
+        ("/readyz", get(health::readyz)),
+        (OPENAPI_ROUTE, get(openapi::public_document)),
+    ]
+}
+
+/// The ops listener's routes outside `/admin` (same rule as [`public_routes`]).
+fn ops_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![
+        ("/metrics", get(metrics)),
+        ("/healthz", get(health::healthz)),
+        (OPENAPI_ROUTE, get(openapi::ops_document)),
+    ]
+}
+
+/// The admin routes, all behind the bearer token (same rule as [`public_routes`]).
+fn admin_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![
+        ("/admin/routes", get(admin::routes)),
+        ("/admin/provision", post(admin::provision)),
+        ("/admin/reload", post(admin::reload)),
+    ]
+}
+
+/// Every path the public listener serves.
+pub fn public_paths() -> Vec<&'static str> {
+    public_routes().into_iter().map(|(path, _)| path).collect()
+}
+
+/// Every path the ops listener serves.
+pub fn ops_paths() -> Vec<&'static str> {
+    ops_routes()
+        .into_iter()
+        .chain(admin_routes())
+        .map(|(path, _)| path)
+        .collect()
+}
+
+fn router(routes: Vec<(&'static str, MethodRouter<AppState>)>) -> Router<AppState> {
+    routes
+        .into_iter()
+        .fold(Router::new(), |router, (path, methods)| {
+            router.route(path, methods)
+        })
+}
+
+/// The public listener: widget configs, health and readiness, its OpenAPI document.
+pub fn public_router(state: AppState) -> Router {
+    router(public_routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         // Inside `observe`, so that a handler's panic is counted as the 500 it becomes.
@@ -122,25 +172,28 @@ pub fn public_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The ops listener: Prometheus metrics (and liveness, for probes that use this port).
+/// The ops listener: Prometheus metrics, liveness, the admin API and its OpenAPI document.
 pub fn ops_router(state: AppState) -> Router {
-    let admin = Router::new()
-        .route("/admin/routes", get(admin::routes))
-        .route("/admin/provision", axum::routing::post(admin::provision))
-        .route("/admin/reload", axum::routing::post(admin::reload))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            admin::require_token,
-        ));
-    Router::new()
-        .route("/metrics", get(metrics))
-        .route("/healthz", get(health::healthz))
+    let admin = router(admin_routes()).route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        admin::require_token,
+    ));
+    router(ops_routes())
         .merge(admin)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state)
 }
 
+/// Prometheus metrics (text exposition format 0.0.4), names prefixed `flexroute_`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "ops",
+    operation_id = "metrics",
+    responses((status = 200, description = "Every flexroute series.", body = String,
+        content_type = "text/plain; version=0.0.4; charset=utf-8")),
+)]
 async fn metrics(axum::extract::State(app): axum::extract::State<AppState>) -> impl IntoResponse {
     app.metrics
         .cache_entries

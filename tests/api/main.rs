@@ -10,6 +10,7 @@ mod config;
 mod emulator;
 mod faults;
 mod language;
+mod openapi;
 mod ops;
 mod process;
 mod properties;
