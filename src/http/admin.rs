@@ -151,6 +151,8 @@ pub struct Provisioned {
     pairs: Vec<PlanItem>,
 }
 
+/// Plan (default) or apply: make Twilio agree with the routing table.
+///
 /// Compares every configured pair with Twilio and says (default) or does what it takes to make
 /// them agree: create, adopt or update Flex Flows.
 #[utoipa::path(
@@ -232,6 +234,8 @@ pub enum InvalidConfig {
     InvalidConfig,
 }
 
+/// Reload the configuration file.
+///
 /// Reads the configuration file again, validates it completely and swaps it in; a bad file is
 /// rejected with every problem named, and the last good table keeps serving.
 #[utoipa::path(

@@ -48,8 +48,11 @@ pub async fn healthz() -> Json<Liveness> {
     Json(Liveness { status: Alive::Ok })
 }
 
-/// Readiness: 200 once the routing table is loaded and the state store answers; 503 before
-/// that and during shutdown.
+/// Readiness.
+///
+/// 200 once the routing table is loaded and the state store answers; 503 before that, while a
+/// shared state store is unreachable (with `redis_unavailable = "not-ready"`) and during
+/// shutdown.
 #[utoipa::path(
     get,
     path = "/readyz",

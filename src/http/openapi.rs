@@ -145,7 +145,8 @@ fn serve(document: &Bytes) -> Response {
 static PUBLIC: LazyLock<Bytes> = LazyLock::new(|| document(PublicApi::openapi()));
 static OPS: LazyLock<Bytes> = LazyLock::new(|| document(OpsApi::openapi()));
 
-fn document(openapi: utoipa::openapi::OpenApi) -> Bytes {
+fn document(mut openapi: utoipa::openapi::OpenApi) -> Bytes {
+    openapi.info.license = None; // the crate declares none; utoipa would write an empty one
     Bytes::from(openapi.to_pretty_json().unwrap_or_default())
 }
 

@@ -34,8 +34,9 @@ static VARY_REFERER: HeaderValue =
     HeaderValue::from_static("Origin, Accept-Language, Cookie, Referer");
 static JSON: HeaderValue = HeaderValue::from_static("application/json");
 
-/// The widget configuration for the visitor's site and language. The site comes from `site`,
-/// else the host of `Origin`, else of the page URL (`page` or `Referer`), else `Host`. The
+/// The widget configuration for the visitor's site and language.
+///
+/// The site comes from `site`, else the host of `Origin`, else of the page URL (`page` or `Referer`), else `Host`. The
 /// language from `lang`, else the page URL's first path segment (sites with
 /// `path_language = true`), else the site's language cookie, else `Accept-Language`, else the
 /// site's default. Unknown query parameters are ignored; an empty one counts as absent.
@@ -60,6 +61,15 @@ static JSON: HeaderValue = HeaderValue::from_static("application/json");
     responses(
         (status = 200, description = "The widget configuration. `degraded` answers lend the site default language's address (`no-cache`).",
             body = crate::widget::Body,
+            links(("revalidate" = (
+                operation_id = "getWebchatConfig",
+                description = "Ask again with the ETag: 304 while the answer is unchanged.",
+                parameters(
+                    ("header.If-None-Match" = "$response.header.ETag"),
+                    ("query.site" = "$response.body#/site"),
+                    ("query.lang" = "$response.body#/language"),
+                ),
+            ))),
             headers(
                 ("ETag" = inline(super::openapi::ETag)),
                 ("Cache-Control" = inline(super::openapi::ConfigCacheControl)),
@@ -367,6 +377,8 @@ fn if_none_match(request: &HeaderMap, etag: &HeaderValue) -> bool {
         .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag).as_bytes() == ours)
 }
 
+/// CORS preflight for `GET /v1/webchat/config`.
+///
 /// `OPTIONS /v1/webchat/config`: a CORS preflight. Allowed origins get the grant; anyone else
 /// gets an empty 204, which a browser reads as a refusal.
 #[utoipa::path(
