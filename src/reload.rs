@@ -22,7 +22,8 @@ pub struct ConfigSource {
     pub env: Environment,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// What a successful reload changed.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReloadReport {
     pub trigger: String,
     pub sites: usize,
@@ -32,6 +33,7 @@ pub struct ReloadReport {
     pub added: usize,
     pub removed: usize,
     /// Settings that only take effect on restart; the running values are kept.
+    #[schema(value_type = Vec<String>)]
     pub restart_needed: Vec<&'static str>,
     pub warnings: Vec<String>,
 }

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use crate::table::{Address, Pair, Site};
 
@@ -40,18 +41,58 @@ pub fn deep_merge(base: &mut Map<String, Value>, overlay: Map<String, Value>) {
     }
 }
 
-#[derive(Serialize)]
+/// The body of `GET /v1/webchat/config`'s 200 answer (`/openapi.json` derives its schema from
+/// this type, so the document describes the bytes actually sent).
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Body<'a> {
+#[schema(
+    as = WidgetConfig,
+    description = "The widget configuration for one site and language."
+)]
+pub struct Body<'a> {
+    /// The id of the site the request resolved to.
+    #[schema(example = "acme")]
     site: &'a str,
+    /// The negotiated language, as the site lists it (BCP 47).
+    #[schema(example = "es-MX")]
     language: &'a str,
+    /// Present (and `true`) only when `address` is lent by the site's default language because
+    /// this language's own address cannot be had yet.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[schema(value_type = bool, required = false)]
     degraded: bool,
     /// On a degraded answer: the language whose address is lent until this one has its own.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, required = false, example = "en-US")]
     address_language: Option<&'a str>,
     address: &'a Address,
+    #[schema(value_type = AppConfig)]
     app_config: Map<String, Value>,
+}
+
+/// `appConfig`: ready for `Twilio.FlexWebChat.createWebChat(appConfig)`. The configured widget
+/// settings (`defaults.widget` ← site ← language, deep-merged) with the members flexroute owns
+/// set last; any other member comes from the configuration. (Documentation only: the value
+/// sent is a JSON map.)
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct AppConfig {
+    /// `twilio.account_sid`.
+    #[schema(pattern = "^AC[0-9a-fA-F]{32}$")]
+    account_sid: String,
+    /// The SID of `address`.
+    #[schema(pattern = "^FO[0-9a-fA-F]{32}$")]
+    flex_flow_sid: String,
+    context: WidgetContext,
+}
+
+/// `appConfig.context`: configured context members plus the two flexroute sets.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct WidgetContext {
+    site: String,
+    language: String,
 }
 
 /// The JSON bytes answering for `pair` on `site`. `lent_by` is set on a degraded answer: the

@@ -7,11 +7,13 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::header;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::AppState;
-use super::error::{ApiError, ErrorCode};
-use crate::provision::plan;
+use super::error::{ApiError, ErrorBody, ErrorCode};
+use crate::provision::plan::{self, PlanItem};
+use crate::reload::ReloadReport;
 
 pub async fn require_token(State(app): State<AppState>, request: Request, next: Next) -> Response {
     let Some(expected) = app.admin_token.as_deref() else {
@@ -44,8 +46,66 @@ fn constant_time_eq(given: &[u8], expected: &[u8]) -> bool {
     differences == 0 && given.len() == expected.len()
 }
 
-/// `GET /admin/routes`: every configured pair, its address, where it came from, its state.
-pub async fn routes(State(app): State<AppState>) -> Json<Value> {
+/// `GET /admin/routes`' answer.
+#[derive(Serialize, ToSchema)]
+pub struct Routes {
+    routes: Vec<RouteState>,
+}
+
+/// One configured (site, language) pair as this replica sees it.
+#[derive(Serialize, ToSchema)]
+pub struct RouteState {
+    site: String,
+    language: String,
+    /// Whether this is the site's default language.
+    default: bool,
+    state: PairState,
+    /// The address's SID, once known.
+    sid: Option<String>,
+    /// Where the SID came from.
+    #[schema(value_type = Option<SidSource>)]
+    source: Option<&'static str>,
+    /// The last provisioning attempt's error, while the pair is failing.
+    last_error: Option<String>,
+    failed_attempts: u32,
+    /// Seconds until the next attempt, while the pair is failing.
+    retry_in_secs: Option<u64>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PairState {
+    Ready,
+    Provisioning,
+    Failing,
+    Missing,
+}
+
+/// Documentation of [`RouteState::source`] (`crate::provision::Source`).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum SidSource {
+    Pinned,
+    Stored,
+    Adopted,
+    Created,
+}
+
+/// Every configured pair: its address, where it came from, its state.
+#[utoipa::path(
+    get,
+    path = "/admin/routes",
+    tag = "admin",
+    operation_id = "adminRoutes",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Every configured pair.", body = Routes),
+        (status = 401, description = "`unauthorized`: missing or wrong bearer token.", body = ErrorBody),
+        (status = 404, description = "`not_found`: the admin API is off (no `FLEXROUTE_ADMIN_TOKEN`).", body = ErrorBody),
+    ),
+)]
+pub async fn routes(State(app): State<AppState>) -> Json<Routes> {
     let table = app.table();
     let p = &app.provisioner;
     let mut routes = Vec::new();
@@ -54,30 +114,37 @@ pub async fn routes(State(app): State<AppState>) -> Json<Value> {
             let known = p.known(site, pair);
             let failure = p.failure(site, pair);
             let state = match (&known, &failure) {
-                (Some(_), _) => "ready",
-                (None, _) if p.is_provisioning(site, pair) => "provisioning",
-                (None, Some(_)) => "failing",
-                (None, None) => "missing",
+                (Some(_), _) => PairState::Ready,
+                (None, _) if p.is_provisioning(site, pair) => PairState::Provisioning,
+                (None, Some(_)) => PairState::Failing,
+                (None, None) => PairState::Missing,
             };
-            routes.push(json!({
-                "site": &*site.id,
-                "language": &*pair.language,
-                "default": std::ptr::eq(pair, site.default_pair()),
-                "state": state,
-                "sid": known.as_ref().map(|(address, _)| address.sid().to_string()),
-                "source": known.as_ref().map(|(_, source)| source.as_str()),
-                "last_error": failure.as_ref().map(|f| f.error.clone()),
-                "failed_attempts": failure.as_ref().map_or(0, |f| f.attempts),
-                "retry_in_secs": failure.as_ref().map(|f| f.retry_at.saturating_duration_since(std::time::Instant::now()).as_secs()),
-            }));
+            routes.push(RouteState {
+                site: site.id.to_string(),
+                language: pair.language.to_string(),
+                default: std::ptr::eq(pair, site.default_pair()),
+                state,
+                sid: known.as_ref().map(|(address, _)| address.sid().to_string()),
+                source: known.as_ref().map(|(_, source)| source.as_str()),
+                last_error: failure.as_ref().map(|f| f.error.clone()),
+                failed_attempts: failure.as_ref().map_or(0, |f| f.attempts),
+                retry_in_secs: failure.as_ref().map(|f| {
+                    f.retry_at
+                        .saturating_duration_since(std::time::Instant::now())
+                        .as_secs()
+                }),
+            });
         }
     }
-    Json(json!({ "routes": routes }))
+    Json(Routes { routes })
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ProvisionQuery {
+    /// `true` (the default): only say what would be done. `false`: do it.
     #[serde(default = "yes")]
+    #[param(default = true)]
     dry_run: bool,
 }
 
@@ -85,7 +152,32 @@ fn yes() -> bool {
     true
 }
 
-/// `POST /admin/provision?dry_run=true|false`: the plan (default), or apply it.
+/// `POST /admin/provision`'s answer: the plan, and with `dry_run=false` what was done.
+#[derive(Serialize, ToSchema)]
+pub struct Provisioned {
+    dry_run: bool,
+    pairs: Vec<PlanItem>,
+}
+
+/// Plan (default) or apply: make Twilio agree with the routing table.
+///
+/// Compares every configured pair with Twilio and says (default) or does what it takes to make
+/// them agree: create, adopt or update Flex Flows.
+#[utoipa::path(
+    post,
+    path = "/admin/provision",
+    tag = "admin",
+    operation_id = "adminProvision",
+    security(("admin_token" = [])),
+    params(ProvisionQuery),
+    responses(
+        (status = 200, description = "The plan; with `dry_run=false`, each item's `result`.", body = Provisioned),
+        (status = 400, description = "`invalid_request`: `dry_run` is not `true` or `false`.", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: missing or wrong bearer token.", body = ErrorBody),
+        (status = 404, description = "`not_found`: the admin API is off (no `FLEXROUTE_ADMIN_TOKEN`).", body = ErrorBody),
+        (status = 502, description = "`upstream_error`: Twilio could not be listed (or provisioning is disabled).", body = ErrorBody),
+    ),
+)]
 pub async fn provision(
     State(app): State<AppState>,
     query: Result<axum::extract::Query<ProvisionQuery>, axum::extract::rejection::QueryRejection>,
@@ -101,29 +193,94 @@ pub async fn provision(
         plan::apply(&table, &app.provisioner).await
     };
     match result {
-        Ok(items) => Json(json!({ "dry_run": query.dry_run, "pairs": items })).into_response(),
+        Ok(pairs) => Json(Provisioned {
+            dry_run: query.dry_run,
+            pairs,
+        })
+        .into_response(),
         Err(e) => ApiError::new(ErrorCode::UpstreamError, e.to_string()).into_response(),
     }
 }
 
-/// `POST /admin/reload`: validate the file and swap it in, or say every problem (422).
+/// `POST /admin/reload`'s answer when the new file is in force.
+#[derive(Serialize, ToSchema)]
+pub struct Reloaded {
+    outcome: Succeeded,
+    report: ReloadReport,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Succeeded {
+    Success,
+}
+
+/// `POST /admin/reload`'s answer when the new file was rejected (422).
+#[derive(Serialize, ToSchema)]
+pub struct ReloadRejected {
+    outcome: Failed,
+    error: Rejection,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Failed {
+    Failure,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Rejection {
+    code: InvalidConfig,
+    message: &'static str,
+    /// Every problem found in the file.
+    problems: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InvalidConfig {
+    InvalidConfig,
+}
+
+/// Reload the configuration file.
+///
+/// Reads the configuration file again, validates it completely and swaps it in; a bad file is
+/// rejected with every problem named, and the last good table keeps serving.
+#[utoipa::path(
+    post,
+    path = "/admin/reload",
+    tag = "admin",
+    operation_id = "adminReload",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The new configuration is in force.", body = Reloaded),
+        (status = 400, description = "`invalid_request`: the server was started without a config file.", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: missing or wrong bearer token.", body = ErrorBody),
+        (status = 404, description = "`not_found`: the admin API is off (no `FLEXROUTE_ADMIN_TOKEN`).", body = ErrorBody),
+        (status = 422, description = "The new file was rejected; the last good one keeps serving.", body = ReloadRejected),
+    ),
+)]
 pub async fn reload(State(app): State<AppState>) -> Response {
     let Some(reloader) = &app.reloader else {
         return ApiError::new(ErrorCode::InvalidRequest, "started without a config file")
             .into_response();
     };
     match reloader.reload(&app, "admin").await {
-        Ok(report) => Json(json!({ "outcome": "success", "report": report })).into_response(),
+        Ok(report) => Json(Reloaded {
+            outcome: Succeeded::Success,
+            report,
+        })
+        .into_response(),
         Err(problems) => (
             http::StatusCode::UNPROCESSABLE_ENTITY,
-            Json(json!({
-                "outcome": "failure",
-                "error": {
-                    "code": "invalid_config",
-                    "message": "the new configuration was rejected; the last good one keeps serving",
-                    "problems": problems,
-                }
-            })),
+            Json(ReloadRejected {
+                outcome: Failed::Failure,
+                error: Rejection {
+                    code: InvalidConfig::InvalidConfig,
+                    message: "the new configuration was rejected; the last good one keeps serving",
+                    problems,
+                },
+            }),
         )
             .into_response(),
     }

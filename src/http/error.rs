@@ -3,8 +3,12 @@
 
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
+use serde::Serialize;
+use utoipa::ToSchema;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The stable `code` of an error body. Clients may branch on it; its status is fixed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     InvalidRequest,
     Unauthorized,
@@ -19,21 +23,6 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::InvalidRequest => "invalid_request",
-            ErrorCode::Unauthorized => "unauthorized",
-            ErrorCode::UnknownSite => "unknown_site",
-            ErrorCode::NotFound => "not_found",
-            ErrorCode::MethodNotAllowed => "method_not_allowed",
-            ErrorCode::PayloadTooLarge => "payload_too_large",
-            ErrorCode::RateLimited => "rate_limited",
-            ErrorCode::AddressUnavailable => "address_unavailable",
-            ErrorCode::UpstreamError => "upstream_error",
-            ErrorCode::Internal => "internal",
-        }
-    }
-
     pub fn status(self) -> StatusCode {
         match self {
             ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
@@ -49,10 +38,19 @@ impl ErrorCode {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ErrorDetail)]
 pub struct ApiError {
     pub code: ErrorCode,
+    /// For people: says what was wrong. Never internal detail (a 500 says only "internal error").
     pub message: String,
+}
+
+/// Every error answer: `{"error": {"code", "message"}}`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody<'a> {
+    pub error: &'a ApiError,
 }
 
 impl ApiError {
@@ -64,10 +62,7 @@ impl ApiError {
     }
 
     pub fn body(&self) -> Vec<u8> {
-        let body = serde_json::json!({
-            "error": { "code": self.code.as_str(), "message": self.message }
-        });
-        serde_json::to_vec(&body).unwrap_or_default()
+        serde_json::to_vec(&ErrorBody { error: self }).unwrap_or_default()
     }
 }
 

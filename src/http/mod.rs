@@ -6,6 +6,7 @@ mod health;
 mod limit;
 mod observe;
 mod serve;
+mod openapi;
 mod webchat;
 
 use std::ops::Deref;
@@ -18,11 +19,12 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get, post};
 
 pub use error::{ApiError, ErrorCode};
 use limit::RateLimit;
 pub use limit::parse_trusted_proxy;
+pub use openapi::{OpsApi, PublicApi};
 pub use serve::{ConnectionLimits, MAX_HEADER_BYTES, serve};
 pub use webchat::MAX_QUERY_BYTES;
 
@@ -33,9 +35,7 @@ use crate::provision::Provisioner;
 use crate::table::RoutingTable;
 
 const CONFIG_ROUTE: &str = "/v1/webchat/config";
-/// Every public route pattern, which are also the only `route` label values besides
-/// `unmatched`.
-const ROUTES: &[&str] = &[CONFIG_ROUTE, "/healthz", "/readyz"];
+const OPENAPI_ROUTE: &str = "/openapi.json";
 /// Largest request body accepted, on both listeners. No endpoint reads a body (the public ones
 /// are GETs, the admin POSTs take query parameters); a small one is tolerated and discarded.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -81,7 +81,9 @@ impl AppState {
         let cache_control =
             HeaderValue::from_str(&format!("public, max-age={}", server.cache_max_age_secs))
                 .unwrap_or(HeaderValue::from_static("no-cache"));
-        let http_metrics = observe::HttpMetrics::new(ROUTES, &metrics);
+        // Every public route pattern, which are also the only `route` label values besides
+        // `unmatched`.
+        let http_metrics = observe::HttpMetrics::new(&public_paths(), &metrics);
         Self(Arc::new(Shared {
             http_metrics,
             table: ArcSwap::new(table),
@@ -115,39 +117,85 @@ impl AppState {
     }
 }
 
-/// The public listener: widget configs, health and readiness.
-pub fn public_router(state: AppState) -> observe::Observed<Router> {
+/// The public listener's routes. Its router is built from this list alone, and its
+/// `/openapi.json` must describe exactly these paths and methods (`tests/api/openapi.rs`).
+/// With the state of a server that limits the rate, the config route goes through the limit.
+fn public_routes(limited: Option<&AppState>) -> Vec<(&'static str, MethodRouter<AppState>)> {
     let mut config = get(webchat::get_config).options(webchat::preflight);
-    if state.rate_limit.is_some() {
+    if let Some(state) = limited.filter(|state| state.rate_limit.is_some()) {
         config = config.route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             limit::limit,
         ));
     }
-    let router = Router::new()
-        .route(CONFIG_ROUTE, config)
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+    vec![
+        (CONFIG_ROUTE, config),
+        ("/healthz", get(health::healthz)),
+        ("/readyz", get(health::readyz)),
+        (OPENAPI_ROUTE, get(openapi::public_document)),
+    ]
+}
+
+/// The ops listener's routes outside `/admin` (same rule as [`public_routes`]).
+fn ops_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![
+        ("/metrics", get(metrics)),
+        ("/healthz", get(health::healthz)),
+        (OPENAPI_ROUTE, get(openapi::ops_document)),
+    ]
+}
+
+/// The admin routes, all behind the bearer token (same rule as [`public_routes`]).
+fn admin_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![
+        ("/admin/routes", get(admin::routes)),
+        ("/admin/provision", post(admin::provision)),
+        ("/admin/reload", post(admin::reload)),
+    ]
+}
+
+/// Every path the public listener serves.
+pub fn public_paths() -> Vec<&'static str> {
+    public_routes(None)
+        .into_iter()
+        .map(|(path, _)| path)
+        .collect()
+}
+
+/// Every path the ops listener serves.
+pub fn ops_paths() -> Vec<&'static str> {
+    ops_routes()
+        .into_iter()
+        .chain(admin_routes())
+        .map(|(path, _)| path)
+        .collect()
+}
+
+fn router(routes: Vec<(&'static str, MethodRouter<AppState>)>) -> Router<AppState> {
+    routes
+        .into_iter()
+        .fold(Router::new(), |router, (path, methods)| {
+            router.route(path, methods)
+        })
+}
+
+/// The public listener: widget configs, health and readiness, its OpenAPI document.
+pub fn public_router(state: AppState) -> observe::Observed<Router> {
+    let public = router(public_routes(Some(&state)))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state.clone());
     // Metrics, large bodies and panics are handled outside the router (see `Observed`).
-    observe::Observed::new(router, state)
+    observe::Observed::new(public, state)
 }
 
-/// The ops listener: Prometheus metrics (and liveness, for probes that use this port).
+/// The ops listener: Prometheus metrics, liveness, the admin API and its OpenAPI document.
 pub fn ops_router(state: AppState) -> Router {
-    let admin = Router::new()
-        .route("/admin/routes", get(admin::routes))
-        .route("/admin/provision", axum::routing::post(admin::provision))
-        .route("/admin/reload", axum::routing::post(admin::reload))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            admin::require_token,
-        ));
-    Router::new()
-        .route("/metrics", get(metrics))
-        .route("/healthz", get(health::healthz))
+    let admin = router(admin_routes()).route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        admin::require_token,
+    ));
+    router(ops_routes())
         .merge(admin)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
@@ -186,6 +234,15 @@ fn body_too_large(headers: &header::HeaderMap) -> Option<Response> {
     Some(response)
 }
 
+/// Prometheus metrics (text exposition format 0.0.4), names prefixed `flexroute_`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "ops",
+    operation_id = "metrics",
+    responses((status = 200, description = "Every flexroute series.", body = String,
+        content_type = "text/plain; version=0.0.4; charset=utf-8")),
+)]
 async fn metrics(axum::extract::State(app): axum::extract::State<AppState>) -> impl IntoResponse {
     app.metrics
         .cache_entries

@@ -34,6 +34,79 @@ static VARY_REFERER: HeaderValue =
     HeaderValue::from_static("Origin, Accept-Language, Cookie, Referer");
 static JSON: HeaderValue = HeaderValue::from_static("application/json");
 
+/// The widget configuration for the visitor's site and language.
+///
+/// The site comes from `site`, else the host of `Origin`, else of the page URL (`page` or `Referer`), else `Host`. The
+/// language from `lang`, else the page URL's first path segment (sites with
+/// `path_language = true`), else the site's language cookie, else `Accept-Language`, else the
+/// site's default. Unknown query parameters are ignored; an empty one counts as absent.
+#[utoipa::path(
+    get,
+    path = "/v1/webchat/config",
+    tag = "webchat",
+    operation_id = "getWebchatConfig",
+    params(
+        ("site" = Option<String>, Query, max_length = 2048, example = "acme",
+            description = "A site id (at most 2048 bytes)."),
+        ("lang" = Option<String>, Query, max_length = 2048, example = "es-MX",
+            description = "A BCP 47 language tag (at most 2048 bytes); matched against the site's languages, falling back along subtags."),
+        ("page" = Option<String>, Query, example = "https://acme.example/fr-ca/cart",
+            description = "The page URL: its host may select the site, its first path segment the language. The whole query string is at most 8192 bytes."),
+        ("Origin" = Option<String>, Header, description = "Selects the site by host; echoed in `Access-Control-Allow-Origin` when the site allows it."),
+        ("Referer" = Option<String>, Header, description = "The page URL when `page` is not given."),
+        ("Accept-Language" = Option<String>, Header, example = "es-AR, en;q=0.5",
+            description = "Honours q-values, `q=0` exclusions and `*`; malformed entries are skipped. (The cookie the site names in `language_cookie` comes before it.)"),
+        ("If-None-Match" = Option<String>, Header, description = "An `ETag` from an earlier answer: 304 when it still holds."),
+    ),
+    responses(
+        (status = 200, description = "The widget configuration. `degraded` answers lend the site default language's address (`no-cache`).",
+            body = crate::widget::Body,
+            links(("revalidate" = (
+                operation_id = "getWebchatConfig",
+                description = "Ask again with the ETag: 304 while the answer is unchanged.",
+                parameters(
+                    ("header.If-None-Match" = "$response.header.ETag"),
+                    ("query.site" = "$response.body#/site"),
+                    ("query.lang" = "$response.body#/language"),
+                ),
+            ))),
+            headers(
+                ("ETag" = inline(super::openapi::ETag)),
+                ("Cache-Control" = inline(super::openapi::ConfigCacheControl)),
+                ("Vary" = inline(super::openapi::ConfigVary)),
+                ("Content-Language" = String, description = "The negotiated language."),
+                ("Access-Control-Allow-Origin" = String, description = "The request's `Origin`, only when the site allows it."),
+                ("Access-Control-Expose-Headers" = inline(super::openapi::ExposeHeaders), description = "With `Access-Control-Allow-Origin`."),
+            )),
+        (status = 304, description = "`If-None-Match` matched: the answer is unchanged.",
+            headers(
+                ("ETag" = inline(super::openapi::ETag)),
+                ("Cache-Control" = inline(super::openapi::ConfigCacheControl)),
+                ("Vary" = inline(super::openapi::ConfigVary)),
+                ("Content-Language" = String, description = "The negotiated language."),
+                ("Access-Control-Allow-Origin" = String, description = "The request's `Origin`, only when the site allows it."),
+                ("Access-Control-Expose-Headers" = inline(super::openapi::ExposeHeaders), description = "With `Access-Control-Allow-Origin`."),
+            )),
+        (status = 400, description = "`invalid_request`: the query string is longer than 8192 bytes, or `site` or `lang` longer than 2048.",
+            body = super::error::ErrorBody,
+            headers(("Cache-Control" = inline(super::openapi::NoStore)))),
+        (status = 404, description = "`unknown_site`: no configured site matches.",
+            body = super::error::ErrorBody,
+            headers(("Cache-Control" = inline(super::openapi::NoStore)))),
+        (status = 500, description = "`internal`: a bug; the detail is logged, never sent.",
+            body = super::error::ErrorBody,
+            headers(("Cache-Control" = inline(super::openapi::NoStore)))),
+        (status = 503, description = "`address_unavailable`: the language has no address yet and the site default has none to lend.",
+            body = super::error::ErrorBody,
+            headers(
+                ("Retry-After" = inline(super::openapi::Seconds)),
+                ("Cache-Control" = inline(super::openapi::NoStore)),
+                ("Vary" = inline(super::openapi::ConfigVary)),
+                ("Access-Control-Allow-Origin" = String, description = "The request's `Origin`, only when the site allows it."),
+                ("Access-Control-Expose-Headers" = inline(super::openapi::ExposeHeaders), description = "With `Access-Control-Allow-Origin`."),
+            )),
+    ),
+)]
 pub async fn get_config(State(app): State<AppState>, request: Request) -> Response {
     let (parts, _) = request.into_parts();
     match answer(&app, &parts).await {
@@ -321,8 +394,34 @@ fn if_none_match(request: &HeaderMap, etag: &HeaderValue) -> bool {
         .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag).as_bytes() == ours)
 }
 
+/// CORS preflight for `GET /v1/webchat/config`.
+///
 /// `OPTIONS /v1/webchat/config`: a CORS preflight. Allowed origins get the grant; anyone else
 /// gets an empty 204, which a browser reads as a refusal.
+#[utoipa::path(
+    options,
+    path = "/v1/webchat/config",
+    tag = "webchat",
+    operation_id = "preflightWebchatConfig",
+    params(
+        ("site" = Option<String>, Query, description = "As for GET: selects the site whose `allowed_origins` apply."),
+        ("lang" = Option<String>, Query),
+        ("page" = Option<String>, Query),
+        ("Origin" = Option<String>, Header, example = "https://acme.example"),
+        ("Access-Control-Request-Method" = Option<String>, Header, example = "GET"),
+        ("Access-Control-Request-Headers" = Option<String>, Header, description = "Echoed in `Access-Control-Allow-Headers` when the origin is allowed."),
+    ),
+    responses(
+        (status = 204, description = "Always 204; the grant headers only when the site allows `Origin`.",
+            headers(
+                ("Vary" = inline(super::openapi::PreflightVary)),
+                ("Access-Control-Allow-Origin" = String),
+                ("Access-Control-Allow-Methods" = inline(super::openapi::AllowMethods)),
+                ("Access-Control-Allow-Headers" = String),
+                ("Access-Control-Max-Age" = inline(super::openapi::MaxAge)),
+            )),
+    ),
+)]
 pub async fn preflight(State(app): State<AppState>, request: Request) -> Response {
     let (parts, _) = request.into_parts();
     let mut response = StatusCode::NO_CONTENT.into_response();

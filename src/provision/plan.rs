@@ -12,7 +12,7 @@ use crate::table::RoutingTable;
 use crate::twilio::client::TwilioError;
 use crate::twilio::types::FlexFlow;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// The address exists and matches the config.
@@ -26,28 +26,54 @@ pub enum Action {
     Investigate,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A Flex Flow setting whose value at Twilio is not the configured one.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Difference {
     pub field: &'static str,
     pub wanted: String,
     pub found: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One configured (site, language) pair compared with Twilio.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PlanItem {
     pub site: String,
     pub language: String,
     pub friendly_name: String,
     pub sid: Option<String>,
     /// `pinned`, `stored`, `adopted`, `created`, or `upstream` (found by name).
+    #[schema(value_type = Option<PlanSource>)]
     pub source: Option<&'static str>,
     /// `exists`, `missing` or `differs`.
+    #[schema(value_type = PlanStatus)]
     pub status: &'static str,
     pub action: Action,
     pub differences: Vec<Difference>,
     /// Set by apply: what happened.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<String>,
+}
+
+/// Where a plan item's SID came from (documentation of [`PlanItem::source`]).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum PlanSource {
+    Pinned,
+    Stored,
+    Adopted,
+    Created,
+    Upstream,
+}
+
+/// The pair's flow at Twilio (documentation of [`PlanItem::status`]).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum PlanStatus {
+    Exists,
+    Missing,
+    Differs,
 }
 
 /// Compares every configured pair with the flows at Twilio.

@@ -22,10 +22,20 @@ use languages::{SiteLanguages, TagCache};
 
 /// A chat address a visitor can be sent to. `kind` leaves room for Flex Conversations
 /// addresses beside legacy Flex Flows (DESIGN §6).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[schema(
+    description = "The chat address the widget talks to. `kind` says which kind of address `sid` names; only `flex_flow` exists today."
+)]
 pub enum Address {
-    FlexFlow { sid: String },
+    FlexFlow {
+        /// The Flex Flow's SID.
+        #[schema(
+            pattern = "^FO[0-9a-fA-F]{32}$",
+            example = "FO11111111111111111111111111111111"
+        )]
+        sid: String,
+    },
 }
 
 impl Address {

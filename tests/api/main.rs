@@ -11,6 +11,7 @@ mod config;
 mod emulator;
 mod faults;
 mod language;
+mod openapi;
 mod ops;
 mod process;
 mod properties;

@@ -1,0 +1,236 @@
+//! The API contract as OpenAPI 3.1, generated from the handlers' `#[utoipa::path]` attributes
+//! and the answer types' `ToSchema` derives. Each listener serves the document of what it
+//! answers at `GET /openapi.json`: the public listener the widget API (where web teams look, and
+//! without advertising the admin API to the internet), the ops listener metrics, health and
+//! the admin API. `tests/api/openapi.rs` checks that each document lists exactly the routes its
+//! router serves and that live answers match it; `tests/contract/schemathesis.sh` fuzzes both.
+
+use std::sync::LazyLock;
+
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderValue, header};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ObjectBuilder, RefOr, Schema, Type};
+use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
+
+use super::{admin, health, webchat};
+
+/// The public listener's document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "flexroute public API",
+        description = "Which Twilio Flex WebChat address a visitor's widget should use, for the \
+            visitor's site and language (`server.listen`). The ops listener \
+            (`server.admin_listen`) serves its own document at `/openapi.json`: metrics, health \
+            and the admin API.",
+    ),
+    paths(
+        webchat::get_config,
+        webchat::preflight,
+        health::healthz,
+        health::readyz,
+        public_document
+    ),
+    tags(
+        (name = "webchat", description = "Widget configuration for browsers."),
+        (name = "health", description = "Liveness and readiness probes."),
+        (name = "meta", description = "This document."),
+    ),
+    modifiers(&RequiredHeaders),
+)]
+pub struct PublicApi;
+
+/// The ops listener's document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "flexroute ops API",
+        description = "Metrics, liveness and the admin API of flexroute's ops listener \
+            (`server.admin_listen`, keep it private). `/admin/*` needs \
+            `Authorization: Bearer $FLEXROUTE_ADMIN_TOKEN` and answers 404 when the server was \
+            started without that variable. The widget API is on the public listener, described \
+            by its own `/openapi.json`.",
+    ),
+    paths(
+        super::metrics,
+        health::healthz,
+        ops_document,
+        admin::routes,
+        admin::provision,
+        admin::reload
+    ),
+    tags(
+        (name = "ops", description = "Prometheus metrics."),
+        (name = "health", description = "Liveness probe."),
+        (name = "admin", description = "Each pair's state, plan/apply and reload (bearer token)."),
+        (name = "meta", description = "This document."),
+    ),
+    modifiers(&RequiredHeaders, &AdminToken),
+)]
+pub struct OpsApi;
+
+/// Every documented response header is always sent, except the CORS ones, which depend on the
+/// request's `Origin`. (utoipa's header attribute has no `required`, so it is set here.)
+struct RequiredHeaders;
+
+impl Modify for RequiredHeaders {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.options,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for response in operation.responses.responses.values_mut() {
+                    let RefOr::T(response) = response else {
+                        continue;
+                    };
+                    for (name, header) in &mut response.headers {
+                        let RefOr::T(header) = header else {
+                            continue;
+                        };
+                        if !name.to_ascii_lowercase().starts_with("access-control-") {
+                            header
+                                .extensions
+                                .get_or_insert_with(Default::default)
+                                .insert("required".into(), true.into());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `admin_token`: `Authorization: Bearer $FLEXROUTE_ADMIN_TOKEN`.
+struct AdminToken;
+
+impl Modify for AdminToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The value of `FLEXROUTE_ADMIN_TOKEN`, compared in constant time.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+fn serve(document: &Bytes) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        document.clone(),
+    )
+        .into_response()
+}
+
+static PUBLIC: LazyLock<Bytes> = LazyLock::new(|| document(PublicApi::openapi()));
+static OPS: LazyLock<Bytes> = LazyLock::new(|| document(OpsApi::openapi()));
+
+fn document(mut openapi: utoipa::openapi::OpenApi) -> Bytes {
+    openapi.info.license = None; // the crate declares none; utoipa would write an empty one
+    Bytes::from(openapi.to_pretty_json().unwrap_or_default())
+}
+
+/// This listener's OpenAPI 3.1 document.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "meta",
+    operation_id = "publicOpenapi",
+    responses((status = 200, description = "This document.", body = Object,
+        content_type = "application/json", headers(("Cache-Control" = inline(NoCache))))),
+)]
+pub async fn public_document() -> Response {
+    serve(&PUBLIC)
+}
+
+/// This listener's OpenAPI 3.1 document.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "meta",
+    operation_id = "opsOpenapi",
+    responses((status = 200, description = "This document.", body = Object,
+        content_type = "application/json", headers(("Cache-Control" = inline(NoCache))))),
+)]
+pub async fn ops_document() -> Response {
+    serve(&OPS)
+}
+
+/// Schemas of header values: a string matching a pattern, or one of a few exact values.
+macro_rules! header_value {
+    ($(#[$doc:meta])* $name:ident, pattern = $pattern:literal) => {
+        $(#[$doc])*
+        pub struct $name;
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some($pattern))
+                    .into()
+            }
+        }
+        impl ToSchema for $name {}
+    };
+    ($(#[$doc:meta])* $name:ident, values = [$($value:literal),+]) => {
+        $(#[$doc])*
+        pub struct $name;
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some([$($value),+]))
+                    .into()
+            }
+        }
+        impl ToSchema for $name {}
+    };
+}
+
+header_value!(
+    /// A strong validator: the hash of the body, quoted.
+    ETag, pattern = r#"^"[0-9a-f]{16}"$"#
+);
+header_value!(
+    /// `public, max-age=<server.cache_max_age_secs>`, or `no-cache` on a degraded answer.
+    ConfigCacheControl, pattern = "^(public, max-age=[0-9]+|no-cache)$"
+);
+header_value!(NoStore, values = ["no-store"]);
+header_value!(NoCache, values = ["no-cache"]);
+header_value!(
+    /// `Referer` is added when it decided the site or language (no `page` parameter).
+    ConfigVary, values = ["Origin, Accept-Language, Cookie", "Origin, Accept-Language, Cookie, Referer"]
+);
+header_value!(
+    PreflightVary,
+    values = ["Origin, Access-Control-Request-Headers"]
+);
+header_value!(
+    /// Seconds.
+    Seconds, pattern = "^[0-9]+$"
+);
+header_value!(
+    ExposeHeaders,
+    values = ["ETag, Content-Language, Retry-After"]
+);
+header_value!(AllowMethods, values = ["GET, OPTIONS"]);
+header_value!(MaxAge, values = ["600"]);

@@ -1,0 +1,514 @@
+//! `GET /openapi.json` on both listeners: OpenAPI 3.1 documents that list exactly the routes
+//! and methods each router serves, and that real answers match — status documented, content
+//! type, headers, and bodies valid against the schemas. (`tests/contract/schemathesis.sh`
+//! fuzzes the same documents against a running `flexroute serve --sandbox`.)
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use flexroute::Services;
+use flexroute::config::Environment;
+use flexroute::provision::store::MemoryStore;
+use flexroute::reload::ConfigSource;
+use jsonschema::Validator;
+use reqwest::{Method, Response};
+use serde_json::Value;
+
+use crate::common::{FIXTURE, Server};
+use crate::provisioning::{emulator, services};
+
+const ADMIN: &str = "admin-token-test-77";
+const METHODS: [Method; 6] = [
+    Method::GET,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+    Method::OPTIONS,
+];
+
+/// One listener's document, and the (method, path, status) triples answers have shown.
+struct Contract {
+    doc: Value,
+    seen: Mutex<BTreeSet<(String, String, String)>>,
+}
+
+impl Contract {
+    async fn load(client: &reqwest::Client, listener: SocketAddr) -> Contract {
+        let response = client
+            .get(format!("http://{listener}/openapi.json"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "application/json");
+        let doc: Value = serde_json::from_slice(&response.bytes().await.unwrap())
+            .expect("/openapi.json is JSON");
+        assert_eq!(doc["openapi"], "3.1.0");
+        assert!(doc["info"]["title"].is_string() && doc["info"]["version"].is_string());
+        Contract {
+            doc,
+            seen: Mutex::default(),
+        }
+    }
+
+    fn paths(&self) -> BTreeSet<String> {
+        self.doc["paths"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    fn operation(&self, method: &Method, path: &str) -> Option<&Value> {
+        self.doc["paths"][path].get(method.as_str().to_ascii_lowercase())
+    }
+
+    /// A validator for `schema` (inline, or a `$ref` into this document's components).
+    fn validator(&self, schema: &Value) -> Validator {
+        let mut root = schema.clone();
+        root["components"] = self.doc["components"].clone();
+        jsonschema::draft202012::options()
+            .should_validate_formats(true)
+            .build(&root)
+            .unwrap_or_else(|e| panic!("schema does not compile ({e}): {schema}"))
+    }
+
+    fn assert_valid(&self, schema: &Value, instance: &Value, what: &str) {
+        let validator = self.validator(schema);
+        let errors: Vec<String> = validator
+            .iter_errors(instance)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{what} breaks {schema}: {errors:?}\n{instance:#}"
+        );
+    }
+
+    /// Checks one answer against the document and returns its status and JSON body (`Null`
+    /// when the body is empty or not JSON).
+    async fn check(&self, method: Method, response: Response) -> (u16, Value) {
+        let path = response.url().path().to_string();
+        let status = response.status().as_u16();
+        let what = format!("{method} {path} → {status}");
+        let operation = self
+            .operation(&method, &path)
+            .unwrap_or_else(|| panic!("{what}: operation not documented"));
+        let documented = &operation["responses"][status.to_string()];
+        assert!(documented.is_object(), "{what}: status not documented");
+        self.seen
+            .lock()
+            .unwrap()
+            .insert((method.to_string(), path.clone(), status.to_string()));
+
+        let headers = response.headers().clone();
+        if let Some(documented_headers) = documented["headers"].as_object() {
+            for (name, header) in documented_headers {
+                match headers.get(name.as_str()) {
+                    Some(value) => {
+                        let value = Value::from(value.to_str().unwrap());
+                        self.assert_valid(&header["schema"], &value, &format!("{what} {name}"));
+                    }
+                    None => assert!(
+                        header["required"] != true,
+                        "{what}: required header {name} missing"
+                    ),
+                }
+            }
+        }
+
+        let body = response.bytes().await.unwrap();
+        let Some(content) = documented["content"].as_object() else {
+            assert!(body.is_empty(), "{what}: documented without a body");
+            return (status, Value::Null);
+        };
+        let content_type = headers["content-type"].to_str().unwrap();
+        let (media, entry) = content
+            .iter()
+            .find(|(media, _)| media.split(';').next() == content_type.split(';').next())
+            .unwrap_or_else(|| panic!("{what}: content type {content_type} not documented"));
+        if media.starts_with("application/json") {
+            let json: Value =
+                serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{what}: not JSON ({e})"));
+            self.assert_valid(&entry["schema"], &json, &what);
+            (status, json)
+        } else {
+            let text = Value::from(String::from_utf8(body.to_vec()).unwrap());
+            self.assert_valid(&entry["schema"], &text, &what);
+            (status, Value::Null)
+        }
+    }
+
+    /// Every documented (method, path, status) was answered at least once, but `except`.
+    fn assert_all_seen(&self, except: &[(&str, &str, &str)]) {
+        let seen = self.seen.lock().unwrap();
+        for (path, item) in self.doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                for status in operation["responses"].as_object().unwrap().keys() {
+                    let method = method.to_ascii_uppercase();
+                    let key = (method.clone(), path.clone(), status.clone());
+                    let excused = except
+                        .iter()
+                        .any(|e| (e.0, e.1, e.2) == (&*method, &**path, &**status));
+                    assert!(
+                        seen.contains(&key) || excused,
+                        "{method} {path} {status} documented but never answered here"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// An admin request with the token, checked against the ops document.
+async fn check_admin(
+    server: &Server,
+    contract: &Contract,
+    method: Method,
+    path: &str,
+) -> (u16, Value) {
+    let response = request(server, server.ops, method.clone(), path)
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    contract.check(method, response).await
+}
+
+fn request(
+    server: &Server,
+    listener: SocketAddr,
+    method: Method,
+    path: &str,
+) -> reqwest::RequestBuilder {
+    server
+        .client
+        .request(method, format!("http://{listener}{path}"))
+}
+
+#[tokio::test]
+async fn each_document_lists_exactly_the_routes_its_listener_serves() {
+    let (_emulator, env) = emulator().await;
+    let server = Server::start_full(
+        FIXTURE,
+        env,
+        services(std::sync::Arc::new(MemoryStore::default())),
+    )
+    .await;
+    for (listener, routes) in [
+        (server.public, flexroute::http::public_paths()),
+        (server.ops, flexroute::http::ops_paths()),
+    ] {
+        let contract = Contract::load(&server.client, listener).await;
+        let routes: BTreeSet<String> = routes.iter().map(|r| r.to_string()).collect();
+        assert_eq!(contract.paths(), routes, "documented paths on {listener}");
+        // Each documented method is served, and every other one is 405.
+        for path in &routes {
+            for method in METHODS {
+                let response = request(&server, listener, method.clone(), path)
+                    .bearer_auth(ADMIN)
+                    .send()
+                    .await
+                    .unwrap();
+                let documented = contract.operation(&method, path).is_some();
+                assert_eq!(
+                    response.status() != 405,
+                    documented,
+                    "{method} {path} on {listener}: {} but documented: {documented}",
+                    response.status()
+                );
+            }
+        }
+    }
+
+    // The admin operations need the bearer token; nothing on the public listener does.
+    let public = Contract::load(&server.client, server.public).await;
+    let ops = Contract::load(&server.client, server.ops).await;
+    let scheme = &ops.doc["components"]["securitySchemes"]["admin_token"];
+    assert_eq!(
+        (&scheme["type"], &scheme["scheme"]),
+        (&"http".into(), &"bearer".into())
+    );
+    for (path, method) in [
+        ("/admin/routes", Method::GET),
+        ("/admin/provision", Method::POST),
+        ("/admin/reload", Method::POST),
+    ] {
+        let operation = ops.operation(&method, path).unwrap();
+        assert_eq!(
+            operation["security"],
+            serde_json::json!([{"admin_token": []}])
+        );
+    }
+    assert!(!public.doc.to_string().contains("/admin/"));
+    assert!(public.doc["components"].get("securitySchemes").is_none());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn public_answers_match_the_document() {
+    // No Twilio credentials: initech it-IT is degraded, hooli has no address at all (503).
+    let env = Environment::from_pairs([("FLEXROUTE_SERVER_SHUTDOWN_DRAIN_MS", "3000")]);
+    let server = Server::start_full(FIXTURE, env, Services::default()).await;
+    let contract = Contract::load(&server.client, server.public).await;
+    let get = |path: &str| request(&server, server.public, Method::GET, path);
+
+    let (status, body) = contract
+        .check(
+            Method::GET,
+            get("/v1/webchat/config?site=acme&lang=es-MX")
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+    assert_eq!((status, &body["language"]), (200, &"es-MX".into()));
+    // Allowed origin: CORS headers; If-None-Match with the ETag: 304.
+    let response = get("/v1/webchat/config?lang=fr-CA")
+        .header("Origin", "https://shop.acme.example")
+        .send()
+        .await
+        .unwrap();
+    let etag = response.headers()["etag"].clone();
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "https://shop.acme.example"
+    );
+    contract.check(Method::GET, response).await;
+    let (status, _) = contract
+        .check(
+            Method::GET,
+            get("/v1/webchat/config?lang=fr-CA")
+                .header("Origin", "https://shop.acme.example")
+                .header("If-None-Match", etag)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, 304);
+    // Referer decides: Vary names it.
+    let response = get("/v1/webchat/config")
+        .header("Referer", "https://www.globex.example/en/")
+        .header("Accept-Language", "en-GB;q=0.9, zz-!!, *;q=0")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.headers()["vary"]
+            .to_str()
+            .unwrap()
+            .ends_with("Referer")
+    );
+    contract.check(Method::GET, response).await;
+    let (status, body) = contract
+        .check(
+            Method::GET,
+            get("/v1/webchat/config?site=initech&lang=it-IT")
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+    assert_eq!((status, &body["degraded"]), (200, &true.into()), "{body}");
+    let (status, body) = contract
+        .check(
+            Method::GET,
+            get("/v1/webchat/config?site=hooli").send().await.unwrap(),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (503, &"address_unavailable".into())
+    );
+    let (status, body) = contract
+        .check(
+            Method::GET,
+            get("/v1/webchat/config?site=nope").send().await.unwrap(),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (404, &"unknown_site".into())
+    );
+    let long = format!("/v1/webchat/config?site={}", "a".repeat(3000));
+    let (status, body) = contract
+        .check(Method::GET, get(&long).send().await.unwrap())
+        .await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (400, &"invalid_request".into())
+    );
+
+    for origin in ["https://acme.example", "https://evil.example"] {
+        let response = request(
+            &server,
+            server.public,
+            Method::OPTIONS,
+            "/v1/webchat/config?site=acme",
+        )
+        .header("Origin", origin)
+        .header("Access-Control-Request-Method", "GET")
+        .header("Access-Control-Request-Headers", "x-requested-with")
+        .send()
+        .await
+        .unwrap();
+        let granted = response
+            .headers()
+            .contains_key("access-control-allow-origin");
+        assert_eq!(granted, origin == "https://acme.example");
+        contract.check(Method::OPTIONS, response).await;
+    }
+    contract
+        .check(Method::GET, get("/healthz").send().await.unwrap())
+        .await;
+    contract
+        .check(Method::GET, get("/readyz").send().await.unwrap())
+        .await;
+    contract
+        .check(Method::GET, get("/openapi.json").send().await.unwrap())
+        .await;
+
+    // Shutting down: readiness turns 503 while requests are still served (drain).
+    let (client, public) = (server.client.clone(), server.public);
+    let stopping = tokio::spawn(server.stop());
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let response = client
+            .get(format!("http://{public}/readyz"))
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 503 {
+            contract.check(Method::GET, response).await;
+            break;
+        }
+        assert!(Instant::now() < deadline, "/readyz never turned 503");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stopping.await.unwrap();
+
+    // Only a bug (a handler that panics) answers 500 `internal`.
+    contract.assert_all_seen(&[("GET", "/v1/webchat/config", "500")]);
+}
+
+#[tokio::test]
+async fn ops_answers_match_the_document() {
+    // With the emulator: routes, plan and apply.
+    let (_emulator, env) = emulator().await;
+    let server = Server::start_full(
+        FIXTURE,
+        env,
+        services(std::sync::Arc::new(MemoryStore::default())),
+    )
+    .await;
+    let contract = Contract::load(&server.client, server.ops).await;
+    let get = |path: &str| request(&server, server.ops, Method::GET, path);
+    contract
+        .check(Method::GET, get("/metrics").send().await.unwrap())
+        .await;
+    contract
+        .check(Method::GET, get("/healthz").send().await.unwrap())
+        .await;
+    contract
+        .check(Method::GET, get("/openapi.json").send().await.unwrap())
+        .await;
+    let (status, body) = check_admin(&server, &contract, Method::GET, "/admin/routes").await;
+    assert_eq!(status, 200);
+    let states: BTreeSet<&str> = body["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["state"].as_str().unwrap())
+        .collect();
+    assert!(
+        states.contains("ready") && states.contains("missing"),
+        "{states:?}"
+    );
+    let (status, body) = check_admin(&server, &contract, Method::POST, "/admin/provision").await;
+    assert_eq!((status, &body["dry_run"]), (200, &true.into()));
+    let (status, body) = check_admin(
+        &server,
+        &contract,
+        Method::POST,
+        "/admin/provision?dry_run=false",
+    )
+    .await;
+    assert_eq!((status, &body["dry_run"]), (200, &false.into()));
+    assert!(
+        body["pairs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["result"].is_string()),
+        "{body}"
+    );
+    let (status, _) = check_admin(
+        &server,
+        &contract,
+        Method::POST,
+        "/admin/provision?dry_run=maybe",
+    )
+    .await;
+    assert_eq!(status, 400);
+    // Started without a config file: nothing to reload.
+    let (status, _) = check_admin(&server, &contract, Method::POST, "/admin/reload").await;
+    assert_eq!(status, 400);
+    for (method, path) in [
+        (Method::GET, "/admin/routes"),
+        (Method::POST, "/admin/provision"),
+        (Method::POST, "/admin/reload"),
+    ] {
+        let response = request(&server, server.ops, method.clone(), path)
+            .bearer_auth("wrong-token")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(contract.check(method, response).await.0, 401);
+    }
+    server.stop().await;
+
+    // Without credentials, with a config file: plan fails upstream, reloads pass or fail.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flexroute.toml");
+    std::fs::write(&path, FIXTURE).unwrap();
+    let services = Services {
+        admin_token: Some(ADMIN.into()),
+        config_source: Some(ConfigSource {
+            path: path.clone(),
+            env: Environment::default(),
+        }),
+        ..Services::default()
+    };
+    let server = Server::start_full(FIXTURE, Environment::default(), services).await;
+    let (status, _) = check_admin(&server, &contract, Method::POST, "/admin/provision").await;
+    assert_eq!(status, 502);
+    let (status, body) = check_admin(&server, &contract, Method::POST, "/admin/reload").await;
+    assert_eq!((status, &body["outcome"]), (200, &"success".into()));
+    std::fs::write(&path, FIXTURE.replace("id = \"hooli\"", "id = \"\"")).unwrap();
+    let (status, body) = check_admin(&server, &contract, Method::POST, "/admin/reload").await;
+    assert_eq!(
+        (status, &body["outcome"]),
+        (422, &"failure".into()),
+        "{body}"
+    );
+    server.stop().await;
+
+    // Without a token, the admin API does not exist.
+    let server = Server::start().await;
+    let (status, _) = check_admin(&server, &contract, Method::GET, "/admin/routes").await;
+    assert_eq!(status, 404);
+    for path in ["/admin/provision", "/admin/reload"] {
+        assert_eq!(
+            check_admin(&server, &contract, Method::POST, path).await.0,
+            404
+        );
+    }
+    server.stop().await;
+
+    contract.assert_all_seen(&[]);
+}
