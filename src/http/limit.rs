@@ -122,12 +122,18 @@ pub struct RateLimit {
 const MAX_IDLE: Duration = Duration::from_secs(7 * 24 * 3600);
 
 impl RateLimit {
+    /// Whether the configuration asks for a limit (`rate_limit_per_second` > 0).
+    pub fn configured(server: &ServerConfig) -> bool {
+        let rate = server.rate_limit_per_second;
+        rate.is_finite() && rate > 0.0
+    }
+
     /// The limiter the configuration asks for; `None` when `rate_limit_per_second` is 0.
     pub fn new(server: &ServerConfig, limited: IntCounter) -> Option<Self> {
-        let rate = server.rate_limit_per_second;
-        if !(rate.is_finite() && rate > 0.0) {
+        if !Self::configured(server) {
             return None;
         }
+        let rate = server.rate_limit_per_second;
         let cap = u64::MAX / 4;
         let interval = (1e9 / rate).min(cap as f64).max(1.0) as u64;
         let tolerance = interval

@@ -35,12 +35,16 @@ pub struct ConnectionLimits {
     /// `server.header_read_timeout_ms`: to send a request head, and to stay idle between
     /// keep-alive requests.
     pub header_read_timeout: Duration,
+    /// Whether requests carry the peer address (`ConnectInfo`): only the rate limit reads it,
+    /// and attaching it costs every request an allocation.
+    pub attach_peer: bool,
 }
 
 impl ConnectionLimits {
     pub fn new(server: &ServerConfig) -> Self {
         Self {
             header_read_timeout: Duration::from_millis(server.header_read_timeout_ms.max(1)),
+            attach_peer: super::limit::RateLimit::configured(server),
         }
     }
 }
@@ -66,6 +70,7 @@ where
         .header_read_timeout(limits.header_read_timeout)
         .max_header_size(MAX_HEADER_BYTES);
     let graceful = GracefulShutdown::new();
+    let attach_peer = limits.attach_peer;
     let mut stop = std::pin::pin!(stop);
     loop {
         let (stream, peer) = tokio::select! {
@@ -82,9 +87,11 @@ where
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(router.clone().map_request(
             move |mut request: http::Request<Incoming>| {
-                request
-                    .extensions_mut()
-                    .insert(ConnectInfo::<SocketAddr>(peer));
+                if attach_peer {
+                    request
+                        .extensions_mut()
+                        .insert(ConnectInfo::<SocketAddr>(peer));
+                }
                 request
             },
         ));

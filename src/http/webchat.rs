@@ -149,6 +149,13 @@ impl<'a> Query<'a> {
     }
 }
 
+/// `text` before and after the first `byte` (ASCII), by a plain byte scan: `str::split_once`
+/// with a `char` goes through a searcher that costs more than the few bytes it scans here.
+fn split_at_byte(text: &str, byte: u8) -> Option<(&str, &str)> {
+    let at = text.bytes().position(|b| b == byte)?;
+    Some((&text[..at], &text[at + 1..]))
+}
+
 fn parse_query(parts: &Parts) -> Result<Query<'_>, ApiError> {
     let raw = parts.uri.query().unwrap_or("");
     if raw.len() > MAX_QUERY_BYTES {
@@ -165,9 +172,14 @@ fn parse_query(parts: &Parts) -> Result<Query<'_>, ApiError> {
             query.take(key, value)?;
         }
     } else {
-        for pair in raw.split('&').filter(|pair| !pair.is_empty()) {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            query.take(Cow::Borrowed(key), Cow::Borrowed(value))?;
+        let mut rest = raw;
+        while !rest.is_empty() {
+            let (pair, tail) = split_at_byte(rest, b'&').unwrap_or((rest, ""));
+            rest = tail;
+            if !pair.is_empty() {
+                let (key, value) = split_at_byte(pair, b'=').unwrap_or((pair, ""));
+                query.take(Cow::Borrowed(key), Cow::Borrowed(value))?;
+            }
         }
     }
     Ok(query)
