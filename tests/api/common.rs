@@ -152,3 +152,15 @@ impl Rng {
         low + Duration::from_micros(self.next_u64() % span)
     }
 }
+
+/// Polls until `f` holds, for at most `limit` (a bound on a condition, not a timing claim).
+pub async fn eventually<F: AsyncFnMut() -> bool>(limit: Duration, what: &str, mut f: F) {
+    let started = std::time::Instant::now();
+    while !f().await {
+        assert!(
+            started.elapsed() < limit,
+            "{what}: not reached in {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

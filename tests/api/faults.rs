@@ -8,7 +8,7 @@ use flexroute::config::Environment;
 use flexroute::provision::store::MemoryStore;
 use flexroute::twilio::emulator::{Emulator, Op};
 
-use crate::common::{FIXTURE, Server, json, metric};
+use crate::common::{FIXTURE, Server, eventually, json, metric};
 use crate::provisioning::{emulator, services};
 
 fn flows_named(emulator: &Emulator, name: &str) -> usize {
@@ -53,18 +53,6 @@ async fn state_of(server: &Server, site: &str, language: &str) -> String {
         .find(|r| r["site"] == site && r["language"] == language)
         .map(|r| r["state"].as_str().unwrap().to_string())
         .unwrap()
-}
-
-/// Polls until `f` holds, for at most `limit` (a bound on a condition, not a timing claim).
-async fn eventually<F: AsyncFn() -> bool>(limit: Duration, f: F) {
-    let started = Instant::now();
-    while !f().await {
-        assert!(
-            started.elapsed() < limit,
-            "condition not reached in {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 #[tokio::test]
@@ -235,7 +223,7 @@ async fn twilio_down_then_back_converges_with_one_flow() {
     assert_eq!(degraded, sent);
     emulator.switches().set_down(false);
     emulator.switches().wait_listening(true).await;
-    eventually(Duration::from_secs(30), async || {
+    eventually(Duration::from_secs(30), "converged", async || {
         let a = json(
             server
                 .config("site=initech&lang=it-IT")
@@ -268,17 +256,21 @@ async fn slow_twilio_gets_a_degraded_answer_in_time_and_finishes_in_the_backgrou
     )
     .await;
     assert_eq!(body["degraded"], true, "answered before Twilio did");
-    eventually(Duration::from_secs(20), async || {
-        let body = json(
-            server
-                .config("site=initech&lang=it-IT")
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        body.get("degraded").is_none()
-    })
+    eventually(
+        Duration::from_secs(20),
+        "finished in the background",
+        async || {
+            let body = json(
+                server
+                    .config("site=initech&lang=it-IT")
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            body.get("degraded").is_none()
+        },
+    )
     .await;
     assert_eq!(emulator.calls(Op::Create), 1);
     server.stop().await;

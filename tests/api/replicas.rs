@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use flexroute::config::Environment;
 use flexroute::twilio::emulator::{Emulator, Op};
 
-use crate::common::{json, metric};
+use crate::common::{eventually, json, metric};
 use crate::provisioning::{ACCOUNT, TOKEN, emulator};
 use crate::redis_server::RedisServer;
 use crate::running::{Running, client};
@@ -138,18 +138,6 @@ fn named(emulator: &Emulator, language: &str) -> usize {
 
 async fn value(replica: &Running, series: &str) -> f64 {
     metric(&replica.metrics().await, series).unwrap_or(0.0)
-}
-
-/// Polls until `f` holds, for at most `limit` (a bound on a condition, not a timing claim).
-async fn eventually<F: AsyncFnMut() -> bool>(limit: Duration, what: &str, mut f: F) {
-    let started = Instant::now();
-    while !f().await {
-        assert!(
-            started.elapsed() < limit,
-            "{what}: not reached in {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// 300 concurrent first requests for five missing pairs, spread over three replicas: one
