@@ -10,6 +10,8 @@
 # shared, so compare ratios within one run, not absolute numbers across runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=benches/common.sh
+source benches/common.sh
 
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}
@@ -36,13 +38,6 @@ PIDS=()
 cleanup() { for pid in "${PIDS[@]:-}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-wait_ready() { # url
-  for _ in $(seq 1 300); do
-    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "not ready: $1"; exit 1
-}
 
 # start_flexroute CONFIG [--sandbox] → sets FR_PID; logs to $OUT/flexroute.log
 start_flexroute() {
@@ -85,24 +80,7 @@ SMALL=config/flexroute.toml
 python3 benches/gen_table.py 25000 >"$OUT/table-100k.toml"
 python3 benches/gen_table.py 3 >"$OUT/table-12.toml"
 
-# Realistic Accept-Language headers, rotated per request (negotiation on every request).
-cat >"$OUT/accept-language.lua" <<'LUA'
-local headers = {
-  "en-US,en;q=0.9", "de-DE,de;q=0.9,en-US;q=0.8,en;q=0.7", "fr-CA,fr;q=0.9,en;q=0.8",
-  "es-419,es;q=0.9", "es-AR,es;q=0.9,en;q=0.8", "pt-BR,pt;q=0.9,en-US;q=0.8,en;q=0.7",
-  "en-GB,en;q=0.9", "fr-FR,fr;q=0.9,en-US;q=0.8,en;q=0.7", "es-MX,es;q=0.9,en;q=0.8",
-  "nl-NL,nl;q=0.9,en-US;q=0.8,en;q=0.7", "it-IT,it;q=0.9,en-US;q=0.8,en;q=0.7,de;q=0.6",
-  "zh-CN,zh;q=0.9,en;q=0.8", "ja,en-US;q=0.9,en;q=0.8", "en", "de", "fr-CA",
-  "es-ES,es;q=0.9,ca;q=0.8,en;q=0.7", "en-US", "*", "fr-CH, fr;q=0.9, en;q=0.8, de;q=0.7, *;q=0.5",
-}
-local i = 0
-request = function()
-  i = i + 1
-  wrk.headers["Accept-Language"] = headers[(i % #headers) + 1]
-  wrk.headers["Origin"] = "https://shop.acme.example"
-  return wrk.format("GET", "/v1/webchat/config")
-end
-LUA
+write_accept_language_lua "$OUT/accept-language.lua"
 
 # Pairs spread over the 100k table: every request a different site and language.
 cat >"$OUT/spread.lua" <<'LUA'

@@ -10,6 +10,8 @@
 # in target/bench/profile/ for `callgrind_annotate`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=benches/common.sh
+source benches/common.sh
 
 SECONDS_PER_RUN=${REQUESTS_SECONDS:-6}
 CONNECTIONS=${CONNECTIONS:-16}
@@ -30,13 +32,6 @@ PID=
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null || true; }
 trap cleanup EXIT
 
-wait_ready() { # url
-  for _ in $(seq 1 600); do
-    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "not ready: $1"; exit 1
-}
 
 # profile NAME URL [LUA] -- COMMAND...: runs COMMAND under callgrind (collection off until it is
 # ready), drives it with wrk, prints instructions per request.
@@ -68,21 +63,7 @@ profile() {
 BODY=$OUT/body.json
 curl_body() { curl -fsS "$1" >"$BODY"; }
 
-cat >"$OUT/accept-language.lua" <<'LUA'
-local headers = {
-  "en-US,en;q=0.9", "de-DE,de;q=0.9,en-US;q=0.8,en;q=0.7", "fr-CA,fr;q=0.9,en;q=0.8",
-  "es-419,es;q=0.9", "pt-BR,pt;q=0.9,en-US;q=0.8,en;q=0.7", "en-GB,en;q=0.9",
-  "es-MX,es;q=0.9,en;q=0.8", "it-IT,it;q=0.9,en-US;q=0.8,en;q=0.7,de;q=0.6", "*",
-  "fr-CH, fr;q=0.9, en;q=0.8, de;q=0.7, *;q=0.5",
-}
-local i = 0
-request = function()
-  i = i + 1
-  wrk.headers["Accept-Language"] = headers[(i % #headers) + 1]
-  wrk.headers["Origin"] = "https://shop.acme.example"
-  return wrk.format("GET", "/v1/webchat/config")
-end
-LUA
+write_accept_language_lua "$OUT/accept-language.lua"
 
 HIT=http://127.0.0.1:18280/v1/webchat/config?site=acme\&lang=es-MX
 env FLEXROUTE_SERVER_LISTEN=127.0.0.1:18280 FLEXROUTE_SERVER_ADMIN_LISTEN=127.0.0.1:18290 \
