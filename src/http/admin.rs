@@ -296,7 +296,10 @@ mod tests {
         assert!(constant_time_eq(token, token));
         assert!(!constant_time_eq(b"admin-token-51aa0f3f", token));
         assert!(!constant_time_eq(b"admin-token", token), "a prefix");
-        assert!(!constant_time_eq(b"admin-token-51aa0f3e\0", token), "zero padding");
+        assert!(
+            !constant_time_eq(b"admin-token-51aa0f3e\0", token),
+            "zero padding"
+        );
         assert!(!constant_time_eq(b"", token));
         assert!(!constant_time_eq(token, b""));
     }

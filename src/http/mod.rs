@@ -5,8 +5,8 @@ mod error;
 mod health;
 mod limit;
 mod observe;
-mod serve;
 mod openapi;
+mod serve;
 mod webchat;
 
 use std::ops::Deref;
