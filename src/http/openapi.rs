@@ -10,11 +10,14 @@ use std::sync::LazyLock;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderValue, header};
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ObjectBuilder, RefOr, Schema, Type};
+use utoipa::openapi::{ContentBuilder, ObjectBuilder, Ref, RefOr, ResponseBuilder, Schema, Type};
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
-use super::{admin, health, webchat};
+use super::error::ErrorBody;
+use super::{CONFIG_ROUTE, MAX_BODY_BYTES, MAX_HEADER_BYTES, admin, health, webchat};
 
 /// The public listener's document.
 #[derive(OpenApi)]
@@ -38,7 +41,7 @@ use super::{admin, health, webchat};
         (name = "health", description = "Liveness and readiness probes."),
         (name = "meta", description = "This document."),
     ),
-    modifiers(&RequiredHeaders),
+    modifiers(&Refusals, &RateLimited, &RequiredHeaders),
 )]
 pub struct PublicApi;
 
@@ -67,9 +70,103 @@ pub struct PublicApi;
         (name = "admin", description = "Each pair's state, plan/apply and reload (bearer token)."),
         (name = "meta", description = "This document."),
     ),
-    modifiers(&RequiredHeaders, &AdminToken),
+    modifiers(&Refusals, &RequiredHeaders, &AdminToken),
 )]
 pub struct OpsApi;
+
+/// Every operation of a document, with its path.
+fn operations(
+    openapi: &mut utoipa::openapi::OpenApi,
+) -> impl Iterator<Item = (&str, &mut Operation)> {
+    openapi.paths.paths.iter_mut().flat_map(|(path, item)| {
+        [
+            &mut item.get,
+            &mut item.post,
+            &mut item.options,
+            &mut item.put,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        .map(move |operation| (path.as_str(), operation))
+    })
+}
+
+/// An error answer: the error body, `Cache-Control: no-store`, and one more header.
+fn error_response(description: String, (name, schema): (&str, RefOr<Schema>)) -> ResponseBuilder {
+    let header = |schema: RefOr<Schema>| HeaderBuilder::new().schema(Some(schema)).build();
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name(ErrorBody::name())))
+                .build(),
+        )
+        .header("Cache-Control", header(NoStore::schema()))
+        .header(name, header(schema))
+}
+
+/// What every operation may answer before its handler runs: `413 payload_too_large` (on both
+/// listeners, ahead of routing on the public one and of the admin token on the ops one), and,
+/// without a body so only in the description, hyper's `431` and `400`.
+struct Refusals;
+
+impl Modify for Refusals {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let description = openapi.info.description.get_or_insert_with(String::new);
+        description.push_str(&format!(
+            "\n\nEvery operation answers `413 payload_too_large` to a request that declares a \
+            body over {MAX_BODY_BYTES} bytes (no endpoint reads one). The HTTP layer, before \
+            the API, answers `431` with no body to a request line and headers over {} KiB, and \
+            `400` with no body to a request that is not valid HTTP/1.1.",
+            MAX_HEADER_BYTES / 1024
+        ));
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut schemas = vec![(ErrorBody::name().into_owned(), ErrorBody::schema())];
+        ErrorBody::schemas(&mut schemas);
+        for (name, schema) in schemas {
+            components.schemas.entry(name).or_insert(schema);
+        }
+        for (_, operation) in operations(openapi) {
+            let response = error_response(
+                format!(
+                    "`payload_too_large`: the request declares (`Content-Length`) a body over \
+                    {MAX_BODY_BYTES} bytes. Answered before the request is looked at further; \
+                    the body is not read and the connection is closed."
+                ),
+                ("Connection", ConnectionClose::schema()),
+            );
+            operation
+                .responses
+                .responses
+                .insert("413".into(), response.into());
+        }
+    }
+}
+
+/// `429 rate_limited` on the config route, whose every method goes through the limit when
+/// `server.rate_limit_per_second` is set (`src/http/limit.rs`).
+struct RateLimited;
+
+impl Modify for RateLimited {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (_, operation) in operations(openapi).filter(|(path, _)| *path == CONFIG_ROUTE) {
+            let response = error_response(
+                "`rate_limited`: only when `server.rate_limit_per_second` is set (it is 0, no \
+                limit, by default): this client address (an IPv6 client: its /64) has spent its \
+                `server.rate_limit_burst`. `Retry-After` says when to ask again."
+                    .into(),
+                ("Retry-After", Seconds::schema()),
+            );
+            operation
+                .responses
+                .responses
+                .insert("429".into(), response.into());
+        }
+    }
+}
 
 /// Every documented response header is always sent, except the CORS ones, which depend on the
 /// request's `Origin`. (utoipa's header attribute has no `required`, so it is set here.)
@@ -77,30 +174,20 @@ struct RequiredHeaders;
 
 impl Modify for RequiredHeaders {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for item in openapi.paths.paths.values_mut() {
-            let operations = [
-                &mut item.get,
-                &mut item.post,
-                &mut item.options,
-                &mut item.put,
-                &mut item.delete,
-                &mut item.patch,
-            ];
-            for operation in operations.into_iter().flatten() {
-                for response in operation.responses.responses.values_mut() {
-                    let RefOr::T(response) = response else {
+        for (_, operation) in operations(openapi) {
+            for response in operation.responses.responses.values_mut() {
+                let RefOr::T(response) = response else {
+                    continue;
+                };
+                for (name, header) in &mut response.headers {
+                    let RefOr::T(header) = header else {
                         continue;
                     };
-                    for (name, header) in &mut response.headers {
-                        let RefOr::T(header) = header else {
-                            continue;
-                        };
-                        if !name.to_ascii_lowercase().starts_with("access-control-") {
-                            header
-                                .extensions
-                                .get_or_insert_with(Default::default)
-                                .insert("required".into(), true.into());
-                        }
+                    if !name.to_ascii_lowercase().starts_with("access-control-") {
+                        header
+                            .extensions
+                            .get_or_insert_with(Default::default)
+                            .insert("required".into(), true.into());
                     }
                 }
             }
@@ -215,6 +302,7 @@ header_value!(
     ConfigCacheControl, pattern = "^(public, max-age=[0-9]+|no-cache)$"
 );
 header_value!(NoStore, values = ["no-store"]);
+header_value!(ConnectionClose, values = ["close"]);
 header_value!(NoCache, values = ["no-cache"]);
 header_value!(
     /// `Referer` is added when it decided the site or language (no `page` parameter).

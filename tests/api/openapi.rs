@@ -1,6 +1,8 @@
 //! `GET /openapi.json` on both listeners: OpenAPI 3.1 documents that list exactly the routes
 //! and methods each router serves, and that real answers match — status documented, content
-//! type, headers, and bodies valid against the schemas. (`tests/contract/schemathesis.sh`
+//! type, headers, and bodies valid against the schemas — and that every documented status is
+//! answered at least once (a declared body over the limit on every operation, a server with
+//! the rate limit on for 429). (`tests/contract/schemathesis.sh`
 //! fuzzes the same documents against a running `flexroute serve --sandbox`.)
 
 use std::collections::BTreeSet;
@@ -13,10 +15,11 @@ use flexroute::config::Environment;
 use flexroute::provision::store::MemoryStore;
 use flexroute::reload::ConfigSource;
 use jsonschema::Validator;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Response};
 use serde_json::Value;
 
-use crate::common::{FIXTURE, Server};
+use crate::common::{FIXTURE, Server, raw_exchange};
 use crate::provisioning::{emulator, services};
 
 const ADMIN: &str = "admin-token-test-77";
@@ -94,18 +97,32 @@ impl Contract {
     async fn check(&self, method: Method, response: Response) -> (u16, Value) {
         let path = response.url().path().to_string();
         let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.unwrap();
+        self.check_answer(method, &path, status, &headers, &body)
+    }
+
+    /// [`Contract::check`] for an answer read off a raw socket ([`raw_answer`]).
+    fn check_answer(
+        &self,
+        method: Method,
+        path: &str,
+        status: u16,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> (u16, Value) {
         let what = format!("{method} {path} → {status}");
         let operation = self
-            .operation(&method, &path)
+            .operation(&method, path)
             .unwrap_or_else(|| panic!("{what}: operation not documented"));
         let documented = &operation["responses"][status.to_string()];
         assert!(documented.is_object(), "{what}: status not documented");
-        self.seen
-            .lock()
-            .unwrap()
-            .insert((method.to_string(), path.clone(), status.to_string()));
+        self.seen.lock().unwrap().insert((
+            method.to_string(),
+            path.to_string(),
+            status.to_string(),
+        ));
 
-        let headers = response.headers().clone();
         if let Some(documented_headers) = documented["headers"].as_object() {
             for (name, header) in documented_headers {
                 match headers.get(name.as_str()) {
@@ -121,7 +138,6 @@ impl Contract {
             }
         }
 
-        let body = response.bytes().await.unwrap();
         let Some(content) = documented["content"].as_object() else {
             assert!(body.is_empty(), "{what}: documented without a body");
             return (status, Value::Null);
@@ -133,13 +149,48 @@ impl Contract {
             .unwrap_or_else(|| panic!("{what}: content type {content_type} not documented"));
         if media.starts_with("application/json") {
             let json: Value =
-                serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{what}: not JSON ({e})"));
+                serde_json::from_slice(body).unwrap_or_else(|e| panic!("{what}: not JSON ({e})"));
             self.assert_valid(&entry["schema"], &json, &what);
             (status, json)
         } else {
             let text = Value::from(String::from_utf8(body.to_vec()).unwrap());
             self.assert_valid(&entry["schema"], &text, &what);
             (status, Value::Null)
+        }
+    }
+
+    /// Every documented operation, as (method, path).
+    fn operations(&self) -> Vec<(Method, String)> {
+        let mut operations = Vec::new();
+        for (path, item) in self.doc["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
+                operations.push((method, path.clone()));
+            }
+        }
+        operations
+    }
+
+    /// Sends every documented operation a request that declares a body one byte over the
+    /// limit (and sends none: the answer comes first), on a raw socket; each must be a
+    /// documented `413 payload_too_large` that closes the connection.
+    async fn check_refused_bodies(&self, listener: SocketAddr, token: Option<&str>) {
+        let over = flexroute::http::MAX_BODY_BYTES + 1;
+        let authorization = token
+            .map(|token| format!("Authorization: Bearer {token}\r\n"))
+            .unwrap_or_default();
+        for (method, path) in self.operations() {
+            let request = format!(
+                "{method} {path} HTTP/1.1\r\nHost: acme.example\r\n{authorization}\
+                Content-Length: {over}\r\n\r\n"
+            );
+            let (status, headers, body) = raw_answer(listener, &request).await;
+            let (status, body) = self.check_answer(method.clone(), &path, status, &headers, &body);
+            assert_eq!(
+                (status, &body["error"]["code"]),
+                (413, &"payload_too_large".into()),
+                "{method} {path}"
+            );
         }
     }
 
@@ -162,6 +213,28 @@ impl Contract {
             }
         }
     }
+}
+
+/// Sends `request` on a new connection and reads the answer until the server closes it: its
+/// status, headers and body.
+async fn raw_answer(listener: SocketAddr, request: &str) -> (u16, HeaderMap, Vec<u8>) {
+    let answer = raw_exchange(listener, request.as_bytes()).await;
+    let (head, body) = answer
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no complete answer: {answer:?}"));
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap();
+    let mut headers = HeaderMap::new();
+    for line in lines {
+        let (name, value) = line.split_once(':').unwrap();
+        headers.append(
+            HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_str(value.trim()).unwrap(),
+        );
+    }
+    let length: usize = headers["content-length"].to_str().unwrap().parse().unwrap();
+    assert_eq!(body.len(), length, "{answer}");
+    (status.parse().unwrap(), headers, body.as_bytes().to_vec())
 }
 
 /// An admin request with the token, checked against the ops document.
@@ -372,6 +445,7 @@ async fn public_answers_match_the_document() {
     contract
         .check(Method::GET, get("/openapi.json").send().await.unwrap())
         .await;
+    contract.check_refused_bodies(server.public, None).await;
 
     // Shutting down: readiness turns 503 while requests are still served (drain).
     let (client, public) = (server.client.clone(), server.public);
@@ -391,6 +465,35 @@ async fn public_answers_match_the_document() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     stopping.await.unwrap();
+
+    // With `server.rate_limit_per_second` set (one request per 100 s after a burst of one, so
+    // no token comes back during the test), the config route's methods answer 429.
+    let env = Environment::from_pairs([
+        ("FLEXROUTE_SERVER_RATE_LIMIT_PER_SECOND", "0.01"),
+        ("FLEXROUTE_SERVER_RATE_LIMIT_BURST", "1"),
+    ]);
+    let server = Server::start_with(FIXTURE, env).await;
+    let config = |method| {
+        request(
+            &server,
+            server.public,
+            method,
+            "/v1/webchat/config?site=acme",
+        )
+    };
+    let (status, _) = contract
+        .check(Method::GET, config(Method::GET).send().await.unwrap())
+        .await;
+    assert_eq!(status, 200);
+    for method in [Method::GET, Method::OPTIONS] {
+        let response = config(method.clone()).send().await.unwrap();
+        let (status, body) = contract.check(method, response).await;
+        assert_eq!(
+            (status, &body["error"]["code"]),
+            (429, &"rate_limited".into())
+        );
+    }
+    server.stop().await;
 
     // Only a bug (a handler that panics) answers 500 `internal`.
     contract.assert_all_seen(&[("GET", "/v1/webchat/config", "500")]);
@@ -417,6 +520,7 @@ async fn ops_answers_match_the_document() {
     contract
         .check(Method::GET, get("/openapi.json").send().await.unwrap())
         .await;
+    contract.check_refused_bodies(server.ops, Some(ADMIN)).await;
     let (status, body) = check_admin(&server, &contract, Method::GET, "/admin/routes").await;
     assert_eq!(status, 200);
     let states: BTreeSet<&str> = body["routes"]
