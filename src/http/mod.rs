@@ -186,7 +186,13 @@ pub fn public_router(state: AppState) -> observe::Observed<Router> {
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state.clone());
     // Metrics, large bodies and panics are handled outside the router (see `Observed`).
-    observe::Observed::new(public, state)
+    let observed = observe::Observed::new(public, state.clone());
+    // The rate limit is a layer of the config route: with it on, every request takes the router.
+    if state.rate_limit.is_some() {
+        observed
+    } else {
+        observed.with_shortcut(webchat::shortcut)
+    }
 }
 
 /// The ops listener: Prometheus metrics, liveness, the admin API and its OpenAPI document.

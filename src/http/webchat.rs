@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{StatusCode, request::Parts};
+use http::{Method, StatusCode, Uri, request::Parts};
 
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
@@ -156,8 +156,8 @@ fn split_at_byte(text: &str, byte: u8) -> Option<(&str, &str)> {
     Some((&text[..at], &text[at + 1..]))
 }
 
-fn parse_query(parts: &Parts) -> Result<Query<'_>, ApiError> {
-    let raw = parts.uri.query().unwrap_or("");
+fn parse_query(uri: &Uri) -> Result<Query<'_>, ApiError> {
+    let raw = uri.query().unwrap_or("");
     if raw.len() > MAX_QUERY_BYTES {
         return Err(ApiError::new(
             ErrorCode::InvalidRequest,
@@ -239,27 +239,87 @@ fn unknown_site(explicit: bool) -> ApiError {
     ApiError::new(ErrorCode::UnknownSite, message)
 }
 
-async fn answer(app: &AppState, parts: &Parts) -> Result<Response, ApiError> {
-    let query = parse_query(parts)?;
-    let lists = ListHeaders::read(&parts.headers);
-    let inputs = inputs(&query, &lists, &parts.headers);
-    let table = app.table();
-    let table = &*table;
-    let decision =
-        resolve::resolve(table, &inputs).map_err(|unknown| unknown_site(unknown.explicit))?;
-    let site = &table.sites[decision.site];
-    let pair = &site.pairs[decision.language];
+/// What the request asks for, once resolved: indexes into the table it was resolved against.
+struct Decided {
+    site: usize,
+    language: usize,
+    site_rule: resolve::SiteRule,
+    language_rule: resolve::LanguageRule,
+    used_referer: bool,
+}
+
+/// The query and headers resolved against `table`: the site and language, or why not.
+fn decide(table: &RoutingTable, uri: &Uri, headers: &HeaderMap) -> Result<Decided, ApiError> {
+    let query = parse_query(uri)?;
+    let lists = ListHeaders::read(headers);
+    let decision = resolve::resolve(table, &inputs(&query, &lists, headers))
+        .map_err(|unknown| unknown_site(unknown.explicit))?;
+    Ok(Decided {
+        site: decision.site,
+        language: decision.language,
+        site_rule: decision.site_rule,
+        language_rule: decision.language_rule,
+        used_referer: decision.used_referer,
+    })
+}
+
+/// The pair's cached answer if it was built for the pair as configured now.
+fn cached(app: &AppState, site: &Site, pair: &Pair) -> Option<Arc<Prepared>> {
     let key = RouteKey {
         site: site.id.clone(),
         language: pair.language.clone(),
     };
-    let prepared = match app.cache.get(&key) {
-        Some(prepared) if prepared.fingerprint == pair.fingerprint => {
-            app.metrics.cache_hits.inc();
-            prepared
-        }
-        _ => {
+    let prepared = app.cache.get(&key)?;
+    (prepared.fingerprint == pair.fingerprint).then(|| {
+        app.metrics.cache_hits.inc();
+        prepared
+    })
+}
+
+/// The public service's shortcut (`observe::Observed`): a `GET` of the config route answered
+/// from the cache, or `None` for the router.
+pub fn shortcut(
+    app: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    if method != Method::GET || uri.path() != super::CONFIG_ROUTE {
+        return None;
+    }
+    from_cache(app, uri, headers)
+}
+
+/// The whole answer when it needs nothing but the cache: a cached answer, or a client error.
+/// `None` (a cache miss) leaves the request to [`get_config`], which may wait for provisioning.
+/// Synchronous, so the public service answers the commonest request — every page view of every
+/// storefront — without the router's per-request boxing (see `observe::Observed`).
+fn from_cache(app: &AppState, uri: &Uri, headers: &HeaderMap) -> Option<Response> {
+    let table = app.table();
+    let decided = match decide(&table, uri, headers) {
+        Ok(decided) => decided,
+        Err(error) => return Some(error.into_response()),
+    };
+    let site = &table.sites[decided.site];
+    let pair = &site.pairs[decided.language];
+    let prepared = cached(app, site, pair)?;
+    Some(answered(app, site, pair, &prepared, headers, &decided))
+}
+
+async fn answer(app: &AppState, parts: &Parts) -> Result<Response, ApiError> {
+    let table = app.table();
+    let table = &*table;
+    let decided = decide(table, &parts.uri, &parts.headers)?;
+    let site = &table.sites[decided.site];
+    let pair = &site.pairs[decided.language];
+    let prepared = match cached(app, site, pair) {
+        Some(prepared) => prepared,
+        None => {
             app.metrics.cache_misses.inc();
+            let key = RouteKey {
+                site: site.id.clone(),
+                language: pair.language.clone(),
+            };
             match app.provisioner.address(site, pair).await {
                 // Only answers with the pair's own address are cached (once per key however
                 // many requests miss together); degraded ones must not outlive the outage.
@@ -270,23 +330,36 @@ async fn answer(app: &AppState, parts: &Parts) -> Result<Response, ApiError> {
             }
         }
     };
+    Ok(answered(
+        app,
+        site,
+        pair,
+        &prepared,
+        &parts.headers,
+        &decided,
+    ))
+}
+
+/// Logs the decision (at debug) and turns the prepared answer into this request's response.
+fn answered(
+    app: &AppState,
+    site: &Site,
+    pair: &Pair,
+    prepared: &Prepared,
+    headers: &HeaderMap,
+    decided: &Decided,
+) -> Response {
     if tracing::enabled!(tracing::Level::DEBUG) {
         tracing::debug!(
             site = %site.id,
             language = %pair.language,
-            site_rule = %decision.site_rule,
-            language_rule = %decision.language_rule,
+            site_rule = %decided.site_rule,
+            language_rule = %decided.language_rule,
             degraded = prepared.degraded,
             "resolved"
         );
     }
-    Ok(respond(
-        app,
-        site,
-        &prepared,
-        &parts.headers,
-        decision.used_referer,
-    ))
+    respond(app, site, prepared, headers, decided.used_referer)
 }
 
 fn prepare_own(
@@ -442,7 +515,7 @@ pub async fn preflight(State(app): State<AppState>, request: Request) -> Respons
         header::VARY,
         HeaderValue::from_static("Origin, Access-Control-Request-Headers"),
     );
-    let Ok(query) = parse_query(&parts) else {
+    let Ok(query) = parse_query(&parts.uri) else {
         return response;
     };
     let table = app.table();
@@ -479,7 +552,7 @@ mod tests {
             .body(())
             .unwrap()
             .into_parts();
-        let query = parse_query(&parts).unwrap();
+        let query = parse_query(&parts.uri).unwrap();
         let owned = |v: Option<Cow<'_, str>>| v.map(Cow::into_owned);
         (owned(query.site), owned(query.lang), owned(query.page))
     }
