@@ -307,4 +307,26 @@ flex_flow_sid = "FO0123456789abcdef0123456789abcdef"
             assert_eq!(series(&app, &line).as_deref(), Some(count), "{line}");
         }
     }
+
+    fn shortcut_with_a_bug(_: &AppState, _: &Method, uri: &Uri, _: &HeaderMap) -> Option<Response> {
+        (uri.path() == "/v1/webchat/config").then(|| panic!("a shortcut bug"))
+    }
+
+    #[tokio::test]
+    async fn a_panic_in_the_shortcut_is_a_counted_500_and_other_paths_take_the_router() {
+        let (service, app) = observed().await;
+        let service = service.with_shortcut(shortcut_with_a_bug);
+        let get = |uri: &str| http::Request::get(uri).body(Body::empty()).unwrap();
+        let (status, body) = call(service.clone(), get("/v1/webchat/config?site=acme")).await;
+        assert_eq!(status, 500);
+        assert!(body.contains(r#""code":"internal""#), "{body}");
+        assert!(
+            !body.contains("a shortcut bug"),
+            "panic text leaked: {body}"
+        );
+        let (status, body) = call(service, get("/healthz")).await;
+        assert_eq!((status, body.as_str()), (200, "ok"));
+        let line = r#"flexroute_http_requests_total{route="/v1/webchat/config",status="500"}"#;
+        assert_eq!(series(&app, line).as_deref(), Some("1"));
+    }
 }
