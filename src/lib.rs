@@ -14,6 +14,7 @@ pub mod resolve;
 pub mod sandbox;
 pub mod table;
 pub mod telemetry;
+mod text;
 pub mod twilio;
 pub mod widget;
 

@@ -2,6 +2,8 @@
 //! their weight as an integer in thousandths, so no float parsing (the `accept-language`
 //! crate parses `q=NaN` into a float and then panics in `sort`), and malformed entries skipped.
 
+use crate::text::{split_byte, split_once_byte, trim_blank};
+
 /// How much of a header is read. Browsers send well under 1 KB; hyper admits headers of
 /// hundreds of KB, and negotiation should not cost more for them.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
@@ -29,12 +31,12 @@ pub struct Entry<'a> {
 
 /// The header's well-formed entries, in order.
 pub fn entries(header: &str) -> impl Iterator<Item = Entry<'_>> {
-    header.split(',').filter_map(entry)
+    split_byte(header, b',').filter_map(entry)
 }
 
 fn entry(raw: &str) -> Option<Entry<'_>> {
-    let mut parts = raw.split(';');
-    let range = parts.next()?.trim_matches([' ', '\t']);
+    let mut parts = split_byte(raw, b';');
+    let range = trim_blank(parts.next()?);
     if range.is_empty()
         || !(range == "*"
             || range
@@ -45,8 +47,7 @@ fn entry(raw: &str) -> Option<Entry<'_>> {
     }
     let mut quality = 1000;
     for param in parts {
-        let param = param.trim_matches([' ', '\t']);
-        let (name, value) = param.split_once('=')?;
+        let (name, value) = split_once_byte(trim_blank(param), b'=')?;
         if name.trim_end().eq_ignore_ascii_case("q") {
             quality = qvalue(value.trim_start())?;
         }
@@ -56,7 +57,7 @@ fn entry(raw: &str) -> Option<Entry<'_>> {
 
 /// `qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )`, in thousandths.
 fn qvalue(raw: &str) -> Option<u16> {
-    let (whole, fraction) = raw.split_once('.').unwrap_or((raw, ""));
+    let (whole, fraction) = split_once_byte(raw, b'.').unwrap_or((raw, ""));
     if fraction.len() > 3 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }

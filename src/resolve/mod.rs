@@ -228,8 +228,8 @@ fn first_segment(url: &str) -> Option<&str> {
 
 /// The value of cookie `name` in a `Cookie` header (`a=1; locale=es-MX`), quotes removed.
 pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
-    header.split(';').find_map(|pair| {
-        let (key, value) = pair.split_once('=')?;
+    crate::text::split_byte(header, b';').find_map(|pair| {
+        let (key, value) = crate::text::split_once_byte(pair, b'=')?;
         (key.trim() == name).then(|| value.trim().trim_matches('"'))
     })
 }

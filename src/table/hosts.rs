@@ -126,8 +126,9 @@ fn strip_port(authority: &str) -> &str {
 /// The host of an absolute URL (`https://user@shop.acme.example:8443/x?y` →
 /// `shop.acme.example:8443`; the port is stripped by [`HostIndex::lookup`]).
 pub fn url_host(url: &str) -> Option<&str> {
-    let (_, rest) = url.split_once("://")?;
-    let authority = rest.split(['/', '?', '#']).next()?;
+    let rest = crate::text::after_scheme(url)?;
+    let end = rest.bytes().position(|b| matches!(b, b'/' | b'?' | b'#'));
+    let authority = &rest[..end.unwrap_or(rest.len())];
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     (!host.is_empty()).then_some(host)
 }
