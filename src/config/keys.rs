@@ -3,6 +3,8 @@
 //! stray key with its path. `tests/api/config.rs` checks these lists against the example file,
 //! which uses every key.
 
+use toml::de::DeValue;
+
 use super::Problem;
 
 pub const TOP: &[&str] = &["server", "twilio", "provisioning", "defaults", "sites"];
@@ -75,10 +77,11 @@ pub fn section_keys(section: &str) -> Option<Vec<&'static str>> {
     })
 }
 
-/// Every key of `root` that the format does not define, as a problem with its path.
+/// Every key of `root` outside `[[sites]]` that the format does not define, as a problem
+/// with its path.
 pub fn unknown_keys(root: &toml::Table) -> Vec<Problem> {
     let mut problems = Vec::new();
-    check(root, "", &[TOP], &mut problems);
+    check(root.keys().map(String::as_str), "", &[TOP], &mut problems);
     for (section, allowed) in [
         ("server", &[SERVER][..]),
         ("twilio", &[TWILIO]),
@@ -86,36 +89,63 @@ pub fn unknown_keys(root: &toml::Table) -> Vec<Problem> {
         ("defaults", &[DEFAULTS, FLOW]),
     ] {
         if let Some(toml::Value::Table(table)) = root.get(section) {
-            check(table, section, allowed, &mut problems);
+            check(
+                table.keys().map(String::as_str),
+                section,
+                allowed,
+                &mut problems,
+            );
         }
     }
-    let Some(toml::Value::Array(sites)) = root.get("sites") else {
+    problems
+}
+
+/// Every key of the `[[sites]]` array (read from the document, not an owned copy) that the
+/// format does not define.
+pub fn unknown_site_keys(sites: &DeValue<'_>) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let Some(sites) = sites.as_array() else {
         return problems;
     };
-    for (i, site) in sites.iter().enumerate() {
-        let Some(site) = site.as_table() else {
+    for (i, site) in sites.into_iter().enumerate() {
+        let Some(site) = site.get_ref().as_table() else {
             continue;
         };
         let path = format!("sites[{i}]");
-        check(site, &path, &[SITE, FLOW], &mut problems);
-        let Some(toml::Value::Table(languages)) = site.get("language") else {
+        check(
+            site.keys().map(|k| &**k.get_ref()),
+            &path,
+            &[SITE, FLOW],
+            &mut problems,
+        );
+        let Some(languages) = site.get("language").and_then(|l| l.get_ref().as_table()) else {
             continue;
         };
         for (tag, language) in languages {
-            if let Some(language) = language.as_table() {
-                let path = format!("{path}.language.\"{tag}\"");
-                check(language, &path, &[LANGUAGE, FLOW], &mut problems);
+            if let Some(language) = language.get_ref().as_table() {
+                let path = format!("{path}.language.\"{}\"", tag.get_ref());
+                check(
+                    language.keys().map(|k| &**k.get_ref()),
+                    &path,
+                    &[LANGUAGE, FLOW],
+                    &mut problems,
+                );
             }
         }
     }
     problems
 }
 
-fn check(table: &toml::Table, path: &str, allowed: &[&[&str]], problems: &mut Vec<Problem>) {
-    for key in table.keys() {
-        if !allowed.iter().any(|list| list.contains(&key.as_str())) {
+fn check<'k>(
+    keys: impl Iterator<Item = &'k str>,
+    path: &str,
+    allowed: &[&[&str]],
+    problems: &mut Vec<Problem>,
+) {
+    for key in keys {
+        if !allowed.iter().any(|list| list.contains(&key)) {
             let at = if path.is_empty() {
-                key.clone()
+                key.to_string()
             } else {
                 format!("{path}.{key}")
             };
