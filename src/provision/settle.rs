@@ -18,6 +18,9 @@ impl Provisioner {
         let outcome = match result {
             Ok(Found { sid, source }) => {
                 self.remember(key, &sid, source);
+                if matches!(source, Source::Adopted | Source::Created) {
+                    self.twilio_answered();
+                }
                 Ok(sid)
             }
             Err(Failed::Upstream(error)) => {
@@ -56,6 +59,28 @@ impl Provisioner {
         };
         self.update_gauge();
         outcome
+    }
+
+    /// Twilio just answered a lookup or a create: whatever made other pairs' attempts fail
+    /// upstream (an outage, throttling) is likely over, so their rest ends now instead of
+    /// running out its doubled back-off (up to 5 minutes after a long outage). Their attempt
+    /// counts stay, so a pair that fails for reasons of its own backs off again at once; it
+    /// is retried at most once per success elsewhere, and only when a visitor asks for it.
+    fn twilio_answered(&self) {
+        let now = Instant::now();
+        let mut woken = 0;
+        for failure in lock(&self.failures).values_mut() {
+            if !failure.store_unreachable && failure.retry_at > now {
+                failure.retry_at = now;
+                woken += 1;
+            }
+        }
+        if woken > 0 {
+            tracing::info!(
+                pairs = woken,
+                "Twilio answered again: failed pairs may be retried now"
+            );
+        }
     }
 
     /// Makes `sid` the pair's known address (idempotent: a pair learned through pub/sub and

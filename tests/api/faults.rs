@@ -182,6 +182,48 @@ async fn failures_are_remembered_and_not_hammered() {
     server.stop().await;
 }
 
+/// After an outage the first answer Twilio gives ends the other failed pairs' rest: they are
+/// provisioned on their next request instead of after their back-off (a minute here).
+#[tokio::test]
+async fn the_first_answer_after_an_outage_ends_the_other_pairs_rest() {
+    let (emulator, env) = emulator().await;
+    emulator.switches().fail_next(1000, 500);
+    let env = with(
+        &env,
+        &[
+            ("FLEXROUTE_PROVISIONING_FAILURE_BACKOFF_MS", "60000"),
+            ("FLEXROUTE_PROVISIONING_WAIT_MS", "5000"),
+        ],
+    );
+    let server = start(env).await;
+    let it = async || {
+        json(
+            server
+                .config("site=initech&lang=it-IT")
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    };
+    assert_eq!(it().await["degraded"], true);
+    assert_eq!(state_of(&server, "initech", "it-IT").await, "failing");
+    emulator.switches().clear_failures();
+    // Twilio is back, but nothing has told flexroute yet: it-IT rests, no call.
+    let lists = emulator.calls(Op::List);
+    assert_eq!(it().await["degraded"], true);
+    assert_eq!(emulator.calls(Op::List), lists, "still resting");
+    // A pair never tried before is created: Twilio answered.
+    let hooli = server.config("site=hooli").send().await.unwrap();
+    assert_eq!(hooli.status(), 200);
+    // it-IT is tried on its next request, 59 s before its back-off would have ended.
+    let body = it().await;
+    assert!(body.get("degraded").is_none(), "{body}");
+    assert_eq!(state_of(&server, "initech", "it-IT").await, "ready");
+    assert_eq!(flows_named(&emulator, "WebChat initech it-IT"), 1);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn twilio_down_then_back_converges_with_one_flow() {
     let (emulator, env) = emulator().await;
