@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::cache::RouteKey;
 use crate::config::{Config, Environment};
 use crate::http::AppState;
 use crate::table::RoutingTable;
@@ -181,10 +180,7 @@ impl Reloader {
                 } else {
                     changed += 1;
                 }
-                app.cache.invalidate(&RouteKey {
-                    site: site.id.clone(),
-                    language: pair.language.clone(),
-                });
+                app.cache.invalidate(&crate::provision::key(site, pair));
             }
         }
         (changed, removed)

@@ -12,10 +12,11 @@ use http::{Method, StatusCode, Uri, request::Parts};
 
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
-use crate::cache::{Prepared, RouteKey};
-use crate::provision::Lookup;
+use crate::cache::Prepared;
+use crate::provision::{self, Lookup};
 use crate::resolve::{self, Inputs};
 use crate::table::{Address, Pair, RoutingTable, Site};
+use crate::text::{split_byte, split_once_byte};
 use crate::widget;
 
 /// Longest query string accepted. Page URLs with tracking parameters fit easily; anything
@@ -149,13 +150,6 @@ impl<'a> Query<'a> {
     }
 }
 
-/// `text` before and after the first `byte` (ASCII), by a plain byte scan: `str::split_once`
-/// with a `char` goes through a searcher that costs more than the few bytes it scans here.
-fn split_at_byte(text: &str, byte: u8) -> Option<(&str, &str)> {
-    let at = text.bytes().position(|b| b == byte)?;
-    Some((&text[..at], &text[at + 1..]))
-}
-
 fn parse_query(uri: &Uri) -> Result<Query<'_>, ApiError> {
     let raw = uri.query().unwrap_or("");
     if raw.len() > MAX_QUERY_BYTES {
@@ -172,14 +166,9 @@ fn parse_query(uri: &Uri) -> Result<Query<'_>, ApiError> {
             query.take(key, value)?;
         }
     } else {
-        let mut rest = raw;
-        while !rest.is_empty() {
-            let (pair, tail) = split_at_byte(rest, b'&').unwrap_or((rest, ""));
-            rest = tail;
-            if !pair.is_empty() {
-                let (key, value) = split_at_byte(pair, b'=').unwrap_or((pair, ""));
-                query.take(Cow::Borrowed(key), Cow::Borrowed(value))?;
-            }
+        for pair in split_byte(raw, b'&').filter(|pair| !pair.is_empty()) {
+            let (key, value) = split_once_byte(pair, b'=').unwrap_or((pair, ""));
+            query.take(Cow::Borrowed(key), Cow::Borrowed(value))?;
         }
     }
     Ok(query)
@@ -265,11 +254,7 @@ fn decide(table: &RoutingTable, uri: &Uri, headers: &HeaderMap) -> Result<Decide
 
 /// The pair's cached answer if it was built for the pair as configured now.
 fn cached(app: &AppState, site: &Site, pair: &Pair) -> Option<Arc<Prepared>> {
-    let key = RouteKey {
-        site: site.id.clone(),
-        language: pair.language.clone(),
-    };
-    let prepared = app.cache.get(&key)?;
+    let prepared = app.cache.get(&provision::key(site, pair))?;
     (prepared.fingerprint == pair.fingerprint).then(|| {
         app.metrics.cache_hits.inc();
         prepared
@@ -316,10 +301,7 @@ async fn answer(app: &AppState, parts: &Parts) -> Result<Response, ApiError> {
         Some(prepared) => prepared,
         None => {
             app.metrics.cache_misses.inc();
-            let key = RouteKey {
-                site: site.id.clone(),
-                language: pair.language.clone(),
-            };
+            let key = provision::key(site, pair);
             match app.provisioner.address(site, pair).await {
                 // Only answers with the pair's own address are cached (once per key however
                 // many requests miss together); degraded ones must not outlive the outage.

@@ -32,20 +32,13 @@ pub(super) async fn follow(provisioner: Weak<Provisioner>, mut feed: Feed) {
     }
 }
 
-fn key_of(record: &StoredAddress) -> RouteKey {
-    RouteKey {
-        site: record.site.as_str().into(),
-        language: record.language.as_str().into(),
-    }
-}
-
 async fn apply(p: &Arc<Provisioner>, update: Update) {
     match update {
-        Update::Recorded(record) => learn(p, &key_of(&record), &record.sid),
+        Update::Recorded(record) => learn(p, &super::record_key(&record), &record.sid),
         Update::Snapshot(records) => {
             let mut present = HashSet::with_capacity(records.len());
             for record in records {
-                let key = key_of(&record);
+                let key = super::record_key(&record);
                 learn(p, &key, &record.sid);
                 present.insert(key);
             }

@@ -152,13 +152,7 @@ impl Provisioner {
         // Every record is kept, configured or not: a reload may configure the pair again.
         let known: HashMap<RouteKey, (String, Source)> = records
             .into_iter()
-            .map(|record| {
-                let key = RouteKey {
-                    site: record.site.as_str().into(),
-                    language: record.language.as_str().into(),
-                };
-                (key, (record.sid, Source::Stored))
-            })
+            .map(|record| (record_key(&record), (record.sid, Source::Stored)))
             .collect();
         let permits = Semaphore::new(settings.max_concurrent_calls.max(1));
         let provisioner = Arc::new(Self {
@@ -440,6 +434,14 @@ pub fn key(site: &Site, pair: &Pair) -> RouteKey {
     RouteKey {
         site: site.id.clone(),
         language: pair.language.clone(),
+    }
+}
+
+/// The pair a stored record is for.
+fn record_key(record: &store::StoredAddress) -> RouteKey {
+    RouteKey {
+        site: record.site.as_str().into(),
+        language: record.language.as_str().into(),
     }
 }
 

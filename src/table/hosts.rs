@@ -135,8 +135,8 @@ pub fn url_host(url: &str) -> Option<&str> {
 
 /// The path of an absolute URL, or of a URL that is already just a path.
 pub fn url_path(url: &str) -> &str {
-    let after_authority = match url.split_once("://") {
-        Some((_, rest)) => rest.find('/').map_or("", |i| &rest[i..]),
+    let after_authority = match crate::text::after_scheme(url) {
+        Some(rest) => rest.find('/').map_or("", |i| &rest[i..]),
         None => url,
     };
     after_authority
