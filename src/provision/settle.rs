@@ -23,34 +23,28 @@ impl Provisioner {
                 }
                 Ok(sid)
             }
-            Err(Failed::Upstream(error)) => {
+            Err(failed) => {
+                let (error, store_unreachable) = match failed {
+                    Failed::Upstream(error) => (error, false),
+                    Failed::Store(error) => (error, true),
+                };
                 let mut failures = lock(&self.failures);
                 let attempts = failures.get(key).map_or(0, |f| f.attempts) + 1;
-                let backoff = task::failure_backoff(self.settings.failure_backoff, attempts);
-                tracing::warn!(site = %key.site, language = %key.language, attempts, retry_in_secs = backoff.as_secs(), "provisioning failed: {error}");
+                let rest = if store_unreachable {
+                    tracing::debug!(site = %key.site, language = %key.language, attempts, "provisioning waits for the state store: {error}");
+                    STORE_RETRY
+                } else {
+                    let backoff = task::failure_backoff(self.settings.failure_backoff, attempts);
+                    tracing::warn!(site = %key.site, language = %key.language, attempts, retry_in_secs = backoff.as_secs(), "provisioning failed: {error}");
+                    backoff
+                };
                 failures.insert(
                     key.clone(),
                     Failure {
                         error: error.clone(),
                         attempts,
-                        retry_at: Instant::now() + backoff,
-                        store_unreachable: false,
-                    },
-                );
-                self.metrics.provisions.with_label_values(&["failed"]).inc();
-                Err(error)
-            }
-            Err(Failed::Store(error)) => {
-                let mut failures = lock(&self.failures);
-                let attempts = failures.get(key).map_or(0, |f| f.attempts) + 1;
-                tracing::debug!(site = %key.site, language = %key.language, attempts, "provisioning waits for the state store: {error}");
-                failures.insert(
-                    key.clone(),
-                    Failure {
-                        error: error.clone(),
-                        attempts,
-                        retry_at: Instant::now() + STORE_RETRY,
-                        store_unreachable: true,
+                        retry_at: Instant::now() + rest,
+                        store_unreachable,
                     },
                 );
                 self.metrics.provisions.with_label_values(&["failed"]).inc();
