@@ -9,7 +9,7 @@ use flexroute::twilio::Credentials;
 use flexroute::twilio::types::{FlexFlow, Integration};
 
 use crate::common::{FIXTURE, Server, json};
-use crate::provisioning::{ACCOUNT, TOKEN, emulator, services};
+use crate::provisioning::{ACCOUNT, TOKEN, emulator, start_provisioning};
 
 const ADMIN: &str = "admin-token-test-77";
 
@@ -22,12 +22,7 @@ fn admin(server: &Server, method: reqwest::Method, path: &str) -> reqwest::Reque
 #[tokio::test]
 async fn admin_needs_the_token_and_is_off_without_one() {
     let (_emulator, env) = emulator().await;
-    let server = Server::start_full(
-        FIXTURE,
-        env.clone(),
-        services(Arc::new(MemoryStore::default())),
-    )
-    .await;
+    let server = start_provisioning(FIXTURE, env.clone()).await;
     for request in [
         admin(&server, reqwest::Method::GET, "/admin/routes"),
         admin(&server, reqwest::Method::GET, "/admin/routes").bearer_auth("wrong-token-00000"),
@@ -75,7 +70,7 @@ async fn routes_plan_and_apply_over_http() {
         }),
         ..FlexFlow::default()
     });
-    let server = Server::start_full(FIXTURE, env, services(Arc::new(MemoryStore::default()))).await;
+    let server = start_provisioning(FIXTURE, env).await;
 
     let routes = json(
         admin(&server, reqwest::Method::GET, "/admin/routes")

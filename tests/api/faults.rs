@@ -5,11 +5,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flexroute::config::Environment;
-use flexroute::provision::store::MemoryStore;
 use flexroute::twilio::emulator::{Emulator, Op};
 
 use crate::common::{FIXTURE, Server, eventually, json, metric};
-use crate::provisioning::{emulator, services};
+use crate::provisioning::{emulator, start_provisioning};
 
 fn flows_named(emulator: &Emulator, name: &str) -> usize {
     emulator
@@ -30,7 +29,7 @@ fn with(env: &Environment, extra: &[(&str, &str)]) -> Environment {
 }
 
 async fn start(env: Environment) -> Server {
-    Server::start_full(FIXTURE, env, services(Arc::new(MemoryStore::default()))).await
+    start_provisioning(FIXTURE, env).await
 }
 
 async fn routes(server: &Server) -> serde_json::Value {
@@ -333,14 +332,7 @@ async fn upstream_calls_are_capped_across_pairs() {
          [[sites]]\nid = \"many\"\ndefault_language = \"en\"\nlanguages = [{}]\n",
         quoted.join(", ")
     );
-    let server = Arc::new(
-        Server::start_full(
-            &toml,
-            with(&env, &[]),
-            services(Arc::new(MemoryStore::default())),
-        )
-        .await,
-    );
+    let server = Arc::new(start_provisioning(&toml, with(&env, &[])).await);
     let mut tasks = Vec::new();
     for language in languages {
         let server = server.clone();

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use flexroute::Services;
 use flexroute::config::Environment;
-use flexroute::provision::store::MemoryStore;
 use flexroute::reload::ConfigSource;
 use jsonschema::Validator;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -20,7 +19,7 @@ use reqwest::{Method, Response};
 use serde_json::Value;
 
 use crate::common::{FIXTURE, Server, raw_exchange};
-use crate::provisioning::{emulator, services};
+use crate::provisioning::{emulator, start_provisioning};
 
 const ADMIN: &str = "admin-token-test-77";
 const METHODS: [Method; 6] = [
@@ -266,12 +265,7 @@ fn request(
 #[tokio::test]
 async fn each_document_lists_exactly_the_routes_its_listener_serves() {
     let (_emulator, env) = emulator().await;
-    let server = Server::start_full(
-        FIXTURE,
-        env,
-        services(std::sync::Arc::new(MemoryStore::default())),
-    )
-    .await;
+    let server = start_provisioning(FIXTURE, env).await;
     for (listener, routes) in [
         (server.public, flexroute::http::public_paths()),
         (server.ops, flexroute::http::ops_paths()),
@@ -503,12 +497,7 @@ async fn public_answers_match_the_document() {
 async fn ops_answers_match_the_document() {
     // With the emulator: routes, plan and apply.
     let (_emulator, env) = emulator().await;
-    let server = Server::start_full(
-        FIXTURE,
-        env,
-        services(std::sync::Arc::new(MemoryStore::default())),
-    )
-    .await;
+    let server = start_provisioning(FIXTURE, env).await;
     let contract = Contract::load(&server.client, server.ops).await;
     let get = |path: &str| request(&server, server.ops, Method::GET, path);
     contract

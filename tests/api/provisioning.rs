@@ -41,6 +41,12 @@ pub fn services(store: Arc<dyn StateStore>) -> Services {
     }
 }
 
+/// A server with `table`, provisioning against the emulator `env` points to, with credentials,
+/// the test admin token and an in-memory store.
+pub async fn start_provisioning(table: &str, env: Environment) -> Server {
+    Server::start_full(table, env, services(Arc::new(MemoryStore::default()))).await
+}
+
 fn named<'a>(flows: &'a [FlexFlow], name: &str) -> Vec<&'a FlexFlow> {
     flows
         .iter()
@@ -138,7 +144,7 @@ async fn first_request_creates_once_then_serves_from_cache() {
 async fn five_hundred_concurrent_first_requests_make_one_create() {
     let (emulator, env) = emulator().await;
     emulator.switches().set_latency(Duration::from_millis(300));
-    let server = Server::start_full(FIXTURE, env, services(Arc::new(MemoryStore::default()))).await;
+    let server = start_provisioning(FIXTURE, env).await;
     let server = Arc::new(server);
     let mut tasks = Vec::new();
     for _ in 0..500 {
@@ -168,7 +174,7 @@ async fn an_existing_flow_is_adopted_not_duplicated() {
         ..FlexFlow::default()
     };
     emulator.insert_flow(existing);
-    let server = Server::start_full(FIXTURE, env, services(Arc::new(MemoryStore::default()))).await;
+    let server = start_provisioning(FIXTURE, env).await;
     let body = json(
         server
             .config("site=initech&lang=it-IT")

@@ -16,11 +16,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use flexroute::config::Environment;
-use flexroute::provision::store::MemoryStore;
 use flexroute::twilio::emulator::{Emulator, Op};
 
 use crate::common::{Rng, Server, json};
-use crate::provisioning::{emulator, services};
+use crate::provisioning::{emulator, start_provisioning};
 
 /// (site, language) pairs provisioned before the fault.
 const KNOWN: [(&str, &str); 4] = [
@@ -303,8 +302,7 @@ async fn run(fault: Fault) {
             scale.failure_backoff_ms.to_string(),
         ),
     ]);
-    let server =
-        Arc::new(Server::start_full(TABLE, env, services(Arc::new(MemoryStore::default()))).await);
+    let server = Arc::new(start_provisioning(TABLE, env).await);
     let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(30))
