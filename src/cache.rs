@@ -2,6 +2,7 @@
 //! they answer for. Keys only ever come from the routing table (never from a request), so the
 //! key space is bounded by the config, and moka bounds the entry count on top of that.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -9,11 +10,31 @@ use http::{HeaderValue, StatusCode};
 use moka::sync::Cache;
 use prometheus::IntCounter;
 
-/// A (site, language) pair by name, so that entries survive a reload that keeps the pair.
+use crate::address::AddressKind;
+
+/// A (site, language) pair by name, and the kind of address it has, so that entries survive
+/// a reload that keeps the pair, and a pair moved to another kind (and back) keeps the address
+/// it had of each.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RouteKey {
     pub site: Arc<str>,
     pub language: Arc<str>,
+    pub kind: AddressKind,
+}
+
+impl RouteKey {
+    /// The pair's slot in a state store: the language for `flex_flow` (as records were before
+    /// there were other kinds), `language/kind` for the others (a tag has no `/`).
+    pub fn slot(&self) -> Cow<'_, str> {
+        slot(&self.language, self.kind)
+    }
+}
+
+pub fn slot(language: &str, kind: AddressKind) -> Cow<'_, str> {
+    match kind {
+        AddressKind::FlexFlow => Cow::Borrowed(language),
+        other => Cow::Owned(format!("{language}/{other}")),
+    }
 }
 
 /// Everything needed to answer for one pair without serialising anything.

@@ -197,9 +197,16 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
 }
 
 fn serve(path: &Path, sandbox: bool) -> ExitCode {
-    let loaded = match load(path) {
+    let env = match sandbox {
+        true => crate::sandbox::environment(Environment::from_process()),
+        false => Environment::from_process(),
+    };
+    let loaded = match Config::load(path, &env) {
         Ok(loaded) => loaded,
-        Err(code) => return code,
+        Err(error) => {
+            print_error(&error);
+            return ExitCode::FAILURE;
+        }
     };
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
@@ -212,7 +219,7 @@ fn serve(path: &Path, sandbox: bool) -> ExitCode {
         let mut config = loaded.config;
         let source = ConfigSource {
             path: path.to_path_buf(),
-            env: Environment::from_process(),
+            env,
         };
         let mut services = services_from_env(Some(source));
         if sandbox {
@@ -242,6 +249,12 @@ fn check(path: &Path) -> ExitCode {
         "  {} site(s), {} (site, language) pair(s): {} pinned, {} to provision; {} host pattern(s)",
         s.sites, s.pairs, s.pinned, s.missing, s.hosts
     );
+    let kinds: Vec<String> = crate::address::AddressKind::ALL
+        .iter()
+        .filter(|kind| s.kinds[**kind as usize] > 0)
+        .map(|kind| format!("{} {kind}", s.kinds[*kind as usize]))
+        .collect();
+    println!("  address kinds: {}", kinds.join(", "));
     for site in &table.sites {
         let languages: Vec<String> = site
             .pairs
@@ -254,7 +267,7 @@ fn check(path: &Path) -> ExitCode {
                     ""
                 };
                 let sid = pair.pinned.as_ref().map_or("to provision", |a| a.sid());
-                format!("{}{default} → {sid}", pair.language)
+                format!("{}{default} → {sid} ({})", pair.language, pair.kind)
             })
             .collect();
         println!("  site {}: hosts [{}]", site.id, site.hosts.join(", "));
@@ -303,8 +316,8 @@ fn plan(path: &Path, apply: bool) -> ExitCode {
 
 fn print_plan(items: &[PlanItem]) {
     println!(
-        "{:<24} {:<36} {:<34} {:<9} {:<9} {:<12} result",
-        "pair", "friendly name", "sid", "source", "status", "action"
+        "{:<24} {:<13} {:<36} {:<34} {:<9} {:<9} {:<12} result",
+        "pair", "kind", "friendly name", "sid", "source", "status", "action"
     );
     for item in items {
         let action = match item.action {
@@ -315,8 +328,9 @@ fn print_plan(items: &[PlanItem]) {
             Action::Investigate => "investigate",
         };
         println!(
-            "{:<24} {:<36} {:<34} {:<9} {:<9} {:<12} {}",
+            "{:<24} {:<13} {:<36} {:<34} {:<9} {:<9} {:<12} {}",
             format!("{}/{}", item.site, item.language),
+            item.kind.as_str(),
             item.friendly_name,
             item.sid.as_deref().unwrap_or("-"),
             item.source.unwrap_or("-"),

@@ -3,6 +3,7 @@
 //! that tests run the real server through the same [`run`].
 #![forbid(unsafe_code)]
 
+pub mod address;
 pub mod cache;
 pub mod cli;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod provision;
 pub mod reload;
 pub mod resolve;
 pub mod sandbox;
+pub mod session;
 pub mod table;
 pub mod telemetry;
 mod text;
@@ -73,28 +75,31 @@ pub async fn app(config: &Config, services: Services) -> std::io::Result<AppStat
         None => provision::store::open(&config.provisioning)?,
     };
     let p = &config.provisioning;
-    let client = match (p.enabled, services.credentials) {
-        (true, Some(credentials)) => Some(
+    let client = match &services.credentials {
+        Some(credentials) => Some(
             FlexApiClient::new(
                 &config.twilio.flex_api_base,
-                credentials,
+                credentials.clone(),
                 Duration::from_millis(p.upstream_timeout_ms),
                 metrics.clone(),
             )
-            .map_err(std::io::Error::other)?,
+            .map_err(std::io::Error::other)?
+            .with_conversations_base(&config.twilio.conversations_api_base),
         ),
-        (true, None) if table.summary().missing > 0 => {
-            tracing::warn!(
-                "no Twilio credentials (TWILIO_ACCOUNT_SID with TWILIO_AUTH_TOKEN or TWILIO_API_KEY + TWILIO_API_SECRET): pairs without an address will not be provisioned"
-            );
-            None
-        }
-        _ => None,
+        None => None,
     };
+    if p.enabled && client.is_none() && table.summary().missing > 0 {
+        tracing::warn!(
+            "no Twilio credentials (TWILIO_ACCOUNT_SID with TWILIO_AUTH_TOKEN or TWILIO_API_KEY + TWILIO_API_SECRET): pairs without an address will not be provisioned"
+        );
+    }
+    let sessions = sessions(config, &table, services.credentials.as_ref(), client.clone())?;
     let settings = provision::Settings {
-        client,
+        client: client.filter(|_| p.enabled),
         chat_service_sid: config.twilio.chat_service_sid.clone(),
+        conversations_service_sid: config.twilio.conversations_service_sid.clone(),
         friendly_name: p.friendly_name.clone(),
+        chat_address: p.chat_address.clone(),
         wait: Duration::from_millis(p.wait_ms),
         max_concurrent_calls: p.max_concurrent_calls,
         failure_backoff: Duration::from_millis(p.failure_backoff_ms),
@@ -112,6 +117,7 @@ pub async fn app(config: &Config, services: Services) -> std::io::Result<AppStat
         services.admin_token,
         &config.server,
         reloader,
+        sessions,
     );
     // An address learned from another replica (or replacing one) must not be shadowed by an
     // answer cached before it.
@@ -120,6 +126,49 @@ pub async fn app(config: &Config, services: Services) -> std::io::Result<AppStat
         .provisioner
         .on_change(move |key| cache.invalidate(key));
     Ok(state)
+}
+
+/// The session backend of `conversations` pairs: an API key to sign visitors' tokens with (the
+/// credentials, when they are one) and the Conversations service. `None` when the table has no
+/// such pair or the means are missing (validation names what is missing; a table built in
+/// memory may still lack it: its session routes then answer 503).
+fn sessions(
+    config: &Config,
+    table: &RoutingTable,
+    credentials: Option<&Credentials>,
+    client: Option<FlexApiClient>,
+) -> std::io::Result<Option<Arc<session::backend::Sessions>>> {
+    use session::token::{SigningKey, TokenIssuer};
+    let wanted = table.summary().kinds[address::AddressKind::Conversations as usize] > 0;
+    let (Some(credentials), Some(client), Some(account), Some(service)) = (
+        credentials,
+        client,
+        config.twilio.account_sid.as_deref(),
+        config.twilio.conversations_service_sid.as_deref(),
+    ) else {
+        if wanted {
+            tracing::warn!(
+                "conversations pairs cannot start chats: they need TWILIO_API_KEY + TWILIO_API_SECRET and twilio.conversations_service_sid"
+            );
+        }
+        return Ok(None);
+    };
+    let key = match SigningKey::from_credentials(account, credentials) {
+        Ok(key) => key,
+        Err(e) => {
+            if wanted {
+                tracing::warn!(
+                    "conversations pairs cannot start chats: visitors' tokens are signed with an API key (TWILIO_API_KEY + TWILIO_API_SECRET): {e}"
+                );
+            }
+            return Ok(None);
+        }
+    };
+    let ttl = Duration::from_secs(config.twilio.token_ttl_secs);
+    let issuer = TokenIssuer::new(key, service, ttl).map_err(std::io::Error::other)?;
+    Ok(Some(Arc::new(session::backend::Sessions::new(
+        client, issuer,
+    ))))
 }
 
 /// Serves until `shutdown` completes: readiness turns 503 first, then both listeners stop

@@ -32,6 +32,10 @@ pub struct Metrics {
     pub rate_limited: IntCounter,
     /// Client addresses the rate limiter holds state for.
     pub rate_limit_clients: IntGauge,
+    /// `initWebchat` calls by configured pair and outcome.
+    pub webchat_sessions: IntCounterVec,
+    /// `refreshToken` calls by configured pair and outcome.
+    pub token_refreshes: IntCounterVec,
 }
 
 /// Buckets for a service that answers from memory in microseconds, but may wait for an
@@ -153,8 +157,26 @@ impl Metrics {
             "Client addresses the rate limiter holds state for (at most server.rate_limit_max_clients).",
         )
         .expect("valid metric");
+        let webchat_sessions = IntCounterVec::new(
+            Opts::new(
+                "flexroute_webchat_sessions_total",
+                "Visitors' chats asked of the session backend (initWebchat), by configured site and language: started, unavailable (no address in time), upstream_error (Twilio refused or failed), invalid (refused before any call).",
+            ),
+            &["site", "language", "outcome"],
+        )
+        .expect("valid metric");
+        let token_refreshes = IntCounterVec::new(
+            Opts::new(
+                "flexroute_webchat_token_refreshes_total",
+                "Visitors' access tokens asked to be refreshed (refreshToken), by configured site and language: refreshed, refused.",
+            ),
+            &["site", "language", "outcome"],
+        )
+        .expect("valid metric");
         for collector in [
-            Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(webchat_sessions.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(token_refreshes.clone()),
+            Box::new(http_requests.clone()),
             Box::new(http_duration.clone()),
             Box::new(cache_hits.clone()),
             Box::new(cache_misses.clone()),
@@ -201,6 +223,8 @@ impl Metrics {
             leases,
             rate_limited,
             rate_limit_clients,
+            webchat_sessions,
+            token_refreshes,
         }
     }
 

@@ -1,11 +1,12 @@
-//! The answer a browser gets (DESIGN §2): the body of `GET /v1/webchat/config`, with the
-//! widget's `appConfig` deep-merged from the config and the fields flexroute owns set last.
+//! The answer a browser gets: the body of `GET /v1/webchat/config`, with the widget's
+//! `appConfig` deep-merged from the config and the fields flexroute owns (per address kind)
+//! set last.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use crate::table::{Address, Pair, Site};
+use crate::table::{Address, AddressKind, Pair, Site};
 
 /// TOML widget settings as JSON. Dates have no JSON form and become their TOML text.
 pub fn from_toml(table: &toml::Table) -> Map<String, Value> {
@@ -70,20 +71,29 @@ pub struct Body<'a> {
     app_config: Map<String, Value>,
 }
 
-/// `appConfig`: ready for `Twilio.FlexWebChat.createWebChat(appConfig)`. The configured widget
-/// settings (`defaults.widget` ← site ← language, deep-merged) with the members flexroute owns
-/// set last; any other member comes from the configuration. (Documentation only: the value
-/// sent is a JSON map.)
+/// `appConfig`: the configured widget settings (`defaults.widget` ← site ← language,
+/// deep-merged) with the members flexroute owns set last, which depend on the address kind:
+/// `flex_flow` → `accountSid` + `flexFlowSid`, for `Twilio.FlexWebChat.createWebChat`;
+/// `conversations` → `serverUrl`, the session backend of `twilio-webchat-react-app`;
+/// `webchat3` → `deploymentKey`, for `Twilio.initWebchat`. Any other member comes from the
+/// configuration. (Documentation only: the value sent is a JSON map.)
 #[derive(ToSchema)]
 #[schema(rename_all = "camelCase")]
 #[allow(dead_code)]
 pub struct AppConfig {
-    /// `twilio.account_sid`.
-    #[schema(pattern = "^AC[0-9a-fA-F]{32}$")]
-    account_sid: String,
-    /// The SID of `address`.
-    #[schema(pattern = "^FO[0-9a-fA-F]{32}$")]
-    flex_flow_sid: String,
+    /// `flex_flow`: `twilio.account_sid`.
+    #[schema(pattern = "^AC[0-9a-fA-F]{32}$", required = false)]
+    account_sid: Option<String>,
+    /// `flex_flow`: the SID of `address`.
+    #[schema(pattern = "^FO[0-9a-fA-F]{32}$", required = false)]
+    flex_flow_sid: Option<String>,
+    /// `conversations`: where `initWebchat` and `refreshToken` are posted
+    /// (`server.public_url` + `/v1/webchat/{site}/{language}`).
+    #[schema(required = false, example = "https://chat.example.com/v1/webchat/acme/fr-CA")]
+    server_url: Option<String>,
+    /// `webchat3`: the deployment key of `address`.
+    #[schema(required = false)]
+    deployment_key: Option<String>,
     context: WidgetContext,
 }
 
@@ -95,31 +105,59 @@ pub struct WidgetContext {
     language: String,
 }
 
+/// Where a `conversations` pair's session routes live: `{public_url}/v1/webchat/{site}/{language}`,
+/// or the path alone without a public URL (the browser resolves it against the page).
+pub fn server_url(public_url: Option<&str>, site: &str, language: &str) -> String {
+    format!(
+        "{}/v1/webchat/{site}/{language}",
+        public_url.unwrap_or_default()
+    )
+}
+
+/// What the answer needs besides the pair: the table's account SID and public URL.
+pub struct Context<'a> {
+    pub account_sid: Option<&'a str>,
+    pub public_url: Option<&'a str>,
+}
+
 /// The JSON bytes answering for `pair` on `site`. `lent_by` is set on a degraded answer: the
 /// pair has no address yet, so the widget (texts, context) is the pair's own but `address`
-/// belongs to `lent_by`, the site's default language.
+/// (and, for `conversations`, the session backend it is reached through) belongs to
+/// `lent_by`, the site's default language, whose kind is the same.
 pub fn render(
     site: &Site,
     pair: &Pair,
     address: &Address,
-    account_sid: Option<&str>,
+    context: &Context<'_>,
     lent_by: Option<&Pair>,
 ) -> Vec<u8> {
     let mut app_config = (*pair.widget).clone();
-    let context = app_config
+    let widget_context = app_config
         .entry("context")
         .or_insert_with(|| Value::Object(Map::new()));
-    if !context.is_object() {
-        *context = Value::Object(Map::new());
+    if !widget_context.is_object() {
+        *widget_context = Value::Object(Map::new());
     }
-    if let Value::Object(context) = context {
-        context.insert("site".into(), Value::from(&*site.id));
-        context.insert("language".into(), Value::from(&*pair.language));
+    if let Value::Object(widget_context) = widget_context {
+        widget_context.insert("site".into(), Value::from(&*site.id));
+        widget_context.insert("language".into(), Value::from(&*pair.language));
     }
-    if let Some(account_sid) = account_sid {
-        app_config.insert("accountSid".into(), Value::from(account_sid));
+    match address.kind {
+        AddressKind::FlexFlow => {
+            if let Some(account_sid) = context.account_sid {
+                app_config.insert("accountSid".into(), Value::from(account_sid));
+            }
+            app_config.insert("flexFlowSid".into(), Value::from(address.sid()));
+        }
+        AddressKind::Conversations => {
+            let language = lent_by.unwrap_or(pair).language.as_ref();
+            let url = server_url(context.public_url, &site.id, language);
+            app_config.insert("serverUrl".into(), Value::from(url));
+        }
+        AddressKind::Webchat3 => {
+            app_config.insert("deploymentKey".into(), Value::from(address.sid()));
+        }
     }
-    app_config.insert("flexFlowSid".into(), Value::from(address.sid()));
     let body = Body {
         site: &site.id,
         language: &pair.language,

@@ -5,6 +5,11 @@
 use super::keys;
 
 const PREFIX: &str = "FLEXROUTE_";
+const API_KEY: &str = "TWILIO_API_KEY";
+const API_SECRET: &str = "TWILIO_API_SECRET";
+const AUTH_TOKEN: &str = "TWILIO_AUTH_TOKEN";
+/// What stands for `TWILIO_API_SECRET`'s value: only its presence is ever needed here.
+const SECRET_SET: &str = "(set)";
 const SECTIONS: &[&str] = &["server", "twilio", "provisioning", "defaults"];
 
 /// A snapshot of the variables flexroute reads, so that loading is a pure function of its
@@ -29,15 +34,44 @@ impl std::fmt::Debug for Environment {
 
 impl Environment {
     /// The process environment, keeping only what configuration reads: `FLEXROUTE_*` (but
-    /// not the admin token) and `TWILIO_ACCOUNT_SID`. Secrets are never copied in here, so no
-    /// `Debug` print or error built from it can show one.
+    /// not the admin token), `TWILIO_ACCOUNT_SID` and `TWILIO_API_KEY`, and whether
+    /// `TWILIO_API_SECRET` and `TWILIO_AUTH_TOKEN` are set. Secrets are never copied in here, so no `Debug` print or
+    /// error built from it can show one.
     pub fn from_process() -> Self {
         Self::from_pairs(std::env::vars_os().filter_map(|(k, v)| {
             let (name, value) = (k.into_string().ok()?, v.into_string().ok()?);
+            if name == API_SECRET || name == AUTH_TOKEN {
+                return (!value.is_empty()).then(|| (name, SECRET_SET.to_string()));
+            }
             let wanted = (name.starts_with(PREFIX) && name != "FLEXROUTE_ADMIN_TOKEN")
-                || name == "TWILIO_ACCOUNT_SID";
+                || name == "TWILIO_ACCOUNT_SID"
+                || name == API_KEY;
             wanted.then_some((name, value))
         }))
+    }
+
+    /// The same environment with `name` set (sandbox mode fills in made-up credentials).
+    pub fn with(mut self, name: &str, value: &str) -> Self {
+        self.vars.retain(|(k, _)| k != name);
+        let value = if name == API_SECRET || name == AUTH_TOKEN {
+            SECRET_SET
+        } else {
+            value
+        };
+        self.vars.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Whether `TWILIO_AUTH_TOKEN` is set: Twilio credentials that cannot sign tokens.
+    pub fn has_auth_token(&self) -> bool {
+        self.get(AUTH_TOKEN).is_some_and(|v| !v.is_empty())
+    }
+
+    /// Whether `TWILIO_API_KEY` and `TWILIO_API_SECRET` are both set: what signing visitors'
+    /// access tokens takes.
+    pub fn has_api_key(&self) -> bool {
+        let set = |name| self.get(name).is_some_and(|v| !v.is_empty());
+        set(API_KEY) && set(API_SECRET)
     }
 
     pub fn from_pairs<K: Into<String>, V: Into<String>>(
@@ -46,7 +80,15 @@ impl Environment {
         Self {
             vars: pairs
                 .into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
+                .map(|(k, v)| {
+                    let (k, v): (String, String) = (k.into(), v.into());
+                    let v = if (k == API_SECRET || k == AUTH_TOKEN) && !v.is_empty() {
+                        SECRET_SET.to_string()
+                    } else {
+                        v
+                    };
+                    (k, v)
+                })
                 .collect(),
         }
     }

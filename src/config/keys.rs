@@ -22,11 +22,20 @@ pub const SERVER: &[&str] = &[
     "rate_limit_max_clients",
     "trusted_proxies",
     "client_ip_header",
+    "public_url",
 ];
-pub const TWILIO: &[&str] = &["account_sid", "chat_service_sid", "flex_api_base"];
+pub const TWILIO: &[&str] = &[
+    "account_sid",
+    "chat_service_sid",
+    "flex_api_base",
+    "conversations_service_sid",
+    "conversations_api_base",
+    "token_ttl_secs",
+];
 pub const PROVISIONING: &[&str] = &[
     "enabled",
     "friendly_name",
+    "chat_address",
     "wait_ms",
     "state",
     "max_concurrent_calls",
@@ -40,8 +49,9 @@ pub const PROVISIONING: &[&str] = &[
     "redis_resync_ms",
     "redis_unavailable",
 ];
-/// Flex Flow settings, accepted in `[defaults]`, in a site and in a language.
+/// Address settings, accepted in `[defaults]`, in a site and in a language.
 pub const FLOW: &[&str] = &[
+    "address_kind",
     "integration_type",
     "studio_flow_sid",
     "webhook_url",
@@ -64,7 +74,7 @@ pub const SITE: &[&str] = &[
     "widget",
     "language",
 ];
-pub const LANGUAGE: &[&str] = &["flex_flow_sid", "widget"];
+pub const LANGUAGE: &[&str] = &["flex_flow_sid", "address_sid", "deployment_key", "widget"];
 
 /// The keys a `[section]` accepts, for sections that the environment may override.
 pub fn section_keys(section: &str) -> Option<Vec<&'static str>> {

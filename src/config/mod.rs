@@ -10,6 +10,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+pub use crate::address::AddressKind;
 use toml::Spanned;
 use toml::de::{DeValue, ValueDeserializer};
 
@@ -60,6 +62,10 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<String>,
     /// The header a trusted proxy names the client in (`X-Forwarded-For` style list).
     pub client_ip_header: String,
+    /// Where browsers reach this server (`https://chat.example.com`, optionally with a path
+    /// prefix): the `serverUrl` of `conversations` answers starts with it. Unset: the path
+    /// alone, which the browser resolves against the page's own origin.
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -78,6 +84,7 @@ impl Default for ServerConfig {
             rate_limit_max_clients: 100_000,
             trusted_proxies: Vec::new(),
             client_ip_header: "X-Forwarded-For".into(),
+            public_url: None,
         }
     }
 }
@@ -88,6 +95,13 @@ pub struct TwilioConfig {
     pub account_sid: Option<String>,
     pub chat_service_sid: Option<String>,
     pub flex_api_base: String,
+    /// The Flex Conversations service (`IS…`) of `conversations` pairs: their addresses
+    /// create conversations in it, and visitors' tokens grant access to it.
+    pub conversations_service_sid: Option<String>,
+    /// Twilio's Conversations API (address configurations, messages).
+    pub conversations_api_base: String,
+    /// Lifetime of a visitor's access token (Twilio allows at most 24 hours).
+    pub token_ttl_secs: u64,
 }
 
 impl Default for TwilioConfig {
@@ -96,6 +110,9 @@ impl Default for TwilioConfig {
             account_sid: None,
             chat_service_sid: None,
             flex_api_base: "https://flex-api.twilio.com".into(),
+            conversations_service_sid: None,
+            conversations_api_base: "https://conversations.twilio.com".into(),
+            token_ttl_secs: 3600,
         }
     }
 }
@@ -106,6 +123,9 @@ impl Default for TwilioConfig {
 pub struct ProvisioningConfig {
     pub enabled: bool,
     pub friendly_name: String,
+    /// The `Address` of a `conversations` chat address flexroute creates (unique per type at
+    /// Twilio, so it must name the site and the language).
+    pub chat_address: String,
     pub wait_ms: u64,
     /// `file:PATH`, or `redis://…` / `rediss://…` for a store shared by replicas.
     pub state: String,
@@ -147,6 +167,7 @@ impl fmt::Debug for ProvisioningConfig {
         f.debug_struct("ProvisioningConfig")
             .field("enabled", &self.enabled)
             .field("friendly_name", &self.friendly_name)
+            .field("chat_address", &self.chat_address)
             .field("wait_ms", &self.wait_ms)
             .field("state", &crate::provision::redis::redact(&self.state))
             .field("max_concurrent_calls", &self.max_concurrent_calls)
@@ -168,6 +189,7 @@ impl Default for ProvisioningConfig {
         Self {
             enabled: true,
             friendly_name: "WebChat {site} {language}".into(),
+            chat_address: "flexroute-{site}-{language}".into(),
             wait_ms: 3000,
             state: "file:state/flexroute-state".into(),
             max_concurrent_calls: 4,
@@ -193,10 +215,12 @@ pub enum IntegrationType {
     Task,
 }
 
-/// The Flex Flow settings that defaults, sites and languages may each set; the most specific
-/// level wins (language → site → defaults).
+/// The address settings that defaults, sites and languages may each set; the most specific
+/// level wins (language → site → defaults). Besides the kind, they are the Flex Flow's
+/// settings; a `conversations` address reads its Studio flow or webhook from the same keys.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct FlowSettings {
+    pub address_kind: Option<AddressKind>,
     pub integration_type: Option<IntegrationType>,
     pub studio_flow_sid: Option<String>,
     pub webhook_url: Option<String>,
@@ -212,6 +236,7 @@ impl FlowSettings {
     /// `self` with every unset field taken from `parent`.
     pub fn inherit(&self, parent: &FlowSettings) -> FlowSettings {
         FlowSettings {
+            address_kind: self.address_kind.or(parent.address_kind),
             integration_type: self.integration_type.or(parent.integration_type),
             studio_flow_sid: self
                 .studio_flow_sid
@@ -271,12 +296,28 @@ pub struct SiteConfig {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct LanguageConfig {
-    /// An address that already exists: served as is, never provisioned.
+    /// A Flex Flow that already exists: served as is, never provisioned (`flex_flow` pairs).
     pub flex_flow_sid: Option<String>,
+    /// A Conversations chat address that already exists (`conversations` pairs).
+    pub address_sid: Option<String>,
+    /// The Webchat 3 deployment key made in the Console (`webchat3` pairs; required).
+    pub deployment_key: Option<String>,
     #[serde(flatten)]
     pub flow: FlowSettings,
     #[serde(default)]
     pub widget: toml::Table,
+}
+
+impl LanguageConfig {
+    /// The pinned address for `kind`: each kind reads its own key, so a language that moves
+    /// to another kind keeps its old pin in the file, and rolling back is one edit.
+    pub fn pinned(&self, kind: AddressKind) -> Option<String> {
+        match kind {
+            AddressKind::FlexFlow => self.flex_flow_sid.clone(),
+            AddressKind::Conversations => self.address_sid.clone(),
+            AddressKind::Webchat3 => self.deployment_key.clone(),
+        }
+    }
 }
 
 /// Why a configuration could not be used. Every variant names where the problem is.
@@ -362,7 +403,8 @@ impl Config {
             if config.twilio.account_sid.is_none() {
                 config.twilio.account_sid = env.twilio_account_sid();
             }
-            problems.extend(validate::validate(&config));
+            problems.extend(validate::validate(&config, env));
+            warnings.extend(validate::credential_warnings(&config, env));
             let pairs: usize = config.sites.iter().map(|s| s.languages.len()).sum();
             if (config.server.cache_max_entries as usize) < pairs {
                 warnings.push(format!(

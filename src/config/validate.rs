@@ -5,7 +5,8 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
-use super::{Config, FlowSettings, IntegrationType, SiteConfig};
+use super::{AddressKind, Config, FlowSettings, IntegrationType, LanguageConfig, SiteConfig};
+use crate::config::Environment;
 use crate::table::hosts::{HostPattern, normalize_origin};
 use crate::table::languages::TagCache;
 
@@ -98,7 +99,7 @@ impl Checker {
     }
 }
 
-pub fn validate(config: &Config) -> Vec<Problem> {
+pub fn validate(config: &Config, env: &Environment) -> Vec<Problem> {
     let mut c = Checker {
         problems: Vec::new(),
         tags: TagCache::default(),
@@ -116,7 +117,20 @@ pub fn validate(config: &Config) -> Vec<Problem> {
         config.twilio.chat_service_sid.as_deref(),
         "IS",
     );
+    c.sid(
+        "twilio.conversations_service_sid",
+        config.twilio.conversations_service_sid.as_deref(),
+        "IS",
+    );
+    let ttl = config.twilio.token_ttl_secs;
+    if !(60..=MAX_TOKEN_TTL_SECS).contains(&ttl) {
+        c.push(
+            "twilio.token_ttl_secs",
+            format!("must be between 60 and {MAX_TOKEN_TTL_SECS} (Twilio accepts tokens of at most 24 hours)"),
+        );
+    }
     provisioning(&mut c, config);
+    kinds(&mut c, config, env);
     c.flow("defaults", &config.defaults.flow);
     if config.sites.is_empty() {
         c.push(
@@ -181,19 +195,41 @@ fn server(c: &mut Checker, config: &Config) {
             format!("`{}` is not a header name", s.client_ip_header),
         );
     }
-    let base = &config.twilio.flex_api_base;
-    if redact_url(base) != *base {
-        c.push(
-            "twilio.flex_api_base",
-            "must not carry credentials (user:password@); they come from TWILIO_* variables",
-        );
-    } else if !(base.starts_with("https://") || base.starts_with("http://")) {
-        c.push(
-            "twilio.flex_api_base",
-            format!("`{}` is not an http(s) URL", redact_url(base)),
-        );
+    for (key, base) in [
+        ("twilio.flex_api_base", &config.twilio.flex_api_base),
+        (
+            "twilio.conversations_api_base",
+            &config.twilio.conversations_api_base,
+        ),
+    ] {
+        if redact_url(base) != *base {
+            c.push(
+                key,
+                "must not carry credentials (user:password@); they come from TWILIO_* variables",
+            );
+        } else if !(base.starts_with("https://") || base.starts_with("http://")) {
+            c.push(key, format!("`{}` is not an http(s) URL", redact_url(base)));
+        }
+    }
+    if let Some(url) = &s.public_url {
+        let valid = (url.starts_with("https://") || url.starts_with("http://"))
+            && redact_url(url) == *url
+            && !url.contains(['?', '#'])
+            && url.split_once("://").is_some_and(|(_, rest)| !rest.is_empty());
+        if !valid {
+            c.push(
+                "server.public_url",
+                format!(
+                    "`{}` is not a URL like https://chat.example.com (an optional path, no query or credentials)",
+                    redact_url(url)
+                ),
+            );
+        }
     }
 }
+
+/// Twilio's longest access-token lifetime.
+pub const MAX_TOKEN_TTL_SECS: u64 = 24 * 60 * 60;
 
 fn provisioning(c: &mut Checker, config: &Config) {
     let p = &config.provisioning;
@@ -211,19 +247,25 @@ fn provisioning(c: &mut Checker, config: &Config) {
     if p.upstream_timeout_ms == 0 {
         c.push("provisioning.upstream_timeout_ms", "must be at least 1");
     }
-    let to_provision = config.sites.iter().any(|site| {
-        site.languages.len()
-            > site
-                .language
-                .values()
-                .filter(|l| l.flex_flow_sid.is_some())
-                .count()
-    });
-    if p.enabled && to_provision && config.twilio.chat_service_sid.is_none() {
+    let unpinned = |kind: AddressKind| {
+        pair_settings(config)
+            .any(|(_, _, flow, language)| kind_of(&flow) == kind && pin(language, kind).is_none())
+    };
+    if p.enabled && unpinned(AddressKind::FlexFlow) && config.twilio.chat_service_sid.is_none() {
         c.push(
             "twilio.chat_service_sid",
-            "required to provision addresses (or set provisioning.enabled = false, or pin every flex_flow_sid)",
+            "required to provision flex_flow addresses (or set provisioning.enabled = false, or pin every flex_flow_sid)",
         );
+    }
+    if p.enabled && unpinned(AddressKind::Conversations) {
+        for placeholder in ["{site}", "{language}"] {
+            if !p.chat_address.contains(placeholder) {
+                c.push(
+                    "provisioning.chat_address",
+                    format!("must contain {placeholder}: Twilio refuses a second chat address with the same value"),
+                );
+            }
+        }
     }
     if p.state.starts_with("redis://") || p.state.starts_with("rediss://") {
         if let Err(message) = crate::provision::redis::check_url(&p.state) {
@@ -417,30 +459,155 @@ fn languages(c: &mut Checker, config: &Config, path: &str, site: &SiteConfig) {
             }
             Err(message) => c.push(&at, message),
         }
-        c.sid(
-            format!("{at}.flex_flow_sid"),
-            language.flex_flow_sid.as_deref(),
-            "FO",
-        );
+        pins(c, &at, language);
         c.flow(&at, &language.flow);
-        if language.flex_flow_sid.is_none() && config.provisioning.enabled {
-            provisionable(c, &at, &language.flow.inherit(&inherited));
+        pair_checks(c, config, &at, &language.flow.inherit(&inherited), Some(language));
+    }
+    // Languages without a [sites.language."…"] table inherit everything from the site.
+    let unconfigured = site.languages.iter().any(|tag| {
+        c.tags
+            .canonical(tag)
+            .is_ok_and(|canonical| !configured.contains(&canonical))
+    });
+    if unconfigured {
+        pair_checks(c, config, path, &inherited, None);
+    }
+}
+
+/// Each pin key holds an address of its own kind.
+fn pins(c: &mut Checker, at: &str, language: &LanguageConfig) {
+    for kind in AddressKind::ALL {
+        let Some(value) = language.pinned(kind) else {
+            continue;
+        };
+        let key = format!("{at}.{}", kind.pin_key());
+        match kind.sid_prefix() {
+            Some(prefix) => {
+                if let Err(message) = check_sid(&value, prefix) {
+                    c.push(key, format!("{message} (a {kind} address)"));
+                }
+            }
+            None => {
+                let valid = !value.is_empty()
+                    && value.len() <= 128
+                    && value
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                if !valid {
+                    c.push(
+                        key,
+                        format!("`{value}` is not a Webchat 3 deployment key (1-128 letters, digits, '-' or '_')"),
+                    );
+                }
+            }
         }
     }
-    // Languages without a [sites.language."…"] table inherit everything and are provisioned.
-    if config.provisioning.enabled {
-        let unconfigured = site
-            .languages
-            .iter()
-            .filter(|tag| {
-                c.tags
-                    .canonical(tag)
-                    .is_ok_and(|canonical| !configured.contains(&canonical))
-            })
-            .count();
-        if unconfigured > 0 {
-            provisionable(c, path, &inherited);
+}
+
+/// What one pair (or every pair of a site without a language table) needs for its kind.
+fn pair_checks(
+    c: &mut Checker,
+    config: &Config,
+    path: &str,
+    flow: &FlowSettings,
+    language: Option<&LanguageConfig>,
+) {
+    let kind = kind_of(flow);
+    let pinned = language.and_then(|l| pin(l, kind)).is_some();
+    match kind {
+        AddressKind::FlexFlow => {}
+        AddressKind::Conversations => {
+            if flow.integration_type == Some(IntegrationType::Task) {
+                c.push(
+                    path,
+                    "integration_type = \"task\" has no equivalent for conversations addresses (studio or external)",
+                );
+            }
         }
+        AddressKind::Webchat3 => {
+            if !pinned {
+                c.push(
+                    path,
+                    "is a webchat3 pair without a deployment_key: Webchat 3 keys are made in Twilio's Console, pin each one in [sites.language.\"…\"]",
+                );
+            }
+        }
+    }
+    let impossible =
+        kind == AddressKind::Conversations && flow.integration_type == Some(IntegrationType::Task);
+    if kind.provisioned() && !pinned && !impossible && config.provisioning.enabled {
+        provisionable(c, path, flow);
+    }
+}
+
+fn kind_of(flow: &FlowSettings) -> AddressKind {
+    flow.address_kind.unwrap_or_default()
+}
+
+fn pin(language: &LanguageConfig, kind: AddressKind) -> Option<String> {
+    language.pinned(kind)
+}
+
+/// Every configured pair as (site, tag, effective settings, its language table if any).
+fn pair_settings(
+    config: &Config,
+) -> impl Iterator<Item = (&SiteConfig, &str, FlowSettings, &LanguageConfig)> {
+    static NONE: std::sync::OnceLock<LanguageConfig> = std::sync::OnceLock::new();
+    let none = NONE.get_or_init(LanguageConfig::default);
+    config.sites.iter().flat_map(move |site| {
+        let inherited = site.flow.inherit(&config.defaults.flow);
+        site.languages.iter().map(move |tag| {
+            let language = site
+                .language
+                .iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case(tag))
+                .map_or(none, |(_, language)| language);
+            (
+                site,
+                tag.as_str(),
+                language.flow.inherit(&inherited),
+                language,
+            )
+        })
+    })
+}
+
+/// The first `conversations` pair, named for messages.
+fn first_conversations_pair(config: &Config) -> Option<String> {
+    pair_settings(config)
+        .find(|(_, _, flow, _)| kind_of(flow) == AddressKind::Conversations)
+        .map(|(site, tag, _, _)| format!("site `{}` language `{tag}`", site.id))
+}
+
+/// Conversations pairs need a service and a key to sign visitors' tokens, once for all. A
+/// deployment given Twilio credentials without an API key is refused (its chats could never
+/// start); one given none at all (`check` in a CI job without secrets) gets the warning of
+/// [`credential_warnings`] instead, as it does for addresses it cannot provision.
+fn kinds(c: &mut Checker, config: &Config, env: &Environment) {
+    let Some(first) = first_conversations_pair(config) else {
+        return;
+    };
+    if config.twilio.conversations_service_sid.is_none() {
+        c.push(
+            "twilio.conversations_service_sid",
+            format!("required by conversations pairs (first: {first}): the Conversations service their chats and tokens belong to"),
+        );
+    }
+    if !env.has_api_key() && env.has_auth_token() {
+        c.push(
+            "TWILIO_API_KEY",
+            format!("TWILIO_API_KEY and TWILIO_API_SECRET are required by conversations pairs (first: {first}): visitors' access tokens are signed with the API key secret"),
+        );
+    }
+}
+
+/// What the environment lacks for the table, when it is not an error (see [`kinds`]).
+pub fn credential_warnings(config: &Config, env: &Environment) -> Vec<String> {
+    match first_conversations_pair(config) {
+        Some(first) if !env.has_api_key() && !env.has_auth_token() => vec![format!(
+            "conversations pairs (first: {first}) cannot start chats without TWILIO_API_KEY and TWILIO_API_SECRET: their session routes answer 503 until they are set"
+        )],
+        _ => Vec::new(),
     }
 }
 
@@ -459,7 +626,7 @@ fn provisionable(c: &mut Checker, path: &str, flow: &FlowSettings) {
             c.push(
                 path,
                 format!(
-                    "has addresses to provision but no `{key}` (set it here, in the site or in [defaults], or pin flex_flow_sid)"
+                    "has addresses to provision but no `{key}` (set it here, in the site or in [defaults], or pin the address)"
                 ),
             );
         }

@@ -57,6 +57,8 @@ pub struct Routes {
 pub struct RouteState {
     site: String,
     language: String,
+    /// The pair's address kind (`address_kind`).
+    kind: crate::address::AddressKind,
     /// Whether this is the site's default language.
     default: bool,
     state: PairState,
@@ -122,6 +124,7 @@ pub async fn routes(State(app): State<AppState>) -> Json<Routes> {
             routes.push(RouteState {
                 site: site.id.to_string(),
                 language: pair.language.to_string(),
+                kind: pair.kind,
                 default: std::ptr::eq(pair, site.default_pair()),
                 state,
                 sid: known.as_ref().map(|(address, _)| address.sid().to_string()),

@@ -12,10 +12,14 @@ use utoipa::ToSchema;
 pub enum ErrorCode {
     InvalidRequest,
     Unauthorized,
+    OriginNotAllowed,
+    InvalidToken,
     UnknownSite,
+    UnknownLanguage,
     NotFound,
     MethodNotAllowed,
     PayloadTooLarge,
+    UnsupportedMediaType,
     RateLimited,
     AddressUnavailable,
     UpstreamError,
@@ -27,7 +31,11 @@ impl ErrorCode {
         match self {
             ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
-            ErrorCode::UnknownSite | ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::OriginNotAllowed | ErrorCode::InvalidToken => StatusCode::FORBIDDEN,
+            ErrorCode::UnknownSite | ErrorCode::UnknownLanguage | ErrorCode::NotFound => {
+                StatusCode::NOT_FOUND
+            }
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,

@@ -7,6 +7,7 @@ mod limit;
 mod observe;
 mod openapi;
 mod serve;
+mod session;
 mod webchat;
 
 use std::ops::Deref;
@@ -35,9 +36,11 @@ use crate::provision::Provisioner;
 use crate::table::RoutingTable;
 
 const CONFIG_ROUTE: &str = "/v1/webchat/config";
+const INIT_WEBCHAT_ROUTE: &str = "/v1/webchat/{site}/{language}/initWebchat";
+const REFRESH_TOKEN_ROUTE: &str = "/v1/webchat/{site}/{language}/refreshToken";
 const OPENAPI_ROUTE: &str = "/openapi.json";
-/// Largest request body accepted, on both listeners. No endpoint reads a body (the public ones
-/// are GETs, the admin POSTs take query parameters); a small one is tolerated and discarded.
+/// Largest request body accepted, on both listeners. Only the session routes read one (JSON
+/// of a few hundred bytes); elsewhere a small one is tolerated and discarded.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// Shared by every handler; cloning it is one reference-count increment.
@@ -59,6 +62,9 @@ pub struct Shared {
     pub reloader: Option<crate::reload::Reloader>,
     /// The per-client limit of the config endpoint, when `server.rate_limit_per_second` > 0.
     rate_limit: Option<RateLimit>,
+    /// The session backend of `conversations` pairs (absent without an API key to sign
+    /// visitors' tokens with).
+    pub sessions: Option<Arc<crate::session::backend::Sessions>>,
 }
 
 impl Deref for AppState {
@@ -76,6 +82,7 @@ impl AppState {
         admin_token: Option<String>,
         server: &ServerConfig,
         reloader: Option<crate::reload::Reloader>,
+        sessions: Option<Arc<crate::session::backend::Sessions>>,
     ) -> Self {
         metrics.mark_config_loaded();
         let cache_control =
@@ -92,6 +99,7 @@ impl AppState {
             admin_token: admin_token.filter(|t| !t.is_empty()),
             cache: ResponseCache::new(server.cache_max_entries),
             rate_limit: RateLimit::new(server, metrics.rate_limited.clone()),
+            sessions,
             metrics,
             ready: AtomicBool::new(false),
             cache_control,
@@ -121,15 +129,30 @@ impl AppState {
 /// `/openapi.json` must describe exactly these paths and methods (`tests/api/openapi.rs`).
 /// With the state of a server that limits the rate, the config route goes through the limit.
 fn public_routes(limited: Option<&AppState>) -> Vec<(&'static str, MethodRouter<AppState>)> {
-    let mut config = get(webchat::get_config).options(webchat::preflight);
-    if let Some(state) = limited.filter(|state| state.rate_limit.is_some()) {
-        config = config.route_layer(axum::middleware::from_fn_with_state(
+    // The config route and the session routes go through the per-client limit when it is on
+    // (preflights too: they cost as much to answer).
+    let limit = |methods: MethodRouter<AppState>| match limited
+        .filter(|state| state.rate_limit.is_some())
+    {
+        Some(state) => methods.route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             limit::limit,
-        ));
-    }
+        )),
+        None => methods,
+    };
     vec![
-        (CONFIG_ROUTE, config),
+        (
+            CONFIG_ROUTE,
+            limit(get(webchat::get_config).options(webchat::preflight)),
+        ),
+        (
+            INIT_WEBCHAT_ROUTE,
+            limit(post(session::init_webchat).options(session::preflight)),
+        ),
+        (
+            REFRESH_TOKEN_ROUTE,
+            limit(post(session::refresh_token).options(session::preflight)),
+        ),
         ("/healthz", get(health::healthz)),
         ("/readyz", get(health::readyz)),
         (OPENAPI_ROUTE, get(openapi::public_document)),

@@ -17,7 +17,10 @@ use utoipa::openapi::{ContentBuilder, ObjectBuilder, Ref, RefOr, ResponseBuilder
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
 use super::error::ErrorBody;
-use super::{CONFIG_ROUTE, MAX_BODY_BYTES, MAX_HEADER_BYTES, admin, health, webchat};
+use super::{
+    CONFIG_ROUTE, INIT_WEBCHAT_ROUTE, MAX_BODY_BYTES, MAX_HEADER_BYTES, REFRESH_TOKEN_ROUTE,
+    admin, health, session, webchat,
+};
 
 /// The public listener's document.
 #[derive(OpenApi)]
@@ -32,12 +35,17 @@ use super::{CONFIG_ROUTE, MAX_BODY_BYTES, MAX_HEADER_BYTES, admin, health, webch
     paths(
         webchat::get_config,
         webchat::preflight,
+        session::init_webchat,
+        session::refresh_token,
+        session::preflight,
+        session::preflight_refresh_documented,
         health::healthz,
         health::readyz,
         public_document
     ),
     tags(
         (name = "webchat", description = "Widget configuration for browsers."),
+        (name = "sessions", description = "The session backend of `conversations` addresses, as `twilio-webchat-react-app` calls it (`serverUrl`)."),
         (name = "health", description = "Liveness and readiness probes."),
         (name = "meta", description = "This document."),
     ),
@@ -118,7 +126,7 @@ impl Modify for Refusals {
         let description = openapi.info.description.get_or_insert_with(String::new);
         description.push_str(&format!(
             "\n\nEvery operation answers `413 payload_too_large` to a request that declares a \
-            body over {MAX_BODY_BYTES} bytes (no endpoint reads one). The HTTP layer, before \
+            body over {MAX_BODY_BYTES} bytes (only the session routes read one). The HTTP layer, before \
             the API, answers `431` with no body to a request line and headers over {} KiB, and \
             `400` with no body to a request that is not valid HTTP/1.1.",
             MAX_HEADER_BYTES / 1024
@@ -146,13 +154,14 @@ impl Modify for Refusals {
     }
 }
 
-/// `429 rate_limited` on the config route, whose every method goes through the limit when
+/// `429 rate_limited` on the config and session routes, whose every method goes through the limit when
 /// `server.rate_limit_per_second` is set (`src/http/limit.rs`).
 struct RateLimited;
 
 impl Modify for RateLimited {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for (_, operation) in operations(openapi).filter(|(path, _)| *path == CONFIG_ROUTE) {
+        let limited = [CONFIG_ROUTE, INIT_WEBCHAT_ROUTE, REFRESH_TOKEN_ROUTE];
+        for (_, operation) in operations(openapi).filter(|(path, _)| limited.contains(path)) {
             let response = error_response(
                 "`rate_limited`: only when `server.rate_limit_per_second` is set (it is 0, no \
                 limit, by default): this client address (an IPv6 client: its /64) has spent its \

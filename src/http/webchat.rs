@@ -351,9 +351,16 @@ fn prepare_own(
     pair: &Pair,
     address: &Address,
 ) -> Prepared {
-    let body = widget::render(site, pair, address, table.account_sid.as_deref(), None);
+    let body = widget::render(site, pair, address, &answer_context(table), None);
     let served = app.metrics.served_counter(&site.id, &pair.language);
     Prepared::ok(body, &pair.language, false, pair.fingerprint, served)
+}
+
+fn answer_context(table: &RoutingTable) -> widget::Context<'_> {
+    widget::Context {
+        account_sid: table.account_sid.as_deref(),
+        public_url: table.public_url.as_deref(),
+    }
 }
 
 /// The pair has no address now: lend the site default's (`"degraded": true`) if it has one,
@@ -361,18 +368,24 @@ fn prepare_own(
 /// background so that the next visitors at least get the degraded answer.
 fn prepare_unavailable(app: &AppState, table: &RoutingTable, site: &Site, pair: &Pair) -> Prepared {
     let default = site.default_pair();
-    if let Some((address, _)) = app.provisioner.known(site, default) {
+    // Only an address of the pair's own kind can stand in: the widget that reads it is.
+    let lendable = default.kind == pair.kind;
+    if let Some((address, _)) = app
+        .provisioner
+        .known(site, default)
+        .filter(|_| lendable)
+    {
         let body = widget::render(
             site,
             pair,
             &address,
-            table.account_sid.as_deref(),
+            &answer_context(table),
             Some(default),
         );
         let served = app.metrics.served_counter(&site.id, &pair.language);
         return Prepared::ok(body, &pair.language, true, pair.fingerprint, served);
     }
-    if !std::ptr::eq(default, pair) {
+    if lendable && !std::ptr::eq(default, pair) {
         app.provisioner.prefetch(site, default);
     }
     let error = ApiError::new(

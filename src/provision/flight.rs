@@ -16,7 +16,7 @@ use super::task::{self, Stop};
 use super::{Provisioner, Source};
 use crate::cache::RouteKey;
 use crate::twilio::client::FlexApiClient;
-use crate::twilio::types::FlexFlowParams;
+use super::upstream::Desired;
 
 /// An address settled for a pair, and where it came from.
 pub(super) struct Found {
@@ -54,7 +54,7 @@ pub(super) async fn provision(
     key: &RouteKey,
     client: &FlexApiClient,
     name: &str,
-    desired: &FlexFlowParams,
+    desired: &Desired,
 ) -> Result<Found, Failed> {
     loop {
         if !p.store_up() {
@@ -64,7 +64,7 @@ pub(super) async fn provision(
         }
         let claim = p
             .store
-            .lease(&key.site, &key.language)
+            .lease(&key.site, &key.slot())
             .await
             .map_err(store_failed)?;
         match claim {
@@ -111,10 +111,10 @@ async fn hold(
     lease: &Lease,
     client: &FlexApiClient,
     name: &str,
-    desired: &FlexFlowParams,
+    desired: &Desired,
 ) -> Held {
     // Another replica may have recorded it between our look and our lease.
-    match p.store.fetch(&key.site, &key.language).await {
+    match p.store.fetch(&key.site, &key.slot()).await {
         Ok(Some(record)) => {
             return Held::Done(Ok(Found {
                 sid: record.sid,
@@ -132,6 +132,7 @@ async fn hold(
     let record = StoredAddress {
         site: key.site.to_string(),
         language: key.language.to_string(),
+        kind: key.kind,
         sid: sid.clone(),
         friendly_name: name.to_string(),
         source: source.as_str().to_string(),
@@ -176,7 +177,7 @@ async fn wait_for_holder(
                 source: Source::Stored,
             }));
         }
-        match p.store.fetch(&key.site, &key.language).await {
+        match p.store.fetch(&key.site, &key.slot()).await {
             Ok(Some(record)) => {
                 return Ok(Some(Found {
                     sid: record.sid,

@@ -86,6 +86,7 @@ async fn write_back(p: &Arc<Provisioner>, present: &HashSet<RouteKey>) {
             ),
             site: key.site.to_string(),
             language: key.language.to_string(),
+            kind: key.kind,
             sid,
             source: source.as_str().to_string(),
             recorded_at: unix_now(),

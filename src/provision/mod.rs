@@ -11,9 +11,11 @@ mod lease;
 pub mod params;
 pub mod plan;
 pub mod redis;
+mod scan;
 mod settle;
 pub mod store;
 mod task;
+pub mod upstream;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,11 +24,13 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, Semaphore, watch};
 
+use crate::address::AddressKind;
 use crate::cache::RouteKey;
 use crate::metrics::Metrics;
 use crate::table::{Address, Pair, RoutingTable, Site};
 use crate::twilio::client::FlexApiClient;
 use store::StateStore;
+use upstream::Desired;
 
 /// Where a pair's address came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,8 +56,13 @@ impl Source {
 pub struct Settings {
     /// `None` when provisioning is disabled: missing pairs stay missing.
     pub client: Option<FlexApiClient>,
+    /// The Flex chat service of `flex_flow` addresses.
     pub chat_service_sid: Option<String>,
+    /// The Conversations service of `conversations` addresses.
+    pub conversations_service_sid: Option<String>,
     pub friendly_name: String,
+    /// `provisioning.chat_address`: the `Address` of a `conversations` address.
+    pub chat_address: String,
     pub wait: Duration,
     /// Upstream calls in flight at once, across all pairs.
     pub max_concurrent_calls: usize,
@@ -90,7 +99,9 @@ pub struct Provisioner {
     known: RwLock<HashMap<RouteKey, (String, Source)>>,
     failures: Mutex<HashMap<RouteKey, Failure>>,
     inflight: Mutex<HashMap<RouteKey, watch::Receiver<Outcome>>>,
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
+    /// The listing of chat addresses that pairs missing at the same moment share.
+    scan: scan::SharedScan,
     census: Mutex<Census>,
     /// Woken whenever an address becomes known (waiters on another replica's lease).
     learned: Notify,
@@ -154,7 +165,7 @@ impl Provisioner {
             .into_iter()
             .map(|record| (record_key(&record), (record.sid, Source::Stored)))
             .collect();
-        let permits = Semaphore::new(settings.max_concurrent_calls.max(1));
+        let permits = Arc::new(Semaphore::new(settings.max_concurrent_calls.max(1)));
         let provisioner = Arc::new(Self {
             settings,
             store,
@@ -163,6 +174,7 @@ impl Provisioner {
             failures: Mutex::new(HashMap::new()),
             inflight: Mutex::new(HashMap::new()),
             permits,
+            scan: scan::SharedScan::default(),
             census: Mutex::new(Census::default()),
             learned: Notify::new(),
             store_up: AtomicBool::new(store_up),
@@ -255,7 +267,7 @@ impl Provisioner {
         let known = self.known.read().unwrap_or_else(|p| p.into_inner());
         known
             .get(&key)
-            .map(|(sid, source)| (Address::FlexFlow { sid: sid.clone() }, *source))
+            .map(|(sid, source)| (Address::new(key.kind, sid.clone()), *source))
     }
 
     pub fn failure(&self, site: &Site, pair: &Pair) -> Option<Failure> {
@@ -278,7 +290,7 @@ impl Provisioner {
             tokio::time::timeout(self.settings.wait, outcome.wait_for(Option::is_some)).await;
         match settled {
             Ok(Ok(result)) => match result.as_ref() {
-                Some(Ok(sid)) => Lookup::Ready(Address::FlexFlow { sid: sid.clone() }),
+                Some(Ok(sid)) => Lookup::Ready(Address::new(pair.kind, sid.clone())),
                 _ => Lookup::Unavailable,
             },
             _ => Lookup::Unavailable,
@@ -310,7 +322,7 @@ impl Provisioner {
         forced: bool,
     ) -> Option<watch::Receiver<Outcome>> {
         let client = self.settings.client.clone()?;
-        let chat_service_sid = self.settings.chat_service_sid.clone()?;
+        let (name, desired) = self.desired(site, pair)?;
         let key = key(site, pair);
         let mut inflight = lock(&self.inflight);
         if let Some(existing) = inflight.get(&key) {
@@ -332,8 +344,6 @@ impl Provisioner {
         let (tx, rx) = watch::channel(None);
         inflight.insert(key.clone(), rx.clone());
         drop(inflight);
-        let name = params::friendly_name(&self.settings.friendly_name, &site.id, &pair.language);
-        let desired = params::desired(&name, &chat_service_sid, &pair.flow);
         let this = self.clone();
         tokio::spawn(async move {
             let leaving = LeaveInflight {
@@ -398,6 +408,7 @@ impl Provisioner {
         let record = store::StoredAddress {
             site: key.site.to_string(),
             language: key.language.to_string(),
+            kind: key.kind,
             sid: sid.clone(),
             friendly_name: name,
             source: source.as_str().to_string(),
@@ -415,6 +426,31 @@ impl Provisioner {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// The pair's friendly name and the address it should have at Twilio; `None` for a kind
+    /// flexroute does not create, or without the service its addresses belong to.
+    pub fn desired(&self, site: &Site, pair: &Pair) -> Option<(String, Desired)> {
+        let s = &self.settings;
+        let name = params::friendly_name(&s.friendly_name, &site.id, &pair.language);
+        let desired = match pair.kind {
+            AddressKind::FlexFlow => Desired::FlexFlow(params::desired(
+                &name,
+                s.chat_service_sid.as_deref()?,
+                &pair.flow,
+            )),
+            AddressKind::Conversations => {
+                let address = params::friendly_name(&s.chat_address, &site.id, &pair.language);
+                Desired::Conversations(params::desired_address(
+                    &name,
+                    &address,
+                    s.conversations_service_sid.as_deref()?,
+                    &pair.flow,
+                ))
+            }
+            AddressKind::Webchat3 => return None,
+        };
+        Some((name, desired))
     }
 }
 
@@ -434,6 +470,7 @@ pub fn key(site: &Site, pair: &Pair) -> RouteKey {
     RouteKey {
         site: site.id.clone(),
         language: pair.language.clone(),
+        kind: pair.kind,
     }
 }
 
@@ -442,6 +479,7 @@ fn record_key(record: &store::StoredAddress) -> RouteKey {
     RouteKey {
         site: record.site.as_str().into(),
         language: record.language.as_str().into(),
+        kind: record.kind,
     }
 }
 

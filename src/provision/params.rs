@@ -1,7 +1,9 @@
-//! What a pair's Flex Flow should look like at Twilio: the create parameters derived from its
-//! settings, and the differences between that and a flow that exists.
+//! What a pair's address should look like at Twilio: the create parameters derived from its
+//! settings (a Flex Flow, or a Conversations chat address), and the differences between that
+//! and an address that exists.
 
 use crate::config::{FlowSettings, IntegrationType};
+use crate::twilio::conversations::{AddressConfiguration, AddressParams};
 use crate::twilio::types::{FlexFlow, FlexFlowParams};
 
 /// `provisioning.friendly_name` with `{site}` and `{language}` filled in.
@@ -112,6 +114,102 @@ pub fn differences(
         .filter(|(_, want, found)| {
             want.as_deref().map(str::to_ascii_lowercase)
                 != found.as_deref().map(str::to_ascii_lowercase)
+        })
+        .map(|(field, want, found)| (field, show(want), show(found)))
+        .collect()
+}
+
+/// A `conversations` pair's chat address: `Type=chat`, its deterministic `Address`, and
+/// auto-creation of a conversation in `service_sid` handed to the pair's Studio flow (or, for
+/// `integration_type = "external"`, its webhook).
+pub fn desired_address(
+    friendly_name: &str,
+    address: &str,
+    service_sid: &str,
+    flow: &FlowSettings,
+) -> AddressParams {
+    let mut params = AddressParams {
+        address_type: Some("chat".into()),
+        address: Some(address.to_string()),
+        friendly_name: Some(friendly_name.to_string()),
+        auto_creation_enabled: Some(flow.enabled.unwrap_or(true)),
+        auto_creation_conversation_service_sid: Some(service_sid.to_string()),
+        ..AddressParams::default()
+    };
+    match integration_type(flow) {
+        IntegrationType::External => {
+            params.auto_creation_type = Some("webhook".into());
+            params.auto_creation_webhook_url = flow.webhook_url.clone();
+            params.auto_creation_webhook_method = Some("POST".into());
+        }
+        // `task` is refused by validation for this kind; studio is the default.
+        IntegrationType::Studio | IntegrationType::Task => {
+            params.auto_creation_type = Some("studio".into());
+            params.auto_creation_studio_flow_sid = flow.studio_flow_sid.clone();
+        }
+    }
+    params
+}
+
+/// Where a chat address at Twilio differs from what its pair wants: its friendly name and its
+/// auto-creation settings (`(field, wanted, found)`). The `Address` itself is not compared:
+/// an address adopted by name (made in the Console) keeps the value it was made with.
+pub fn address_differences(
+    desired: &AddressParams,
+    existing: &AddressConfiguration,
+) -> Vec<(&'static str, String, String)> {
+    let auto = existing.auto_creation.clone().unwrap_or_default();
+    let show = |v: Option<String>| v.unwrap_or_else(|| "(none)".into());
+    let flag = |v: Option<bool>| v.map(|b| b.to_string());
+    let checks: [(&'static str, Option<String>, Option<String>); 7] = [
+        (
+            "friendly_name",
+            desired.friendly_name.clone(),
+            existing.friendly_name.clone(),
+        ),
+        (
+            "auto_creation.enabled",
+            flag(desired.auto_creation_enabled),
+            flag(auto.enabled),
+        ),
+        (
+            "auto_creation.type",
+            desired.auto_creation_type.clone(),
+            auto.r#type,
+        ),
+        (
+            "auto_creation.conversation_service_sid",
+            desired.auto_creation_conversation_service_sid.clone(),
+            auto.conversation_service_sid,
+        ),
+        (
+            "auto_creation.studio_flow_sid",
+            desired.auto_creation_studio_flow_sid.clone(),
+            auto.studio_flow_sid,
+        ),
+        (
+            "auto_creation.webhook_url",
+            desired.auto_creation_webhook_url.clone(),
+            auto.webhook_url,
+        ),
+        (
+            "auto_creation.webhook_method",
+            desired.auto_creation_webhook_method.clone(),
+            auto.webhook_method,
+        ),
+    ];
+    checks
+        .into_iter()
+        .filter(|(_, want, _)| want.is_some())
+        .filter(|(field, want, found)| {
+            // Names are compared exactly (they are how addresses are found); the rest as
+            // Twilio echoes them, whose case may differ (`POST`/`post`).
+            if *field == "friendly_name" {
+                want != found
+            } else {
+                want.as_deref().map(str::to_ascii_lowercase)
+                    != found.as_deref().map(str::to_ascii_lowercase)
+            }
         })
         .map(|(field, want, found)| (field, show(want), show(found)))
         .collect()

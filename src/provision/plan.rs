@@ -1,15 +1,19 @@
 //! `flexroute plan` / `apply` and `POST /admin/provision`: compare every configured pair with
-//! Twilio and say (or do) what it takes to make them agree. One paged list of all flows gives
-//! the picture, so a plan costs a few calls however many pairs there are.
+//! Twilio and say (or do) what it takes to make them agree. One paged list of all flows and
+//! one of all chat addresses give the picture, so a plan costs a few calls however many pairs
+//! there are.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::upstream::Desired;
 use super::{Provisioner, Source, params};
-use crate::table::RoutingTable;
-use crate::twilio::client::TwilioError;
+use crate::address::AddressKind;
+use crate::table::{Pair, RoutingTable, Site};
+use crate::twilio::client::{FlexApiClient, TwilioError};
+use crate::twilio::conversations::AddressConfiguration;
 use crate::twilio::types::FlexFlow;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -39,12 +43,14 @@ pub struct Difference {
 pub struct PlanItem {
     pub site: String,
     pub language: String,
+    pub kind: AddressKind,
     pub friendly_name: String,
     pub sid: Option<String>,
     /// `pinned`, `stored`, `adopted`, `created`, or `upstream` (found by name).
     #[schema(value_type = Option<PlanSource>)]
     pub source: Option<&'static str>,
-    /// `exists`, `missing` or `differs`.
+    /// `exists`, `missing`, `differs`, `ambiguous` (several addresses carry the pair's name:
+    /// never guessed) or `console` (a `webchat3` key, managed in Twilio's Console).
     #[schema(value_type = PlanStatus)]
     pub status: &'static str,
     pub action: Action,
@@ -74,70 +80,194 @@ pub enum PlanStatus {
     Exists,
     Missing,
     Differs,
+    Ambiguous,
+    Console,
 }
 
-/// Compares every configured pair with the flows at Twilio.
+/// What Twilio has, listed once per plan: every flow, and every chat address (each listed only
+/// when a pair of that kind is configured), indexed by SID and by name.
+struct Upstream {
+    flows: Vec<FlexFlow>,
+    addresses: Vec<AddressConfiguration>,
+    by_sid: HashMap<(AddressKind, String), usize>,
+    /// Oldest first, as Twilio lists.
+    by_name: HashMap<(AddressKind, String), Vec<usize>>,
+}
+
+/// An address at Twilio as the plan compares it.
+enum Existing<'a> {
+    Flow(&'a FlexFlow),
+    Address(&'a AddressConfiguration),
+}
+
+impl Upstream {
+    async fn list(table: &RoutingTable, client: &FlexApiClient) -> Result<Self, TwilioError> {
+        let kinds = table.summary().kinds;
+        let wants = |kind: AddressKind| kinds[kind as usize] > 0;
+        let flows = match wants(AddressKind::FlexFlow) {
+            true => client.list(None).await?,
+            false => Vec::new(),
+        };
+        let addresses = match wants(AddressKind::Conversations) {
+            true => client.list_chat_addresses().await?,
+            false => Vec::new(),
+        };
+        let mut upstream = Self {
+            by_sid: HashMap::new(),
+            by_name: HashMap::new(),
+            flows,
+            addresses,
+        };
+        let flows = upstream.flows.iter().map(|f| (AddressKind::FlexFlow, &f.sid, &f.friendly_name));
+        let addresses = upstream
+            .addresses
+            .iter()
+            .map(|a| (AddressKind::Conversations, &a.sid, &a.friendly_name));
+        let mut counts = [0usize; 3];
+        for (kind, sid, name) in flows.chain(addresses) {
+            let index = counts[kind as usize];
+            counts[kind as usize] += 1;
+            upstream.by_sid.insert((kind, sid.clone()), index);
+            if let Some(name) = name {
+                upstream
+                    .by_name
+                    .entry((kind, name.clone()))
+                    .or_default()
+                    .push(index);
+            }
+        }
+        Ok(upstream)
+    }
+
+    fn get(&self, kind: AddressKind, index: usize) -> Option<Existing<'_>> {
+        match kind {
+            AddressKind::FlexFlow => self.flows.get(index).map(Existing::Flow),
+            AddressKind::Conversations => self.addresses.get(index).map(Existing::Address),
+            AddressKind::Webchat3 => None,
+        }
+    }
+
+    fn by_sid(&self, kind: AddressKind, sid: &str) -> Option<Existing<'_>> {
+        let index = *self.by_sid.get(&(kind, sid.to_string()))?;
+        self.get(kind, index)
+    }
+
+    /// The addresses of `kind` named `name`, oldest first.
+    fn by_name(&self, kind: AddressKind, name: &str) -> Vec<Existing<'_>> {
+        self.by_name
+            .get(&(kind, name.to_string()))
+            .into_iter()
+            .flatten()
+            .filter_map(|&index| self.get(kind, index))
+            .collect()
+    }
+}
+
+impl Existing<'_> {
+    fn sid(&self) -> &str {
+        match self {
+            Existing::Flow(f) => &f.sid,
+            Existing::Address(a) => &a.sid,
+        }
+    }
+
+    fn differences(&self, desired: &Desired) -> Vec<Difference> {
+        let found = match (self, desired) {
+            (Existing::Flow(f), Desired::FlexFlow(d)) => params::differences(d, f),
+            (Existing::Address(a), Desired::Conversations(d)) => params::address_differences(d, a),
+            _ => Vec::new(),
+        };
+        found
+            .into_iter()
+            .map(|(field, wanted, found)| Difference {
+                field,
+                wanted,
+                found,
+            })
+            .collect()
+    }
+}
+
+/// Compares every configured pair with the addresses at Twilio.
 pub async fn plan(table: &RoutingTable, p: &Provisioner) -> Result<Vec<PlanItem>, TwilioError> {
     let client = p.settings.client.as_ref().ok_or_else(|| {
         TwilioError::Transport("provisioning is disabled or has no Twilio credentials".into())
     })?;
-    let flows = client.list(None).await?;
-    let by_sid: HashMap<&str, &FlexFlow> = flows.iter().map(|f| (f.sid.as_str(), f)).collect();
-    let mut by_name: HashMap<&str, &FlexFlow> = HashMap::new();
-    for flow in &flows {
-        if let Some(name) = flow.friendly_name.as_deref() {
-            by_name.entry(name).or_insert(flow); // the oldest, as provisioning adopts
-        }
-    }
-    let chat_service = p.settings.chat_service_sid.clone().unwrap_or_default();
+    let upstream = Upstream::list(table, client).await?;
     let mut items = Vec::new();
     for site in &table.sites {
         for pair in &site.pairs {
-            let name = params::friendly_name(&p.settings.friendly_name, &site.id, &pair.language);
-            let desired = params::desired(&name, &chat_service, &pair.flow);
-            let known = p.known(site, pair);
-            let (sid, source, flow) = match &known {
-                Some((address, source)) => (
-                    Some(address.sid().to_string()),
-                    Some(source.as_str()),
-                    by_sid.get(address.sid()).copied(),
-                ),
-                None => match by_name.get(name.as_str()) {
-                    Some(flow) => (Some(flow.sid.clone()), Some("upstream"), Some(*flow)),
-                    None => (None, None, None),
-                },
-            };
-            let differences: Vec<Difference> = flow
-                .map(|f| params::differences(&desired, f))
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(field, wanted, found)| Difference {
-                    field,
-                    wanted,
-                    found,
-                })
-                .collect();
-            let (status, action) = match (&known, flow) {
-                (_, None) if sid.is_some() => ("missing", Action::Investigate),
-                (_, None) => ("missing", Action::Create),
-                (_, Some(_)) if !differences.is_empty() => ("differs", Action::Update),
-                (None, Some(_)) => ("exists", Action::Adopt),
-                (Some(_), Some(_)) => ("exists", Action::None),
-            };
-            items.push(PlanItem {
-                site: site.id.to_string(),
-                language: pair.language.to_string(),
-                friendly_name: name,
-                sid,
-                source,
-                status,
-                action,
-                differences,
-                result: None,
-            });
+            items.push(compare(&upstream, p, site, pair));
         }
     }
     Ok(items)
+}
+
+fn compare(upstream: &Upstream, p: &Provisioner, site: &Site, pair: &Pair) -> PlanItem {
+    let name = params::friendly_name(&p.settings.friendly_name, &site.id, &pair.language);
+    let known = p.known(site, pair);
+    let item = |sid: Option<String>, source, status, action, differences| PlanItem {
+        site: site.id.to_string(),
+        kind: pair.kind,
+        language: pair.language.to_string(),
+        friendly_name: name.clone(),
+        sid,
+        source,
+        status,
+        action,
+        differences,
+        result: None,
+    };
+    // Deployment keys are made and tied to an address in the Console; there is nothing to
+    // compare them with through the API.
+    if !pair.kind.provisioned() {
+        let (sid, source) = known
+            .map(|(a, s)| (Some(a.sid), Some(s.as_str())))
+            .unwrap_or_default();
+        return item(sid, source, "console", Action::None, Vec::new());
+    }
+    let desired = p.desired(site, pair).map(|(_, desired)| desired);
+    let (sid, source, existing) = match &known {
+        Some((address, source)) => (
+            Some(address.sid().to_string()),
+            Some(source.as_str()),
+            upstream.by_sid(pair.kind, address.sid()),
+        ),
+        None => {
+            let mut named = upstream.by_name(pair.kind, &name);
+            if named.len() > 1 && pair.kind == AddressKind::Conversations {
+                // Never guessed: the operator decides which one the pair should have.
+                let sids = named.iter().map(Existing::sid).collect::<Vec<_>>().join(", ");
+                return item(
+                    None,
+                    None,
+                    "ambiguous",
+                    Action::Investigate,
+                    vec![Difference {
+                        field: "friendly_name",
+                        wanted: format!("one address named `{name}`"),
+                        found: format!("{} addresses: {sids}", named.len()),
+                    }],
+                );
+            }
+            match named.drain(..).next() {
+                Some(found) => (Some(found.sid().to_string()), Some("upstream"), Some(found)),
+                None => (None, None, None),
+            }
+        }
+    };
+    let differences = match (&existing, &desired) {
+        (Some(existing), Some(desired)) => existing.differences(desired),
+        _ => Vec::new(),
+    };
+    let (status, action) = match (&known, &existing) {
+        (_, None) if sid.is_some() => ("missing", Action::Investigate),
+        (_, None) => ("missing", Action::Create),
+        (_, Some(_)) if !differences.is_empty() => ("differs", Action::Update),
+        (None, Some(_)) => ("exists", Action::Adopt),
+        (Some(_), Some(_)) => ("exists", Action::None),
+    };
+    item(sid, source, status, action, differences)
 }
 
 /// Carries a plan out: creates go through the provisioner (so they share its single flight
@@ -152,7 +282,6 @@ pub async fn apply(
         .client
         .clone()
         .expect("plan succeeded, so there is a client");
-    let chat_service = p.settings.chat_service_sid.clone().unwrap_or_default();
     for item in &mut items {
         let Some(site) = table.site_by_id(&item.site).map(|s| &table.sites[s]) else {
             continue;
@@ -181,11 +310,25 @@ pub async fn apply(
             }
             Action::Update => {
                 let sid = item.sid.clone().unwrap_or_default();
-                let desired = params::desired(&item.friendly_name, &chat_service, &pair.flow);
-                let mut update = desired.clone();
-                update.friendly_name = None; // a pinned flow keeps the name it has
-                Some(match client.update(&sid, &update).await {
-                    Ok(_) => {
+                let updated = match p.desired(site, pair) {
+                    Some((_, Desired::FlexFlow(desired))) => {
+                        let mut update = desired.clone();
+                        update.friendly_name = None; // a pinned flow keeps the name it has
+                        client.update(&sid, &update).await.map(|_| ())
+                    }
+                    Some((_, Desired::Conversations(desired))) => {
+                        // Type and Address cannot change; an adopted address keeps its own.
+                        let mut update = desired.clone();
+                        update.address_type = None;
+                        update.address = None;
+                        client.update_address(&sid, &update).await.map(|_| ())
+                    }
+                    None => Err(TwilioError::Transport(
+                        "no service configured for this kind".into(),
+                    )),
+                };
+                Some(match updated {
+                    Ok(()) => {
                         if item.source == Some("upstream") {
                             let _ = p.adopt(site, pair, sid.clone(), Source::Adopted).await;
                         }

@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 pub use super::lease::{Claim, Feed, Lease, Recorded, Update};
+use crate::address::AddressKind;
 use crate::config::ProvisioningConfig;
 
 /// One pair's address as recorded.
@@ -30,11 +31,25 @@ pub struct StoredAddress {
     pub site: String,
     pub language: String,
     pub sid: String,
+    /// Absent in records written before there were other kinds: those are Flex Flows.
+    #[serde(default, skip_serializing_if = "is_flex_flow")]
+    pub kind: AddressKind,
     pub friendly_name: String,
     /// `adopted` (found at Twilio by name) or `created` (by flexroute).
     pub source: String,
     /// Unix seconds.
     pub recorded_at: u64,
+}
+
+fn is_flex_flow(kind: &AddressKind) -> bool {
+    *kind == AddressKind::FlexFlow
+}
+
+impl StoredAddress {
+    /// The record's slot in the store (see [`crate::cache::RouteKey::slot`]).
+    pub fn slot(&self) -> std::borrow::Cow<'_, str> {
+        crate::cache::slot(&self.language, self.kind)
+    }
 }
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -122,7 +137,7 @@ impl StateStore for MemoryStore {
     }
 
     fn record(&self, address: StoredAddress) -> BoxFuture<'_, io::Result<()>> {
-        let key = (address.site.clone(), address.language.clone());
+        let key = (address.site.clone(), address.slot().into_owned());
         lock(&self.records).insert(key, address);
         Box::pin(async { Ok(()) })
     }
@@ -226,7 +241,7 @@ impl FileStore {
 
 /// What opening found in a log.
 struct LogContents {
-    /// The latest record per (site, language).
+    /// The latest record per (site, slot): a pair has one per address kind.
     latest: HashMap<(String, String), StoredAddress>,
     /// Good lines, superseded ones included.
     lines: usize,
@@ -256,7 +271,7 @@ fn read_log(file: &mut File) -> io::Result<LogContents> {
         match decode(&line) {
             Some(record) => {
                 contents.lines += 1;
-                let key = (record.site.clone(), record.language.clone());
+                let key = (record.site.clone(), record.slot().into_owned());
                 contents.latest.insert(key, record);
             }
             None => contents.skipped += 1,
@@ -319,6 +334,7 @@ mod tests {
             site: site.into(),
             language: language.into(),
             sid: sid.into(),
+            kind: Default::default(),
             friendly_name: format!("WebChat {site} {language}"),
             source: "created".into(),
             recorded_at: 1,

@@ -3,12 +3,12 @@
 //! have happened (timeout, 5xx, broken connection) is looked up again before any retry, since
 //! Twilio has no idempotency key and a blind retry could make a duplicate.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::store::Lease;
+use super::upstream::{Desired, Looked};
 use super::{Provisioner, Source};
 use crate::twilio::client::{FlexApiClient, TwilioError};
-use crate::twilio::types::FlexFlowParams;
 
 /// Tries per step (lookup, create) within one attempt.
 const MAX_TRIES: u32 = 4;
@@ -37,24 +37,25 @@ pub(super) async fn provision(
     p: &Provisioner,
     client: &FlexApiClient,
     name: &str,
-    desired: &FlexFlowParams,
+    desired: &Desired,
     lease: &Lease,
 ) -> Result<(String, Source), Stop> {
-    if let Some(sid) = find(p, client, name).await? {
+    if let Some(sid) = find(p, client, desired, name, None).await? {
         return Ok((sid, Source::Adopted));
     }
     let mut tries = 0;
     loop {
         tries += 1;
+        let started = Instant::now();
         let result = {
             let _permit = p.permits.acquire().await.map_err(|e| e.to_string())?;
             if !lease.valid_for(p.settings.upstream_timeout).await {
                 return Err(Stop::LeaseLost);
             }
-            client.create(desired).await
+            desired.create(client).await
         };
         match result {
-            Ok(flow) => return Ok((flow.sid, Source::Created)),
+            Ok(sid) => return Ok((sid, Source::Created)),
             Err(e) if tries >= MAX_TRIES || !e.is_transient() => {
                 return Err(Stop::Failed(e.to_string()));
             }
@@ -62,7 +63,7 @@ pub(super) async fn provision(
                 tracing::debug!(%name, tries, "create failed, will retry: {e}");
                 tokio::time::sleep(retry_delay(&e, tries)).await;
                 if e.may_have_applied()
-                    && let Some(sid) = find(p, client, name).await?
+                    && let Some(sid) = find(p, client, desired, name, Some(started)).await?
                 {
                     return Ok((sid, Source::Created));
                 }
@@ -71,30 +72,25 @@ pub(super) async fn provision(
     }
 }
 
-/// The oldest flow named exactly `name`, if any (Twilio lists in creation order).
+/// The pair's address found by name, if any. Several of them is a failure for the operator to
+/// look into (`plan` shows them), except for Flex Flows, where the oldest has always been taken.
 async fn find(
     p: &Provisioner,
     client: &FlexApiClient,
+    desired: &Desired,
     name: &str,
+    fresh_after: Option<Instant>,
 ) -> Result<Option<String>, String> {
     let mut tries = 0;
     loop {
         tries += 1;
-        let result = {
-            let _permit = p.permits.acquire().await.map_err(|e| e.to_string())?;
-            client.list(Some(name)).await
-        };
-        match result {
-            Ok(flows) => {
-                let mut named = flows
-                    .into_iter()
-                    .filter(|f| f.friendly_name.as_deref() == Some(name));
-                let first = named.next().map(|f| f.sid);
-                let more = named.count();
-                if more > 0 {
-                    tracing::warn!(%name, duplicates = more + 1, "several flows share this name; using the oldest");
-                }
-                return Ok(first);
+        match desired.find(p, client, name, fresh_after).await {
+            Ok(Looked::Nothing) => return Ok(None),
+            Ok(Looked::Found(sid)) => return Ok(Some(sid)),
+            Ok(Looked::Ambiguous(count)) => {
+                return Err(format!(
+                    "{count} addresses at Twilio are named `{name}`: flexroute will not guess; delete or rename all but one (plan shows them)"
+                ));
             }
             Err(e) if tries >= MAX_TRIES || !e.is_transient() => return Err(e.to_string()),
             Err(e) => tokio::time::sleep(retry_delay(&e, tries)).await,

@@ -13,44 +13,21 @@ use std::collections::HashMap;
 pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 use std::sync::Arc;
 
-use serde::Serialize;
-
 use crate::config::{Config, FlowSettings};
 use crate::widget;
 use hosts::{HostIndex, HostPattern, normalize_origin};
 use languages::{SiteLanguages, TagCache};
 
-/// A chat address a visitor can be sent to. `kind` leaves room for Flex Conversations
-/// addresses beside legacy Flex Flows (DESIGN §6).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-#[schema(
-    description = "The chat address the widget talks to. `kind` says which kind of address `sid` names; only `flex_flow` exists today."
-)]
-pub enum Address {
-    FlexFlow {
-        /// The Flex Flow's SID.
-        #[schema(
-            pattern = "^FO[0-9a-fA-F]{32}$",
-            example = "FO11111111111111111111111111111111"
-        )]
-        sid: String,
-    },
-}
-
-impl Address {
-    pub fn sid(&self) -> &str {
-        match self {
-            Address::FlexFlow { sid } => sid,
-        }
-    }
-}
+pub use crate::address::{Address, AddressKind};
 
 /// One configured (site, language) pair.
 #[derive(Debug)]
 pub struct Pair {
     pub language: Arc<str>,
-    /// Pinned in the config; `None` means the pair is missing until provisioned.
+    /// `address_kind` (language → site → defaults).
+    pub kind: AddressKind,
+    /// Pinned in the config (the kind's pin key); `None` means the pair is missing until
+    /// provisioned (or, for a kind that is never provisioned, validation refused the file).
     pub pinned: Option<Address>,
     /// Effective Flex Flow settings (language → site → defaults).
     pub flow: FlowSettings,
@@ -91,11 +68,19 @@ fn widget_hash(widget: &serde_json::Map<String, serde_json::Value>) -> u64 {
     xxhash_rust::xxh3::xxh3_64(&serde_json::to_vec(widget).unwrap_or_default())
 }
 
-/// What a cached answer for a pair is built from, hashed: its widget, its pinned address and
-/// the account SID.
-fn fingerprint(widget_hash: u64, pinned: &Option<Address>, account: &str) -> u64 {
+/// What a cached answer for a pair is built from, hashed: its widget, its kind, its pinned
+/// address, the account SID and the session backend's URL.
+fn fingerprint(
+    widget_hash: u64,
+    kind: AddressKind,
+    pinned: &Option<Address>,
+    account: &str,
+    server_url: &str,
+) -> u64 {
     let pinned = pinned.as_ref().map_or("", Address::sid);
-    let inputs = format!("{widget_hash:016x}\u{1f}{pinned}\u{1f}{account}");
+    let inputs = format!(
+        "{widget_hash:016x}\u{1f}{kind}\u{1f}{pinned}\u{1f}{account}\u{1f}{server_url}"
+    );
     xxhash_rust::xxh3::xxh3_64(inputs.as_bytes())
 }
 
@@ -105,6 +90,9 @@ pub struct RoutingTable {
     by_id: FastMap<Box<str>, usize>,
     hosts: HostIndex,
     pub account_sid: Option<String>,
+    /// `server.public_url` without a trailing slash: the origin (and path prefix) browsers
+    /// reach this server at, for the session backend's `serverUrl`.
+    pub public_url: Option<Box<str>>,
 }
 
 /// Counts for `flexroute check` and the `flexroute_routes` gauge.
@@ -115,6 +103,8 @@ pub struct Summary {
     pub pinned: usize,
     pub missing: usize,
     pub hosts: usize,
+    /// Pairs of each kind, in [`AddressKind::ALL`] order.
+    pub kinds: [usize; 3],
 }
 
 impl RoutingTable {
@@ -126,6 +116,7 @@ impl RoutingTable {
         let defaults_widget = widget::from_toml(&config.defaults.widget);
         let mut tag_cache = TagCache::default();
         let account = config.twilio.account_sid.as_deref().unwrap_or("");
+        let public_url = config.server.public_url.clone().unwrap_or_default();
         for (index, site) in config.sites.iter().enumerate() {
             let tags: Vec<Arc<str>> = site
                 .languages
@@ -164,16 +155,20 @@ impl RoutingTable {
                         }
                         None => (site_widget.clone(), site_widget_hash),
                     };
+                    let flow =
+                        settings.map_or_else(|| site_flow.clone(), |s| s.flow.inherit(&site_flow));
+                    let kind = flow.address_kind.unwrap_or_default();
                     let pinned = settings
-                        .and_then(|s| s.flex_flow_sid.clone())
-                        .map(|sid| Address::FlexFlow { sid });
-                    let fingerprint = fingerprint(merged_hash, &pinned, account);
+                        .and_then(|s| s.pinned(kind))
+                        .map(|sid| Address::new(kind, sid));
+                    let fingerprint =
+                        fingerprint(merged_hash, kind, &pinned, account, &public_url);
                     Pair {
                         language: tag.clone(),
+                        kind,
                         fingerprint,
                         pinned,
-                        flow: settings
-                            .map_or_else(|| site_flow.clone(), |s| s.flow.inherit(&site_flow)),
+                        flow,
                         widget: merged,
                     }
                 })
@@ -204,6 +199,11 @@ impl RoutingTable {
             by_id,
             hosts: host_index,
             account_sid: config.twilio.account_sid.clone(),
+            public_url: config
+                .server
+                .public_url
+                .as_deref()
+                .map(|url| url.trim_end_matches('/').into()),
         }
     }
 
@@ -230,12 +230,17 @@ impl RoutingTable {
             .flat_map(|s| &s.pairs)
             .filter(|p| p.pinned.is_some())
             .count();
+        let mut kinds = [0; 3];
+        for pair in self.sites.iter().flat_map(|s| &s.pairs) {
+            kinds[pair.kind as usize] += 1;
+        }
         Summary {
             sites: self.sites.len(),
             pairs,
             pinned,
             missing: pairs - pinned,
             hosts: self.sites.iter().map(|s| s.hosts.len()).sum(),
+            kinds,
         }
     }
 }

@@ -24,6 +24,7 @@ fn address(language: &str, sid: &str) -> StoredAddress {
         site: "shop".into(),
         language: language.into(),
         sid: sid.into(),
+        kind: Default::default(),
         friendly_name: format!("WebChat shop {language}"),
         source: "created".into(),
         recorded_at: 1,

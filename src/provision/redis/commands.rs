@@ -23,7 +23,7 @@ impl StateStore for RedisStore {
             invocation
                 .key(&keys.addresses)
                 .key(&keys.version)
-                .arg(Keys::field(&address.site, &address.language))
+                .arg(Keys::field(&address.site, &address.slot()))
                 .arg(to_json(&address)?)
                 .arg(&keys.channel);
             let _: i64 = self
@@ -118,11 +118,11 @@ impl StateStore for RedisStore {
             let keys = &self.inner.keys;
             let mut invocation = scripts::RECORD_LEASED.prepare_invoke();
             invocation
-                .key(keys.lease(&address.site, &address.language))
+                .key(keys.lease(&address.site, &address.slot()))
                 .key(&keys.addresses)
                 .key(&keys.version)
                 .arg(&lease.token)
-                .arg(Keys::field(&address.site, &address.language))
+                .arg(Keys::field(&address.site, &address.slot()))
                 .arg(to_json(&address)?)
                 .arg(&keys.channel);
             let (outcome, existing): (i64, String) = self
