@@ -12,6 +12,7 @@ pub mod provision;
 pub mod reload;
 pub mod resolve;
 pub mod sandbox;
+pub mod session;
 pub mod table;
 pub mod telemetry;
 mod text;
