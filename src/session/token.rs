@@ -1,7 +1,7 @@
 //! Visitor access tokens: the Twilio Conversations access token a WebChat visitor's browser
 //! uses to talk to Twilio directly, minted with an API key's secret as Twilio's helper libraries
 //! mint it (`AccessToken` with one `ChatGrant`), and verified when a browser presents one back
-//! (a session refresh names the identity it already holds).
+//! (to resume a session as the identity it already holds, say).
 //!
 //! # Layout
 //!
@@ -30,8 +30,8 @@
 //!   verifies a token may not be the one that minted it. No more: an expired token stays expired.
 //! - Crypto: jsonwebtoken does the JWT (segments, base64, JSON, the algorithm allow-list); the
 //!   HMAC-SHA256 is ring's, already linked for TLS, behind jsonwebtoken's `CryptoProvider` hook
-//!   (the `hs256` module below). jsonwebtoken's own backends bring RSA, ECDSA and Ed25519 along for one
-//!   algorithm we use: 50 more crates for `rust_crypto`, a C build for `aws_lc_rs`.
+//!   (the `hs256` module below). jsonwebtoken's own backends bring RSA, ECDSA and Ed25519 along
+//!   for the one algorithm we use: 50 more crates for `rust_crypto`, a C build for `aws_lc_rs`.
 //! - Nothing here logs or formats the secret: `Debug` redacts it and no error carries it, nor
 //!   any part of a presented token (the reasons are fixed strings).
 
