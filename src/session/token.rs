@@ -246,7 +246,8 @@ impl fmt::Debug for TokenIssuer {
 
 impl TokenIssuer {
     /// `chat_service_sid` is the Conversations service (`IS…`) the grant names; `ttl` is how
-    /// long each token lives, whole seconds, 1 s ..= [`MAX_TTL`].
+    /// long each token lives, 1 s ..= [`MAX_TTL`] (JWT times are whole seconds: a fraction of a
+    /// second is dropped).
     pub fn new(
         key: SigningKey,
         chat_service_sid: impl Into<String>,
@@ -283,6 +284,7 @@ impl TokenIssuer {
         })
     }
 
+    /// How long each token lives: what the browser should plan its refreshes around.
     pub fn ttl(&self) -> Duration {
         Duration::from_secs(self.ttl_secs)
     }
