@@ -1,7 +1,9 @@
-//! Twilio's Flex API: wire types, the client flexroute provisions with, and a local emulator
-//! of the same API (sandbox mode, tests, front-end development without a Twilio account).
+//! Twilio's Flex API and the Conversations API Flex web chats run on: wire types, the client
+//! flexroute provisions with, and a local emulator of both (sandbox mode, tests, front-end
+//! development without a Twilio account).
 
 pub mod client;
+pub mod conversations;
 pub mod emulator;
 pub mod types;
 

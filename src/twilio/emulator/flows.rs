@@ -7,12 +7,11 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use http::header::CONTENT_TYPE;
 use http::{HeaderMap, StatusCode, Uri};
 
 use super::api::{base_url, error, not_found_at};
-use super::params::{self, form_pairs, missing};
-use super::{Emulator, Injected, Op, time};
+use super::params::{self, missing, request_form};
+use super::{Emulator, Op, time};
 use crate::twilio::types::{ErrorBody, FlexFlow, FlexFlowParams, Integration};
 
 /// Errors are responses too: Twilio's error body, already rendered.
@@ -24,11 +23,8 @@ pub async fn create(
     uri: Uri,
     body: Bytes,
 ) -> Answer {
-    let fail_after_applying = match emulator.count(Op::Create) {
-        Some(Injected::Fail(status)) => return Err(emulator.injected_failure(status)),
-        injected => injected == Some(Injected::FailAfterApplying),
-    };
-    let pairs = form_pairs(content_type(&headers), &body);
+    let fail_after_applying = emulator.count_create(Op::Create)?;
+    let pairs = request_form(&headers, &body);
     for required in ["FriendlyName", "ChatServiceSid", "ChannelType"] {
         if !pairs.iter().any(|(k, v)| k == required && !v.is_empty()) {
             return Err(error(missing(required)));
@@ -70,9 +66,7 @@ pub async fn create(
         sid,
         ..flow
     });
-    if fail_after_applying || emulator.switches().take_failure_after_create() {
-        return Err(super::api::injected_failure(500, None));
-    }
+    emulator.created(fail_after_applying)?;
     Ok((StatusCode::CREATED, Json(flow)).into_response())
 }
 
@@ -101,7 +95,7 @@ pub async fn update(
     if let Some(failure) = emulator.count_call(Op::Update) {
         return Err(failure);
     }
-    let given = params::parse(&form_pairs(content_type(&headers), &body)).map_err(error)?;
+    let given = params::parse(&request_form(&headers, &body)).map_err(error)?;
     let now = time::rfc3339(SystemTime::now());
     let base = base_url(&headers, &uri);
     let updated = emulator.store().update(&sid, |stored| {
@@ -130,10 +124,6 @@ pub async fn delete(State(emulator): State<Emulator>, uri: Uri, Path(sid): Path<
     } else {
         Err(not_found_at(uri.path()))
     }
-}
-
-fn content_type(headers: &HeaderMap) -> Option<&str> {
-    headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok())
 }
 
 pub fn with_url(flow: &FlexFlow, base: &str) -> FlexFlow {

@@ -1,6 +1,7 @@
 //! The form parameters of `CreateFlexFlowRequest` / `UpdateFlexFlowRequest`, checked the way
-//! the spec describes them: SID patterns, enums, integers, and booleans spelt `true`/`false`.
-//! Unknown parameters are ignored, as Twilio does.
+//! the spec describes them: SID patterns, enums, integers, and booleans (`true`/`false` in any
+//! case). Unknown parameters are ignored, as Twilio does. [`Form`] reads the parameters of the
+//! other operations the same way.
 
 use crate::twilio::types::{ErrorBody, FlexFlowParams};
 
@@ -20,26 +21,51 @@ pub fn form_pairs(content_type: Option<&str>, body: &[u8]) -> Vec<(String, Strin
     form_urlencoded::parse(body).into_owned().collect()
 }
 
-/// Parses and checks every known parameter present; the first value wins if one is repeated.
-pub fn parse(pairs: &[(String, String)]) -> Result<FlexFlowParams, ErrorBody> {
-    let get = |name: &str| {
-        pairs
+/// The form parameters of one request, read the way Twilio reads them: the first value wins
+/// if a name is repeated (except for list parameters), unknown names are ignored.
+pub struct Form<'a> {
+    pairs: &'a [(String, String)],
+}
+
+impl<'a> Form<'a> {
+    pub fn new(pairs: &'a [(String, String)]) -> Self {
+        Self { pairs }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&'a str> {
+        self.pairs
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
-    };
-    let text = |name: &str| get(name).map(str::to_string);
-    let sid = |name: &str, prefix: &str| -> Result<Option<String>, ErrorBody> {
-        get(name)
+    }
+
+    /// Every value of a repeated parameter (`AutoCreation.WebhookFilters`), in order.
+    pub fn all(&self, name: &str) -> Vec<&'a str> {
+        self.pairs
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    pub fn text(&self, name: &str) -> Option<String> {
+        self.get(name).map(str::to_string)
+    }
+
+    /// A SID with `prefix`, checked against the spec's pattern.
+    pub fn sid(&self, name: &str, prefix: &str) -> Result<Option<String>, ErrorBody> {
+        self.get(name)
             .map(|v| {
                 is_sid(v, prefix)
                     .then(|| v.to_string())
                     .ok_or_else(|| invalid(name, &format!("{v:?} is not a valid {prefix} SID")))
             })
             .transpose()
-    };
-    let one_of = |name: &str, allowed: &[&str]| -> Result<Option<String>, ErrorBody> {
-        get(name)
+    }
+
+    /// One of the spec's enum values, spelt exactly.
+    pub fn one_of(&self, name: &str, allowed: &[&str]) -> Result<Option<String>, ErrorBody> {
+        self.get(name)
             .map(|v| {
                 allowed
                     .contains(&v)
@@ -47,21 +73,66 @@ pub fn parse(pairs: &[(String, String)]) -> Result<FlexFlowParams, ErrorBody> {
                     .ok_or_else(|| invalid(name, &format!("must be one of {}", allowed.join(", "))))
             })
             .transpose()
-    };
-    let flag = |name: &str| -> Result<Option<bool>, ErrorBody> {
-        get(name)
-            .map(|v| match v {
-                "true" => Ok(true),
-                "false" => Ok(false),
-                _ => Err(invalid(name, "must be true or false")),
+    }
+
+    /// One of the spec's enum values in any case, answered as the spec spells it.
+    pub fn one_of_any_case(
+        &self,
+        name: &str,
+        allowed: &[&'static str],
+    ) -> Result<Option<&'static str>, ErrorBody> {
+        self.get(name)
+            .map(|v| {
+                allowed
+                    .iter()
+                    .find(|a| a.eq_ignore_ascii_case(v))
+                    .copied()
+                    .ok_or_else(|| invalid(name, &format!("must be one of {}", allowed.join(", "))))
             })
             .transpose()
-    };
-    let number = |name: &str| -> Result<Option<i64>, ErrorBody> {
-        get(name)
+    }
+
+    /// `true` or `false` in any case (`True`, `TRUE`): Twilio reads booleans without regard to
+    /// case, and some helper libraries send them capitalised.
+    pub fn flag(&self, name: &str) -> Result<Option<bool>, ErrorBody> {
+        self.get(name).map(|v| parse_flag(name, v)).transpose()
+    }
+
+    pub fn number(&self, name: &str) -> Result<Option<i64>, ErrorBody> {
+        self.get(name)
             .map(|v| v.parse().map_err(|_| invalid(name, "must be an integer")))
             .transpose()
-    };
+    }
+}
+
+/// `true`/`false` in any case; anything else is refused, naming the parameter.
+pub fn parse_flag(name: &str, value: &str) -> Result<bool, ErrorBody> {
+    if value.eq_ignore_ascii_case("true") {
+        Ok(true)
+    } else if value.eq_ignore_ascii_case("false") {
+        Ok(false)
+    } else {
+        Err(invalid(name, "must be true or false"))
+    }
+}
+
+/// The form parameters of a request, by its `Content-Type` (see [`form_pairs`]).
+pub fn request_form(headers: &http::HeaderMap, body: &[u8]) -> Vec<(String, String)> {
+    let content_type = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    form_pairs(content_type, body)
+}
+
+/// Parses and checks every known parameter present; the first value wins if one is repeated.
+pub fn parse(pairs: &[(String, String)]) -> Result<FlexFlowParams, ErrorBody> {
+    let form = Form::new(pairs);
+    let get = |name: &str| form.get(name);
+    let text = |name: &str| form.text(name);
+    let sid = |name: &str, prefix: &str| form.sid(name, prefix);
+    let one_of = |name: &str, allowed: &[&str]| form.one_of(name, allowed);
+    let flag = |name: &str| form.flag(name);
+    let number = |name: &str| form.number(name);
     if get("FriendlyName") == Some("") {
         return Err(invalid("FriendlyName", "must not be empty"));
     }
@@ -107,7 +178,7 @@ pub fn is_sid(value: &str, prefix: &str) -> bool {
 }
 
 /// The spec's `format: uri`: a scheme and a host, e.g. `https://example.com/hook`.
-fn is_absolute_uri(value: &str) -> bool {
+pub fn is_absolute_uri(value: &str) -> bool {
     value
         .parse::<http::Uri>()
         .is_ok_and(|uri| uri.scheme().is_some() && uri.host().is_some_and(|h| !h.is_empty()))
@@ -121,7 +192,7 @@ pub fn missing(name: &str) -> ErrorBody {
     )
 }
 
-fn invalid(name: &str, why: &str) -> ErrorBody {
+pub fn invalid(name: &str, why: &str) -> ErrorBody {
     ErrorBody::new(20001, format!("Invalid parameter {name}: {why}"), 400)
 }
 
@@ -187,10 +258,45 @@ mod tests {
         rejects("Integration.Timeout", "1.5");
         rejects("Integration.Priority", "high");
         rejects("Integration.RetryCount", "4");
-        rejects("Enabled", "True");
+        rejects("Enabled", "yes");
         rejects("LongLived", "1");
         rejects("JanitorEnabled", "");
         rejects("Integration.CreationOnMessage", "yes");
+    }
+
+    #[test]
+    fn booleans_are_read_without_regard_to_case() {
+        for (value, expected) in [
+            ("True", true),
+            ("TRUE", true),
+            ("tRuE", true),
+            ("False", false),
+        ] {
+            let parsed = parse(&pairs(&[("Enabled", value), ("LongLived", value)])).unwrap();
+            assert_eq!(parsed.enabled, Some(expected), "{value}");
+            assert_eq!(parsed.long_lived, Some(expected), "{value}");
+        }
+        rejects("Enabled", "truee");
+        rejects("Enabled", " true");
+    }
+
+    #[test]
+    fn repeated_parameters_are_all_kept_for_lists() {
+        let given = pairs(&[("F", "a"), ("G", "x"), ("F", "b")]);
+        let form = Form::new(&given);
+        assert_eq!(form.all("F"), ["a", "b"]);
+        assert_eq!(form.get("F"), Some("a"));
+        assert!(form.all("H").is_empty());
+        let kinds = ["chat", "sms"];
+        assert_eq!(
+            form.one_of_any_case("G", &kinds).unwrap_err().code,
+            Some(20001)
+        );
+        let upper = pairs(&[("Type", "CHAT")]);
+        assert_eq!(
+            Form::new(&upper).one_of_any_case("Type", &kinds).unwrap(),
+            Some("chat")
+        );
     }
 
     #[test]
