@@ -6,7 +6,7 @@
 //! the spec spells them (lower case; the webhook method upper case, as Twilio answers it), so a
 //! `Type=chat` filter finds an address created as `CHAT`.
 
-use super::params::{Form, invalid, is_absolute_uri};
+use super::form::{Form, invalid, is_absolute_uri};
 use crate::twilio::conversations::{AddressConfiguration, AddressParams, AutoCreation};
 use crate::twilio::types::ErrorBody;
 

@@ -11,10 +11,9 @@ use axum::response::IntoResponse;
 use http::{HeaderMap, StatusCode, Uri};
 
 use super::address_params::{self, ADDRESS_TYPES};
-use super::api::{base_url, error, not_found_at};
-use super::flows::Answer;
+use super::api::{Answer, base_url, error, not_found_at};
+use super::form::{Form, invalid, missing, request_form};
 use super::list::ListQuery;
-use super::params::{Form, invalid, missing, request_form};
 use super::{Emulator, Op, time};
 use crate::twilio::conversations::{AddressConfiguration, AddressConfigurationPage};
 use crate::twilio::types::ErrorBody;
@@ -30,7 +29,7 @@ pub async fn list(
     RawQuery(query): RawQuery,
 ) -> Answer {
     if let Some(failure) = emulator.count_call(Op::AddressList) {
-        return Err(failure);
+        return Err(failure.into());
     }
     let query =
         ListQuery::parse(query.as_deref().unwrap_or(""), "Type", MAX_PAGE_SIZE).map_err(error)?;
@@ -49,7 +48,7 @@ pub async fn list(
                 })?,
         ),
     };
-    let cursor = query.cursor()?;
+    let cursor = query.cursor().map_err(error)?;
     let slice = emulator.address_store().page(
         |a| kind.is_none_or(|k| a.r#type.as_deref() == Some(k)),
         query.page_size,
@@ -76,7 +75,7 @@ pub async fn create(
     let form = Form::new(&pairs);
     for required in ["Type", "Address"] {
         if form.get(required).is_none_or(str::is_empty) {
-            return Err(error(missing(required)));
+            return Err(error(missing(required)).into());
         }
     }
     let given = address_params::parse(&pairs).map_err(error)?;
@@ -116,7 +115,7 @@ pub async fn fetch(
     Path(key): Path<String>,
 ) -> Answer {
     if let Some(failure) = emulator.count_call(Op::AddressFetch) {
-        return Err(failure);
+        return Err(failure.into());
     }
     let found = emulator
         .find_address(&key)
@@ -132,7 +131,7 @@ pub async fn update(
     body: Bytes,
 ) -> Answer {
     if let Some(failure) = emulator.count_call(Op::AddressUpdate) {
-        return Err(failure);
+        return Err(failure.into());
     }
     // `Type`, `Address` and `AddressCountry` are not parameters of an update: ignored.
     let given = address_params::parse(&request_form(&headers, &body)).map_err(error)?;
@@ -150,19 +149,19 @@ pub async fn update(
     match updated.map_err(error)? {
         Some(address) => Ok(Json(with_url(&address, &base_url(&headers, &uri))).into_response()),
         // Deleted between the look-up and the update.
-        None => Err(not_found_at(uri.path())),
+        None => Err(not_found_at(uri.path()).into()),
     }
 }
 
 pub async fn delete(State(emulator): State<Emulator>, uri: Uri, Path(key): Path<String>) -> Answer {
     if let Some(failure) = emulator.count_call(Op::AddressDelete) {
-        return Err(failure);
+        return Err(failure.into());
     }
     match emulator.find_address(&key) {
         Some(found) if emulator.address_store().remove(&found.sid) => {
             Ok(StatusCode::NO_CONTENT.into_response())
         }
-        _ => Err(not_found_at(uri.path())),
+        _ => Err(not_found_at(uri.path()).into()),
     }
 }
 

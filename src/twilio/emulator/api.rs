@@ -92,6 +92,25 @@ pub fn code_for(status: u16) -> u32 {
     }
 }
 
+/// A handler's answer: a response, or Twilio's error body already rendered.
+pub type Answer = Result<Response, Refusal>;
+
+/// An error answer, boxed so that the `Result`s carrying one on the way out of a handler stay
+/// small; `?` makes one from any [`Response`].
+pub struct Refusal(Box<Response>);
+
+impl From<Response> for Refusal {
+    fn from(response: Response) -> Self {
+        Self(Box::new(response))
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
 /// `{"code", "message", "more_info", "status"}` with the status it names.
 pub fn error(body: ErrorBody) -> Response {
     let status = body

@@ -3,7 +3,7 @@
 
 use std::sync::Mutex;
 
-use super::store::Sids;
+use super::sids::Sids;
 use crate::twilio::conversations::Message;
 
 /// One web chat as the emulator received it.

@@ -4,11 +4,11 @@
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use http::{HeaderMap, Uri};
 
-use super::api::{base_url, error};
-use super::flows::{Answer, with_url};
+use super::api::{Answer, base_url, error};
+use super::flows::with_url;
 use super::store::{Cursor, Slice};
 use super::{Emulator, Op};
 use crate::twilio::types::{ErrorBody, FlexFlowPage, PageMeta};
@@ -24,7 +24,7 @@ pub async fn list(
     RawQuery(query): RawQuery,
 ) -> Answer {
     if let Some(failure) = emulator.count_call(Op::List) {
-        return Err(failure);
+        return Err(failure.into());
     }
     let query = ListQuery::parse(
         query.as_deref().unwrap_or(""),
@@ -32,7 +32,7 @@ pub async fn list(
         MAX_FLOW_PAGE_SIZE,
     )
     .map_err(error)?;
-    let cursor = query.cursor()?;
+    let cursor = query.cursor().map_err(error)?;
     let name = query.filter.as_deref();
     let slice = emulator.store().page(
         |f| name.is_none_or(|n| f.friendly_name.as_deref() == Some(n)),
@@ -96,11 +96,11 @@ impl ListQuery {
     }
 
     /// Where the requested page starts; a token this emulator did not make is refused.
-    pub fn cursor(&self) -> Result<Cursor, Response> {
+    pub fn cursor(&self) -> Result<Cursor, ErrorBody> {
         match &self.token {
             None => Ok(Cursor::Start),
             Some(token) => Cursor::parse(token)
-                .ok_or_else(|| error(ErrorBody::new(20001, "Invalid parameter PageToken", 400))),
+                .ok_or_else(|| ErrorBody::new(20001, "Invalid parameter PageToken", 400)),
         }
     }
 

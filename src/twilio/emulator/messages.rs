@@ -11,10 +11,9 @@ use axum::extract::{Path, State};
 use axum::response::IntoResponse;
 use http::{HeaderMap, StatusCode, Uri};
 
-use super::api::{base_url, error, not_found_at};
+use super::api::{Answer, base_url, error, not_found_at};
 use super::chats::RecordedMessage;
-use super::flows::Answer;
-use super::params::{Form, invalid, missing, parse_flag, request_form};
+use super::form::{Form, invalid, missing, parse_flag, request_form};
 use super::{Emulator, Op, time};
 use crate::twilio::conversations::{Message, MessageLinks};
 
@@ -30,7 +29,7 @@ pub async fn create(
 ) -> Answer {
     let fail_after_applying = emulator.count_create(Op::MessageCreate)?;
     if emulator.chats().web_chat(&conversation_sid).is_none() {
-        return Err(not_found_at(uri.path()));
+        return Err(not_found_at(uri.path()).into());
     }
     // `conversation_message_enum_webhook_enabled_type`: "true" or "false" (any case, as every
     // boolean Twilio reads); absent means false.
@@ -48,17 +47,17 @@ pub async fn create(
     let content_sid = form.sid("ContentSid", "HX").map_err(error)?;
     let text = form.text("Body");
     if text.is_none() && media_sid.is_none() && content_sid.is_none() {
-        return Err(error(missing("Body")));
+        return Err(error(missing("Body")).into());
     }
     if text
         .as_ref()
         .is_some_and(|t| t.chars().count() > MAX_BODY_CHARS)
     {
-        return Err(error(invalid("Body", "longer than 1600 characters")));
+        return Err(error(invalid("Body", "longer than 1600 characters")).into());
     }
     let attributes = form.text("Attributes").unwrap_or_else(|| "{}".to_string());
     if serde_json::from_str::<serde_json::Value>(&attributes).is_err() {
-        return Err(error(invalid("Attributes", "must be JSON")));
+        return Err(error(invalid("Attributes", "must be JSON")).into());
     }
     let author = form
         .text("Author")

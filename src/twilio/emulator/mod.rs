@@ -14,10 +14,12 @@ mod api;
 mod auth;
 mod chats;
 mod flows;
+mod form;
 mod link;
 mod list;
 mod messages;
 mod params;
+mod sids;
 mod store;
 mod switches;
 mod time;
@@ -31,7 +33,7 @@ use axum::response::Response;
 
 use self::chats::Chats;
 pub use self::chats::{RecordedMessage, RecordedWebChat};
-pub use self::params::is_sid;
+pub use self::form::is_sid;
 use self::store::Store;
 use self::switches::Injected;
 pub use self::switches::Switches;
@@ -257,18 +259,18 @@ impl Emulator {
     /// Counts a create for `op`: `Err` with the failure that answers it instead of creating,
     /// or whether it must fail after it took effect (a random 5xx; pass it to
     /// [`Emulator::created`]).
-    fn count_create(&self, op: Op) -> Result<bool, Response> {
+    fn count_create(&self, op: Op) -> Result<bool, api::Refusal> {
         match self.count(op) {
-            Some(Injected::Fail(status)) => Err(self.injected_failure(status)),
+            Some(Injected::Fail(status)) => Err(self.injected_failure(status).into()),
             injected => Ok(injected == Some(Injected::FailAfterApplying)),
         }
     }
 
     /// After a create took effect: the 500 that answers it when it was to fail after applying,
     /// or when `fail_next_creates_after_applying` says so.
-    fn created(&self, fail_after_applying: bool) -> Result<(), Response> {
+    fn created(&self, fail_after_applying: bool) -> Result<(), api::Refusal> {
         if fail_after_applying || self.switches().take_failure_after_create() {
-            return Err(api::injected_failure(500, None));
+            return Err(api::injected_failure(500, None).into());
         }
         Ok(())
     }

@@ -6,11 +6,8 @@
 //! vanish from the pages it has not read yet.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use xxhash_rust::xxh3::xxh3_128_with_seed;
-
+use super::sids::Sids;
 use crate::twilio::conversations::AddressConfiguration;
 use crate::twilio::types::FlexFlow;
 
@@ -31,39 +28,6 @@ impl Resource for AddressConfiguration {
     const PREFIX: &'static str = "IG";
     fn sid(&self) -> &str {
         &self.sid
-    }
-}
-
-/// Twilio-shaped SIDs (a prefix and 32 lowercase hex digits): hashes of a counter under a seed,
-/// unique per emulator without `rand`.
-#[derive(Debug)]
-pub struct Sids {
-    seed: u64,
-    made: AtomicU64,
-}
-
-impl Sids {
-    pub fn new() -> Self {
-        // Two emulators in one process (tests) must not share a seed even within a clock tick.
-        static INSTANCES: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        let instance = INSTANCES.fetch_add(1, Ordering::Relaxed);
-        Self {
-            seed: nanos ^ instance.rotate_left(32) ^ u64::from(std::process::id()),
-            made: AtomicU64::new(0),
-        }
-    }
-
-    /// The next SID with `prefix` ("CH", "IM"…). 128-bit hashes of distinct counters do not
-    /// collide in practice; the store still checks its own.
-    pub fn next(&self, prefix: &str) -> String {
-        let n = self.made.fetch_add(1, Ordering::Relaxed) + 1;
-        format!(
-            "{prefix}{:032x}",
-            xxh3_128_with_seed(&n.to_le_bytes(), self.seed)
-        )
     }
 }
 
@@ -347,10 +311,7 @@ mod tests {
     }
 
     #[test]
-    fn sids_take_the_resource_prefix() {
-        let sids = Sids::new();
-        let (a, b) = (sids.next("CH"), sids.next("CH"));
-        assert!(a.starts_with("CH") && a.len() == 34 && a != b);
+    fn addresses_get_ig_sids() {
         let address = Store::<AddressConfiguration>::new().create(|sid| AddressConfiguration {
             sid,
             ..Default::default()

@@ -12,10 +12,9 @@ use axum::extract::State;
 use axum::response::IntoResponse;
 use http::{HeaderMap, StatusCode};
 
-use super::api::error;
+use super::api::{Answer, error};
 use super::chats::RecordedWebChat;
-use super::flows::Answer;
-use super::params::{Form, invalid, missing, request_form};
+use super::form::{Form, invalid, missing, request_form};
 use super::{Emulator, Op};
 use crate::twilio::conversations::{AddressConfiguration, WebChat};
 use crate::twilio::types::ErrorBody;
