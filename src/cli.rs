@@ -107,8 +107,11 @@ pub enum Command {
         #[arg(long)]
         host: Option<String>,
     },
-    /// Serve a local emulator of Twilio's Flex API (/v1/FlexFlows, in memory) that accepts
-    /// these credentials: develop against flexroute without a Twilio account.
+    /// Serve a local emulator of the Twilio APIs flexroute uses, in memory, on one address:
+    /// Flex /v1/FlexFlows and /v2/WebChats, Conversations /v1/Configuration/Addresses and
+    /// /v1/Conversations/{Sid}/Messages. It accepts the Account SID with its auth token, and an
+    /// API key pair when given: develop against flexroute without a Twilio account. The log
+    /// line "Flex API emulator listening" names the address (useful with port 0).
     Emulator {
         #[arg(long, default_value = "127.0.0.1:4010")]
         listen: String,
@@ -116,6 +119,16 @@ pub enum Command {
         account_sid: String,
         #[arg(long, env = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
         auth_token: String,
+        /// An API key SID (SK…) also accepted, with --api-secret.
+        #[arg(long, env = "TWILIO_API_KEY", requires = "api_secret")]
+        api_key: Option<String>,
+        #[arg(
+            long,
+            env = "TWILIO_API_SECRET",
+            hide_env_values = true,
+            requires = "api_key"
+        )]
+        api_secret: Option<String>,
     },
 }
 
@@ -130,7 +143,12 @@ pub fn run(cli: Cli) -> ExitCode {
             listen,
             account_sid,
             auth_token,
-        } => emulator(&listen, account_sid, auth_token),
+            api_key,
+            api_secret,
+        } => {
+            let api_key = api_key.zip(api_secret);
+            emulator(&listen, account_sid, auth_token, api_key)
+        }
         Command::Resolve {
             config,
             site,
@@ -396,12 +414,23 @@ fn explain(path: &Path, inputs: &Inputs<'_>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// `flexroute emulator`: the Flex API emulator on `listen` until SIGINT or SIGTERM. Its log
-/// names the address and the Account SID, never the token.
-fn emulator(listen: &str, account_sid: String, auth_token: String) -> ExitCode {
+/// `flexroute emulator`: the Twilio emulator on `listen` until SIGINT or SIGTERM. Its log
+/// names the address and the Account SID, never the token or the API secret.
+fn emulator(
+    listen: &str,
+    account_sid: String,
+    auth_token: String,
+    api_key: Option<(String, String)>,
+) -> ExitCode {
     use crate::twilio::emulator::{Emulator, is_sid};
     if !is_sid(&account_sid, "AC") || auth_token.is_empty() {
         tracing::error!("the emulator needs an Account SID (AC + 32 hex digits) and an auth token");
+        return ExitCode::FAILURE;
+    }
+    if let Some((key, secret)) = &api_key
+        && (!is_sid(key, "SK") || secret.is_empty())
+    {
+        tracing::error!("an API key is an SK SID (SK + 32 hex digits) with its secret");
         return ExitCode::FAILURE;
     }
     let runtime = match tokio::runtime::Runtime::new() {
@@ -411,10 +440,13 @@ fn emulator(listen: &str, account_sid: String, auth_token: String) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let credentials = vec![crate::twilio::Credentials::new(
+    let mut credentials = vec![crate::twilio::Credentials::new(
         account_sid.clone(),
         auth_token,
     )];
+    if let Some((key, secret)) = api_key {
+        credentials.push(crate::twilio::Credentials::new(key, secret));
+    }
     let emulator = Emulator::new(account_sid, credentials);
     let result = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(listen).await?;

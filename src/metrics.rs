@@ -120,7 +120,7 @@ impl Metrics {
         let upstream_requests = IntCounterVec::new(
             Opts::new(
                 "flexroute_upstream_requests_total",
-                "Calls to Twilio's Flex API, by operation and HTTP status (2xx, a code, timeout or error).",
+                "Calls to Twilio's Flex and Conversations APIs, by operation and HTTP status (2xx, a code, timeout or error).",
             ),
             &["op", "status"],
         )
@@ -128,7 +128,7 @@ impl Metrics {
         let upstream_duration = HistogramVec::new(
             HistogramOpts::new(
                 "flexroute_upstream_request_duration_seconds",
-                "Time of calls to Twilio's Flex API, by operation.",
+                "Time of calls to Twilio's Flex and Conversations APIs, by operation.",
             )
             .buckets(LATENCY_BUCKETS.to_vec()),
             &["op"],

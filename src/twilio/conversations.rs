@@ -236,7 +236,10 @@ mod tests {
             address_type: Some("chat".into()),
             address: Some("acme-fr".into()),
             auto_creation_enabled: Some(false),
-            auto_creation_webhook_filters: vec!["onMessageAdded".into(), "onDeliveryUpdated".into()],
+            auto_creation_webhook_filters: vec![
+                "onMessageAdded".into(),
+                "onDeliveryUpdated".into(),
+            ],
             auto_creation_studio_retry_count: Some(2),
             ..AddressParams::default()
         };
@@ -264,7 +267,10 @@ mod tests {
         };
         assert_eq!(
             params.to_form(),
-            [("AddressSid", "IGx".to_string()), ("Identity", "guest".into())]
+            [
+                ("AddressSid", "IGx".to_string()),
+                ("Identity", "guest".into())
+            ]
         );
     }
 }

@@ -1,6 +1,9 @@
-//! The Flex API emulator over real HTTP on loopback: authentication, the five operations and
-//! paging (`operations.rs`), Twilio's errors (`errors.rs`), the switches (`switches.rs`) and the
-//! spec's JSON schemas (`schema.rs`). Here: an emulator on a loopback port, and helpers.
+//! The Twilio emulator over real HTTP on loopback: authentication, the Flex Flow operations and
+//! paging (`operations.rs`), address configurations (`addresses.rs`), web chats and messages
+//! (`web_chats.rs`), both credential kinds on every route (`credentials.rs`), Twilio's errors
+//! (`errors.rs`), the switches (`switches.rs`), the specs' JSON schemas (`schema.rs`,
+//! `schema_conversations.rs`), the binary (`cli.rs`) and Twilio's own Python helper library
+//! driving it (`helper_library.rs`). Here: an emulator on a loopback port, and helpers.
 
 /// A file of `tests/reference/twilio-oai/` (a copy of the team reference, see its SOURCE.md).
 macro_rules! reference {
@@ -13,16 +16,24 @@ macro_rules! reference {
     };
 }
 
+mod address_values;
+mod addresses;
 mod cli;
+mod credentials;
 mod errors;
+mod helper_library;
 mod operations;
 mod schema;
+mod schema_conversations;
 mod shape;
 mod switches;
+mod switches_conversations;
+mod web_chats;
 
 use std::net::SocketAddr;
 
 use flexroute::twilio::Credentials;
+use flexroute::twilio::conversations::{AddressConfiguration, AddressParams, WebChat};
 use flexroute::twilio::emulator::Emulator;
 use flexroute::twilio::types::{ErrorBody, FlexFlow, FlexFlowParams};
 use reqwest::StatusCode;
@@ -37,6 +48,7 @@ pub const API_KEY: &str = "SKfedcba9876543210fedcba9876543210";
 pub const API_SECRET: &str = "api-secret-0123456789abcdef01234";
 pub const CHAT_SERVICE: &str = "IS00000000000000000000000000000001";
 pub const STUDIO_FLOW: &str = "FW00000000000000000000000000000002";
+pub const ADDRESSES: &str = "/v1/Configuration/Addresses";
 
 /// An emulator serving on a loopback port, and a client for it.
 pub struct Upstream {
@@ -107,6 +119,32 @@ impl Upstream {
         flow
     }
 
+    pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::DELETE, path)
+    }
+
+    /// Creates an address configuration through the API; asserts a 201.
+    pub async fn create_address(&self, params: &AddressParams) -> AddressConfiguration {
+        let form = params.to_form();
+        let response = self.request(reqwest::Method::POST, ADDRESSES).form(&form);
+        let (status, address) = parse(response.send().await.unwrap()).await;
+        assert_eq!(status, StatusCode::CREATED);
+        address
+    }
+
+    /// Creates a chat address a web chat can use (auto-creation enabled, into a Studio flow).
+    pub async fn create_chat_address(&self, address: &str) -> AddressConfiguration {
+        self.create_address(&chat_address(address)).await
+    }
+
+    /// Opens a web chat on `address_sid` with `identity`; asserts a 201.
+    pub async fn open_web_chat(&self, address_sid: &str, identity: &str) -> WebChat {
+        let form = [("AddressSid", address_sid), ("Identity", identity)];
+        let (status, chat) = parse(self.post("/v2/WebChats", &form).send().await.unwrap()).await;
+        assert_eq!(status, StatusCode::CREATED);
+        chat
+    }
+
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -162,5 +200,21 @@ pub fn every_parameter() -> FlexFlowParams {
         long_lived: Some(true),
         janitor_enabled: Some(true),
         integration_retry_count: Some(2),
+    }
+}
+
+/// A chat address configuration as Flex web chat needs it: auto-creation enabled, into a
+/// Studio flow.
+pub fn chat_address(address: &str) -> AddressParams {
+    AddressParams {
+        address_type: Some("chat".into()),
+        address: Some(address.into()),
+        friendly_name: Some(format!("web chat {address}")),
+        auto_creation_enabled: Some(true),
+        auto_creation_type: Some("studio".into()),
+        auto_creation_conversation_service_sid: Some(CHAT_SERVICE.into()),
+        auto_creation_studio_flow_sid: Some(STUDIO_FLOW.into()),
+        auto_creation_studio_retry_count: Some(1),
+        ..AddressParams::default()
     }
 }

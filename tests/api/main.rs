@@ -6,6 +6,7 @@ mod abuse;
 mod admin;
 mod cli;
 mod client;
+mod client_conversations;
 mod common;
 mod config;
 mod emulator;

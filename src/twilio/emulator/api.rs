@@ -5,11 +5,11 @@ use axum::Json;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use http::header::{CONTENT_TYPE, HOST, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, StatusCode, Uri};
 
-use super::{Emulator, auth, flows, list};
+use super::{Emulator, addresses, auth, flows, list, messages, web_chats};
 use crate::twilio::types::ErrorBody;
 
 pub fn router(emulator: Emulator) -> axum::Router {
@@ -19,6 +19,18 @@ pub fn router(emulator: Emulator) -> axum::Router {
             "/v1/FlexFlows/{sid}",
             get(flows::fetch).post(flows::update).delete(flows::delete),
         )
+        .route(
+            "/v1/Configuration/Addresses",
+            get(addresses::list).post(addresses::create),
+        )
+        .route(
+            "/v1/Configuration/Addresses/{sid}",
+            get(addresses::fetch)
+                .post(addresses::update)
+                .delete(addresses::delete),
+        )
+        .route("/v2/WebChats", post(web_chats::create))
+        .route("/v1/Conversations/{sid}/Messages", post(messages::create))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(emulator.clone(), gate))
@@ -45,6 +57,7 @@ async fn gate(State(emulator): State<Emulator>, request: Request, next: Next) ->
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
+    // The message names the first API it served; log readers match on it.
     tracing::debug!(%method, %path, status = response.status().as_u16(), "flex api emulator");
     response
 }
@@ -76,6 +89,25 @@ pub fn code_for(status: u16) -> u32 {
         401 => 20003,
         405 => 20004,
         other => 20000 + u32::from(other),
+    }
+}
+
+/// A handler's answer: a response, or Twilio's error body already rendered.
+pub type Answer = Result<Response, Refusal>;
+
+/// An error answer, boxed so that the `Result`s carrying one on the way out of a handler stay
+/// small; `?` makes one from any [`Response`].
+pub struct Refusal(Box<Response>);
+
+impl From<Response> for Refusal {
+    fn from(response: Response) -> Self {
+        Self(Box::new(response))
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        *self.0
     }
 }
 

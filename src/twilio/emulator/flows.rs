@@ -6,17 +6,14 @@ use std::time::SystemTime;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
-use http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
 use http::{HeaderMap, StatusCode, Uri};
 
-use super::api::{base_url, error, not_found_at};
-use super::params::{self, form_pairs, missing};
-use super::{Emulator, Injected, Op, time};
+use super::api::{Answer, base_url, error, not_found_at};
+use super::form::{missing, request_form};
+use super::params;
+use super::{Emulator, Op, time};
 use crate::twilio::types::{ErrorBody, FlexFlow, FlexFlowParams, Integration};
-
-/// Errors are responses too: Twilio's error body, already rendered.
-pub type Answer = Result<Response, Response>;
 
 pub async fn create(
     State(emulator): State<Emulator>,
@@ -24,14 +21,11 @@ pub async fn create(
     uri: Uri,
     body: Bytes,
 ) -> Answer {
-    let fail_after_applying = match emulator.count(Op::Create) {
-        Some(Injected::Fail(status)) => return Err(emulator.injected_failure(status)),
-        injected => injected == Some(Injected::FailAfterApplying),
-    };
-    let pairs = form_pairs(content_type(&headers), &body);
+    let fail_after_applying = emulator.count_create(Op::Create)?;
+    let pairs = request_form(&headers, &body);
     for required in ["FriendlyName", "ChatServiceSid", "ChannelType"] {
         if !pairs.iter().any(|(k, v)| k == required && !v.is_empty()) {
-            return Err(error(missing(required)));
+            return Err(error(missing(required)).into());
         }
     }
     let given = params::parse(&pairs).map_err(error)?;
@@ -70,9 +64,7 @@ pub async fn create(
         sid,
         ..flow
     });
-    if fail_after_applying || emulator.switches().take_failure_after_create() {
-        return Err(super::api::injected_failure(500, None));
-    }
+    emulator.created(fail_after_applying)?;
     Ok((StatusCode::CREATED, Json(flow)).into_response())
 }
 
@@ -83,11 +75,11 @@ pub async fn fetch(
     Path(sid): Path<String>,
 ) -> Answer {
     if let Some(failure) = emulator.count_call(Op::Fetch) {
-        return Err(failure);
+        return Err(failure.into());
     }
     match emulator.store().get(&sid) {
         Some(flow) => Ok(Json(with_url(&flow, &base_url(&headers, &uri))).into_response()),
-        None => Err(not_found_at(uri.path())),
+        None => Err(not_found_at(uri.path()).into()),
     }
 }
 
@@ -99,9 +91,9 @@ pub async fn update(
     body: Bytes,
 ) -> Answer {
     if let Some(failure) = emulator.count_call(Op::Update) {
-        return Err(failure);
+        return Err(failure.into());
     }
-    let given = params::parse(&form_pairs(content_type(&headers), &body)).map_err(error)?;
+    let given = params::parse(&request_form(&headers, &body)).map_err(error)?;
     let now = time::rfc3339(SystemTime::now());
     let base = base_url(&headers, &uri);
     let updated = emulator.store().update(&sid, |stored| {
@@ -117,23 +109,19 @@ pub async fn update(
     });
     match updated.map_err(error)? {
         Some(flow) => Ok(Json(flow).into_response()),
-        None => Err(not_found_at(uri.path())),
+        None => Err(not_found_at(uri.path()).into()),
     }
 }
 
 pub async fn delete(State(emulator): State<Emulator>, uri: Uri, Path(sid): Path<String>) -> Answer {
     if let Some(failure) = emulator.count_call(Op::Delete) {
-        return Err(failure);
+        return Err(failure.into());
     }
     if emulator.store().remove(&sid) {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
-        Err(not_found_at(uri.path()))
+        Err(not_found_at(uri.path()).into())
     }
-}
-
-fn content_type(headers: &HeaderMap) -> Option<&str> {
-    headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok())
 }
 
 pub fn with_url(flow: &FlexFlow, base: &str) -> FlexFlow {

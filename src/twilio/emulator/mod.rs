@@ -1,19 +1,29 @@
-//! A faithful in-process Flex API v1 for `/v1/FlexFlows` (reference/twilio-oai/): what keeps
+//! A faithful in-process emulator of the Twilio APIs flexroute calls (reference/twilio-oai/):
+//! Flex v1 `/v1/FlexFlows`, Flex v2 `/v2/WebChats`, and Conversations v1
+//! `/v1/Configuration/Addresses` and `/v1/Conversations/{Sid}/Messages`, all on one listener
+//! (Twilio serves them from two hosts; a client points both bases here). It is what keeps
 //! flexroute's Twilio client honest in tests, what `flexroute serve --sandbox` provisions
 //! against, and what `flexroute emulator` serves to front-end developers without a Twilio
-//! account. Bodies, status codes, error codes and paging follow the spec and Twilio's own
+//! account. Bodies, status codes, error codes and paging follow the specs and Twilio's own
 //! examples; [`Switches`] add the faults a real upstream has (latency, 429/5xx now, for a while
-//! or at random, down).
+//! or at random, down) to every route alike.
 
+mod address_params;
+mod addresses;
 mod api;
 mod auth;
+mod chats;
 mod flows;
+mod form;
 mod link;
 mod list;
+mod messages;
 mod params;
+mod sids;
 mod store;
 mod switches;
 mod time;
+mod web_chats;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -21,14 +31,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::response::Response;
 
-pub use self::params::is_sid;
+use self::chats::Chats;
+pub use self::chats::{RecordedMessage, RecordedWebChat};
+pub use self::form::is_sid;
 use self::store::Store;
 use self::switches::Injected;
 pub use self::switches::Switches;
+pub use self::web_chats::MAX_PRE_ENGAGEMENT_BYTES;
 use crate::twilio::Credentials;
+use crate::twilio::conversations::AddressConfiguration;
 use crate::twilio::types::FlexFlow;
 
-/// The emulator: flows, accepted credentials, switches and call counters. Cheap to clone.
+/// The emulator: flows, address configurations, web chats and their messages, accepted
+/// credentials, switches and call counters. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Emulator {
     shared: Arc<Shared>,
@@ -39,7 +54,9 @@ struct Shared {
     account_sid: String,
     credentials: Vec<Credentials>,
     switches: Switches,
-    store: Store,
+    store: Store<FlexFlow>,
+    addresses: Store<AddressConfiguration>,
+    chats: Chats,
     calls: [AtomicU64; Op::ALL.len()],
     /// Requests being answered now, and the most there ever were at once.
     in_flight: AtomicU64,
@@ -55,7 +72,8 @@ impl Drop for InFlight {
     }
 }
 
-/// The API's operations, as counted by [`Emulator::calls`].
+/// The APIs' operations, as counted by [`Emulator::calls`]: the Flex Flow ones (`List` …
+/// `Delete`), then the address configuration ones, then web chats and messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Op {
     List,
@@ -63,10 +81,39 @@ pub enum Op {
     Create,
     Update,
     Delete,
+    AddressList,
+    AddressFetch,
+    AddressCreate,
+    AddressUpdate,
+    AddressDelete,
+    WebChatCreate,
+    MessageCreate,
 }
 
 impl Op {
-    const ALL: [Op; 5] = [Op::List, Op::Fetch, Op::Create, Op::Update, Op::Delete];
+    const ALL: [Op; 12] = [
+        Op::List,
+        Op::Fetch,
+        Op::Create,
+        Op::Update,
+        Op::Delete,
+        Op::AddressList,
+        Op::AddressFetch,
+        Op::AddressCreate,
+        Op::AddressUpdate,
+        Op::AddressDelete,
+        Op::WebChatCreate,
+        Op::MessageCreate,
+    ];
+
+    /// Whether it creates something, which a 5xx may leave created (see
+    /// [`Switches::fail_at_random`]): every POST that is not an update.
+    pub fn is_create(self) -> bool {
+        matches!(
+            self,
+            Op::Create | Op::AddressCreate | Op::WebChatCreate | Op::MessageCreate
+        )
+    }
 }
 
 impl Emulator {
@@ -79,6 +126,8 @@ impl Emulator {
                 credentials,
                 switches: Switches::default(),
                 store: Store::new(),
+                addresses: Store::new(),
+                chats: Chats::new(),
                 calls: Default::default(),
                 in_flight: AtomicU64::new(0),
                 max_in_flight: AtomicU64::new(0),
@@ -86,8 +135,8 @@ impl Emulator {
         }
     }
 
-    /// The `/v1/FlexFlows` API, authentication and switches included (except `down`, which
-    /// only [`Emulator::serve`] can honour).
+    /// Every API, authentication and switches included (except `down`, which only
+    /// [`Emulator::serve`] can honour).
     pub fn router(&self) -> axum::Router {
         api::router(self.clone())
     }
@@ -117,6 +166,30 @@ impl Emulator {
     /// flow with the same SID is replaced.
     pub fn insert_flow(&self, flow: FlexFlow) {
         self.shared.store.insert(flow);
+    }
+
+    /// A snapshot of every address configuration, in creation order. `url` is the one it was
+    /// created under (answers build it from each request's `Host`).
+    pub fn addresses(&self) -> Vec<AddressConfiguration> {
+        self.shared.addresses.all()
+    }
+
+    /// Stores an address configuration as if it had existed before (an address made in the
+    /// Console, say); one with the same SID is replaced. Nothing is checked: a test can store
+    /// what the API would refuse, e.g. one without auto-creation.
+    pub fn insert_address(&self, address: AddressConfiguration) {
+        self.shared.addresses.insert(address);
+    }
+
+    /// Every web chat opened, in order, with what the client sent (the pre-engagement data
+    /// parsed, the `Ui-Version` header).
+    pub fn web_chats(&self) -> Vec<RecordedWebChat> {
+        self.shared.chats.web_chats()
+    }
+
+    /// Every message posted, in order, with whether it asked for webhooks.
+    pub fn messages(&self) -> Vec<RecordedMessage> {
+        self.shared.chats.messages()
     }
 
     /// The most requests this emulator was answering at one time (latency included), so a
@@ -151,12 +224,31 @@ impl Emulator {
         &self.shared.credentials
     }
 
-    fn store(&self) -> &Store {
+    fn store(&self) -> &Store<FlexFlow> {
         &self.shared.store
     }
 
+    fn address_store(&self) -> &Store<AddressConfiguration> {
+        &self.shared.addresses
+    }
+
+    fn chats(&self) -> &Chats {
+        &self.shared.chats
+    }
+
+    /// The address configuration `key` names: its SID, or else its address (the spec's `{Sid}`
+    /// "can be either the `sid` or the `address`"; of several types with one address, the
+    /// oldest).
+    fn find_address(&self, key: &str) -> Option<AddressConfiguration> {
+        let addresses = self.address_store();
+        addresses
+            .get(key)
+            .or_else(|| addresses.find(|a| a.address.as_deref() == Some(key)))
+    }
+
     /// Counts a request for `op`; returns the failure the switches inject into it, which
-    /// answers it instead, if any. (Creates use [`Emulator::count`]: theirs may come after.)
+    /// answers it instead, if any. (Creates use [`Emulator::count_create`]: theirs may come
+    /// after.)
     fn count_call(&self, op: Op) -> Option<Response> {
         match self.count(op)? {
             Injected::Fail(status) => Some(self.injected_failure(status)),
@@ -164,10 +256,29 @@ impl Emulator {
         }
     }
 
+    /// Counts a create for `op`: `Err` with the failure that answers it instead of creating,
+    /// or whether it must fail after it took effect (a random 5xx; pass it to
+    /// [`Emulator::created`]).
+    fn count_create(&self, op: Op) -> Result<bool, api::Refusal> {
+        match self.count(op) {
+            Some(Injected::Fail(status)) => Err(self.injected_failure(status).into()),
+            injected => Ok(injected == Some(Injected::FailAfterApplying)),
+        }
+    }
+
+    /// After a create took effect: the 500 that answers it when it was to fail after applying,
+    /// or when `fail_next_creates_after_applying` says so.
+    fn created(&self, fail_after_applying: bool) -> Result<(), api::Refusal> {
+        if fail_after_applying || self.switches().take_failure_after_create() {
+            return Err(api::injected_failure(500, None).into());
+        }
+        Ok(())
+    }
+
     /// Counts a request for `op`; what the switches do to it.
     fn count(&self, op: Op) -> Option<Injected> {
         self.shared.calls[op as usize].fetch_add(1, Ordering::Relaxed);
-        self.switches().take_failure(op == Op::Create)
+        self.switches().take_failure(op.is_create())
     }
 
     /// Twilio's error body for `status`, with `Retry-After` when the switches say so.

@@ -1,67 +1,22 @@
 //! The form parameters of `CreateFlexFlowRequest` / `UpdateFlexFlowRequest`, checked the way
-//! the spec describes them: SID patterns, enums, integers, and booleans spelt `true`/`false`.
-//! Unknown parameters are ignored, as Twilio does.
+//! the spec describes them: SID patterns, enums, integers, and booleans (`true`/`false` in any
+//! case). Unknown parameters are ignored, as Twilio does.
 
+use super::form::{Form, invalid, is_absolute_uri};
 use crate::twilio::types::{ErrorBody, FlexFlowParams};
 
 pub const CHANNEL_TYPES: [&str; 6] = ["web", "sms", "facebook", "whatsapp", "line", "custom"];
 pub const INTEGRATION_TYPES: [&str; 3] = ["studio", "external", "task"];
 
-/// Twilio reads parameters only from a form body: a JSON body reads as no parameters at all,
-/// so a client that sends JSON gets "Missing required parameter", as it would from Twilio.
-pub fn form_pairs(content_type: Option<&str>, body: &[u8]) -> Vec<(String, String)> {
-    let is_form = content_type.is_some_and(|value| {
-        let essence = value.split(';').next().unwrap_or("").trim();
-        essence.eq_ignore_ascii_case("application/x-www-form-urlencoded")
-    });
-    if !is_form {
-        return Vec::new();
-    }
-    form_urlencoded::parse(body).into_owned().collect()
-}
-
 /// Parses and checks every known parameter present; the first value wins if one is repeated.
 pub fn parse(pairs: &[(String, String)]) -> Result<FlexFlowParams, ErrorBody> {
-    let get = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let text = |name: &str| get(name).map(str::to_string);
-    let sid = |name: &str, prefix: &str| -> Result<Option<String>, ErrorBody> {
-        get(name)
-            .map(|v| {
-                is_sid(v, prefix)
-                    .then(|| v.to_string())
-                    .ok_or_else(|| invalid(name, &format!("{v:?} is not a valid {prefix} SID")))
-            })
-            .transpose()
-    };
-    let one_of = |name: &str, allowed: &[&str]| -> Result<Option<String>, ErrorBody> {
-        get(name)
-            .map(|v| {
-                allowed
-                    .contains(&v)
-                    .then(|| v.to_string())
-                    .ok_or_else(|| invalid(name, &format!("must be one of {}", allowed.join(", "))))
-            })
-            .transpose()
-    };
-    let flag = |name: &str| -> Result<Option<bool>, ErrorBody> {
-        get(name)
-            .map(|v| match v {
-                "true" => Ok(true),
-                "false" => Ok(false),
-                _ => Err(invalid(name, "must be true or false")),
-            })
-            .transpose()
-    };
-    let number = |name: &str| -> Result<Option<i64>, ErrorBody> {
-        get(name)
-            .map(|v| v.parse().map_err(|_| invalid(name, "must be an integer")))
-            .transpose()
-    };
+    let form = Form::new(pairs);
+    let get = |name: &str| form.get(name);
+    let text = |name: &str| form.text(name);
+    let sid = |name: &str, prefix: &str| form.sid(name, prefix);
+    let one_of = |name: &str, allowed: &[&str]| form.one_of(name, allowed);
+    let flag = |name: &str| form.flag(name);
+    let number = |name: &str| form.number(name);
     if get("FriendlyName") == Some("") {
         return Err(invalid("FriendlyName", "must not be empty"));
     }
@@ -97,32 +52,6 @@ pub fn parse(pairs: &[(String, String)]) -> Result<FlexFlowParams, ErrorBody> {
         return Err(invalid("Integration.RetryCount", "must be between 0 and 3"));
     }
     Ok(params)
-}
-
-/// `^{prefix}[0-9a-fA-F]{32}$`, the pattern of every SID in the spec.
-pub fn is_sid(value: &str, prefix: &str) -> bool {
-    value.len() == 34
-        && value.starts_with(prefix)
-        && value[2..].bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// The spec's `format: uri`: a scheme and a host, e.g. `https://example.com/hook`.
-fn is_absolute_uri(value: &str) -> bool {
-    value
-        .parse::<http::Uri>()
-        .is_ok_and(|uri| uri.scheme().is_some() && uri.host().is_some_and(|h| !h.is_empty()))
-}
-
-pub fn missing(name: &str) -> ErrorBody {
-    ErrorBody::new(
-        20001,
-        format!("Missing required parameter {name} in the post body"),
-        400,
-    )
-}
-
-fn invalid(name: &str, why: &str) -> ErrorBody {
-    ErrorBody::new(20001, format!("Invalid parameter {name}: {why}"), 400)
 }
 
 #[cfg(test)]
@@ -187,21 +116,25 @@ mod tests {
         rejects("Integration.Timeout", "1.5");
         rejects("Integration.Priority", "high");
         rejects("Integration.RetryCount", "4");
-        rejects("Enabled", "True");
+        rejects("Enabled", "yes");
         rejects("LongLived", "1");
         rejects("JanitorEnabled", "");
         rejects("Integration.CreationOnMessage", "yes");
     }
 
     #[test]
-    fn only_a_form_body_carries_parameters() {
-        let body = b"FriendlyName=a+b&ChannelType=web";
-        let form = Some("application/x-www-form-urlencoded; charset=utf-8");
-        assert_eq!(
-            form_pairs(form, body),
-            pairs(&[("FriendlyName", "a b"), ("ChannelType", "web")])
-        );
-        assert!(form_pairs(Some("application/json"), body).is_empty());
-        assert!(form_pairs(None, body).is_empty());
+    fn booleans_are_read_without_regard_to_case() {
+        for (value, expected) in [
+            ("True", true),
+            ("TRUE", true),
+            ("tRuE", true),
+            ("False", false),
+        ] {
+            let parsed = parse(&pairs(&[("Enabled", value), ("LongLived", value)])).unwrap();
+            assert_eq!(parsed.enabled, Some(expected), "{value}");
+            assert_eq!(parsed.long_lived, Some(expected), "{value}");
+        }
+        rejects("Enabled", "truee");
+        rejects("Enabled", " true");
     }
 }

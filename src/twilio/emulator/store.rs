@@ -1,30 +1,47 @@
-//! The emulator's Flex Flows, in creation order, and the cursors that page through them.
+//! The emulator's resources of one kind (Flex Flows, address configurations), in creation
+//! order, and the cursors that page through them.
 //!
-//! Each flow gets a sequence number when it is stored; page tokens name a sequence number, not
-//! an offset, so that flows created or deleted while a client pages neither repeat nor vanish
-//! from the pages it has not read yet.
+//! Each resource gets a sequence number when it is stored; page tokens name a sequence number,
+//! not an offset, so that resources created or deleted while a client pages neither repeat nor
+//! vanish from the pages it has not read yet.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use xxhash_rust::xxh3::xxh3_128_with_seed;
-
+use super::sids::Sids;
+use crate::twilio::conversations::AddressConfiguration;
 use crate::twilio::types::FlexFlow;
 
-#[derive(Debug)]
-pub struct Store {
-    inner: Mutex<Inner>,
-    /// SIDs are hashes of a counter under this seed: unique per emulator without `rand`.
-    seed: u64,
+/// A resource the store keeps: it has a SID, made with this prefix.
+pub trait Resource: Clone {
+    const PREFIX: &'static str;
+    fn sid(&self) -> &str;
 }
 
-#[derive(Debug, Default)]
-struct Inner {
+impl Resource for FlexFlow {
+    const PREFIX: &'static str = "FO";
+    fn sid(&self) -> &str {
+        &self.sid
+    }
+}
+
+impl Resource for AddressConfiguration {
+    const PREFIX: &'static str = "IG";
+    fn sid(&self) -> &str {
+        &self.sid
+    }
+}
+
+#[derive(Debug)]
+pub struct Store<T> {
+    inner: Mutex<Inner<T>>,
+    sids: Sids,
+}
+
+#[derive(Debug)]
+struct Inner<T> {
     /// Ascending by `seq`.
-    entries: Vec<(u64, FlexFlow)>,
+    entries: Vec<(u64, T)>,
     last_seq: u64,
-    sids_made: u64,
 }
 
 /// Where a page starts: the first page, after a sequence number (`PA…`, forwards) or before
@@ -48,86 +65,104 @@ impl Cursor {
     }
 }
 
-/// One page of flows and the tokens of its neighbours (`None`: there is no such page).
+/// One page of resources and the tokens of its neighbours (`None`: there is no such page).
 #[derive(Debug)]
-pub struct Slice {
-    pub flows: Vec<FlexFlow>,
+pub struct Slice<T> {
+    pub items: Vec<T>,
     pub next_token: Option<String>,
     pub previous_token: Option<String>,
 }
 
-impl Store {
+impl<T: Resource> Store<T> {
     pub fn new() -> Self {
-        // Two emulators in one process (tests) must not share a seed even within a clock tick.
-        static INSTANCES: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        let instance = INSTANCES.fetch_add(1, Ordering::Relaxed);
         Self {
-            inner: Mutex::new(Inner::default()),
-            seed: nanos ^ instance.rotate_left(32) ^ u64::from(std::process::id()),
+            inner: Mutex::new(Inner {
+                entries: Vec::new(),
+                last_seq: 0,
+            }),
+            sids: Sids::new(),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner<T>> {
         // A panic while holding the lock cannot leave `Inner` half-written: every change is one
         // push, replace or remove.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// "FO" + 32 lowercase hex digits, never one already stored.
-    fn fresh_sid(&self, inner: &mut Inner) -> String {
+    /// A fresh SID, never one already stored.
+    fn fresh_sid(&self, inner: &Inner<T>) -> String {
         loop {
-            inner.sids_made += 1;
-            let hash = xxh3_128_with_seed(&inner.sids_made.to_le_bytes(), self.seed);
-            let sid = format!("FO{hash:032x}");
-            if !inner.entries.iter().any(|(_, f)| f.sid == sid) {
+            let sid = self.sids.next(T::PREFIX);
+            if !inner.entries.iter().any(|(_, r)| r.sid() == sid) {
                 return sid;
             }
         }
     }
 
-    /// Stores a new flow built by `make` from a fresh SID; returns what was stored.
-    pub fn create(&self, make: impl FnOnce(String) -> FlexFlow) -> FlexFlow {
-        let mut inner = self.lock();
-        let flow = make(self.fresh_sid(&mut inner));
-        inner.last_seq += 1;
-        let seq = inner.last_seq;
-        inner.entries.push((seq, flow.clone()));
-        flow
+    /// Stores a new resource built by `make` from a fresh SID; returns what was stored.
+    pub fn create(&self, make: impl FnOnce(String) -> T) -> T {
+        self.create_unless(|_| false, make)
+            .unwrap_or_else(|_| unreachable!("nothing conflicts"))
     }
 
-    /// Stores `flow` as is: replaces the flow with its SID in place, or appends it.
-    pub fn insert(&self, flow: FlexFlow) {
+    /// Like [`Store::create`], unless a stored resource `conflicts` (checked under the same
+    /// lock, so two racing creates cannot both pass): then that resource, and nothing stored.
+    pub fn create_unless(
+        &self,
+        conflicts: impl Fn(&T) -> bool,
+        make: impl FnOnce(String) -> T,
+    ) -> Result<T, T> {
         let mut inner = self.lock();
-        if let Some((_, existing)) = inner.entries.iter_mut().find(|(_, f)| f.sid == flow.sid) {
-            *existing = flow;
+        if let Some((_, existing)) = inner.entries.iter().find(|(_, r)| conflicts(r)) {
+            return Err(existing.clone());
+        }
+        let resource = make(self.fresh_sid(&inner));
+        inner.last_seq += 1;
+        let seq = inner.last_seq;
+        inner.entries.push((seq, resource.clone()));
+        Ok(resource)
+    }
+
+    /// Stores `resource` as is: replaces the one with its SID in place, or appends it.
+    pub fn insert(&self, resource: T) {
+        let mut inner = self.lock();
+        if let Some((_, existing)) = inner
+            .entries
+            .iter_mut()
+            .find(|(_, r)| r.sid() == resource.sid())
+        {
+            *existing = resource;
         } else {
             inner.last_seq += 1;
             let seq = inner.last_seq;
-            inner.entries.push((seq, flow));
+            inner.entries.push((seq, resource));
         }
     }
 
-    pub fn get(&self, sid: &str) -> Option<FlexFlow> {
+    pub fn get(&self, sid: &str) -> Option<T> {
+        self.find(|r| r.sid() == sid)
+    }
+
+    /// The first resource (in creation order) that `matches`.
+    pub fn find(&self, matches: impl Fn(&T) -> bool) -> Option<T> {
         let inner = self.lock();
         inner
             .entries
             .iter()
-            .find(|(_, f)| f.sid == sid)
-            .map(|(_, f)| f.clone())
+            .find(|(_, r)| matches(r))
+            .map(|(_, r)| r.clone())
     }
 
-    /// Applies `change` to the flow with `sid`; returns the flow as changed, or `change`'s
-    /// error, or `Ok(None)` if there is no such flow.
+    /// Applies `change` to the resource with `sid`; returns it as changed, or `change`'s
+    /// error, or `Ok(None)` if there is no such resource.
     pub fn update<E>(
         &self,
         sid: &str,
-        change: impl FnOnce(&FlexFlow) -> Result<FlexFlow, E>,
-    ) -> Result<Option<FlexFlow>, E> {
+        change: impl FnOnce(&T) -> Result<T, E>,
+    ) -> Result<Option<T>, E> {
         let mut inner = self.lock();
-        let Some((_, stored)) = inner.entries.iter_mut().find(|(_, f)| f.sid == sid) else {
+        let Some((_, stored)) = inner.entries.iter_mut().find(|(_, r)| r.sid() == sid) else {
             return Ok(None);
         };
         let changed = change(stored)?;
@@ -138,23 +173,19 @@ impl Store {
     pub fn remove(&self, sid: &str) -> bool {
         let mut inner = self.lock();
         let before = inner.entries.len();
-        inner.entries.retain(|(_, f)| f.sid != sid);
+        inner.entries.retain(|(_, r)| r.sid() != sid);
         inner.entries.len() != before
     }
 
-    pub fn all(&self) -> Vec<FlexFlow> {
-        self.lock().entries.iter().map(|(_, f)| f.clone()).collect()
+    pub fn all(&self) -> Vec<T> {
+        self.lock().entries.iter().map(|(_, r)| r.clone()).collect()
     }
 
-    /// Up to `size` flows whose friendly name is `name` (all flows for `None`), from `cursor`.
-    pub fn page(&self, name: Option<&str>, size: usize, cursor: Cursor) -> Slice {
+    /// Up to `size` resources that match `filter`, from `cursor`.
+    pub fn page(&self, filter: impl Fn(&T) -> bool, size: usize, cursor: Cursor) -> Slice<T> {
         let inner = self.lock();
-        let matching: Vec<&(u64, FlexFlow)> = inner
-            .entries
-            .iter()
-            .filter(|(_, f)| name.is_none_or(|n| f.friendly_name.as_deref() == Some(n)))
-            .collect();
-        let (chosen, low, high): (&[&(u64, FlexFlow)], u64, u64) = match cursor {
+        let matching: Vec<&(u64, T)> = inner.entries.iter().filter(|(_, r)| filter(r)).collect();
+        let (chosen, low, high): (&[&(u64, T)], u64, u64) = match cursor {
             Cursor::Start | Cursor::After(_) => {
                 let after = if let Cursor::After(seq) = cursor {
                     seq
@@ -175,7 +206,7 @@ impl Store {
         let low = chosen.first().map_or(low, |(seq, _)| *seq);
         let high = chosen.last().map_or(high, |(seq, _)| *seq);
         Slice {
-            flows: chosen.iter().map(|(_, f)| f.clone()).collect(),
+            items: chosen.iter().map(|(_, r)| r.clone()).collect(),
             next_token: matching
                 .iter()
                 .any(|(seq, _)| *seq > high)
@@ -196,9 +227,13 @@ mod tests {
         serde_json::from_value(serde_json::json!({"sid": sid, "friendly_name": name})).unwrap()
     }
 
-    fn names(slice: &Slice) -> Vec<&str> {
+    fn named(name: &'static str) -> impl Fn(&FlexFlow) -> bool {
+        move |f| f.friendly_name.as_deref() == Some(name)
+    }
+
+    fn names(slice: &Slice<FlexFlow>) -> Vec<&str> {
         slice
-            .flows
+            .items
             .iter()
             .map(|f| f.friendly_name.as_deref().unwrap())
             .collect()
@@ -206,7 +241,7 @@ mod tests {
 
     #[test]
     fn fresh_sids_look_like_twilio_and_differ() {
-        let store = Store::new();
+        let store = Store::<FlexFlow>::new();
         let a = store.create(|sid| flow(&sid, "a"));
         let b = store.create(|sid| flow(&sid, "b"));
         for sid in [&a.sid, &b.sid] {
@@ -219,7 +254,10 @@ mod tests {
             );
         }
         assert_ne!(a.sid, b.sid);
-        assert_ne!(a.sid, Store::new().create(|sid| flow(&sid, "a")).sid);
+        assert_ne!(
+            a.sid,
+            Store::<FlexFlow>::new().create(|sid| flow(&sid, "a")).sid
+        );
     }
 
     #[test]
@@ -228,18 +266,22 @@ mod tests {
         for name in ["a", "b", "c", "d", "e"] {
             store.create(|sid| flow(&sid, name));
         }
-        let first = store.page(None, 2, Cursor::Start);
+        let first = store.page(|_| true, 2, Cursor::Start);
         assert_eq!(names(&first), ["a", "b"]);
         assert_eq!(first.previous_token, None);
         let next = Cursor::parse(first.next_token.as_deref().unwrap()).unwrap();
         // A flow deleted from the first page and one created meanwhile shift nothing.
-        assert!(store.remove(&first.flows[0].sid));
+        assert!(store.remove(&first.items[0].sid));
         store.create(|sid| flow(&sid, "f"));
-        let second = store.page(None, 2, next);
+        let second = store.page(|_| true, 2, next);
         assert_eq!(names(&second), ["c", "d"]);
         let back = Cursor::parse(second.previous_token.as_deref().unwrap()).unwrap();
-        assert_eq!(names(&store.page(None, 2, back)), ["b"]);
-        let third = store.page(None, 2, Cursor::parse(&second.next_token.unwrap()).unwrap());
+        assert_eq!(names(&store.page(|_| true, 2, back)), ["b"]);
+        let third = store.page(
+            |_| true,
+            2,
+            Cursor::parse(&second.next_token.unwrap()).unwrap(),
+        );
         assert_eq!(names(&third), ["e", "f"]);
         assert_eq!(third.next_token, None);
     }
@@ -250,9 +292,31 @@ mod tests {
         for name in ["x", "x ", "X", "x"] {
             store.create(|sid| flow(&sid, name));
         }
-        let page = store.page(Some("x"), 50, Cursor::Start);
+        let page = store.page(named("x"), 50, Cursor::Start);
         assert_eq!(names(&page), ["x", "x"]);
         assert_eq!((page.next_token, page.previous_token), (None, None));
+    }
+
+    #[test]
+    fn a_conflicting_create_stores_nothing() {
+        let store = Store::<FlexFlow>::new();
+        let first = store
+            .create_unless(named("x"), |sid| flow(&sid, "x"))
+            .unwrap();
+        let again = store.create_unless(named("x"), |sid| flow(&sid, "x"));
+        assert_eq!(again.unwrap_err(), first);
+        assert_eq!(store.all().len(), 1);
+        assert_eq!(store.find(named("x")), Some(first));
+        assert_eq!(store.find(named("y")), None);
+    }
+
+    #[test]
+    fn addresses_get_ig_sids() {
+        let address = Store::<AddressConfiguration>::new().create(|sid| AddressConfiguration {
+            sid,
+            ..Default::default()
+        });
+        assert!(address.sid.starts_with("IG"), "{}", address.sid);
     }
 
     #[test]

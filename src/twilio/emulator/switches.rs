@@ -95,8 +95,8 @@ fn assert_error_status(switch: &str, status: u16) {
 }
 
 impl Switches {
-    /// Added to every answer (after the request has taken effect, as a slow network on the way
-    /// back would: a client that times out may still have created a flow).
+    /// Added to every answer of every API (after the request has taken effect, as a slow
+    /// network on the way back would: a client that times out may still have created a flow).
     pub fn set_latency(&self, d: Duration) {
         let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
         self.latency_micros.store(micros, Ordering::Relaxed);
@@ -158,8 +158,9 @@ impl Switches {
         self.injected.load(Ordering::Relaxed)
     }
 
-    /// What the switches do to the request arriving now; `create` says whether it creates a
-    /// flow (which a random 5xx may fail after applying).
+    /// What the switches do to the request arriving now; `create` says whether it creates
+    /// something (a flow, an address configuration, a web chat, a message), which a random 5xx
+    /// may fail after applying.
     pub(super) fn take_failure(&self, create: bool) -> Option<Injected> {
         let injected = self.failures().take(Instant::now(), create);
         if injected.is_some() {
@@ -168,8 +169,9 @@ impl Switches {
         injected
     }
 
-    /// The next `n` creates take effect and then answer 500 (code 20500): Twilio's worst
-    /// case, where a blind retry would make a duplicate.
+    /// The next `n` creates (of any kind: flows, address configurations, web chats, messages)
+    /// take effect and then answer 500 (code 20500): Twilio's worst case, where a blind retry
+    /// would make a duplicate.
     pub fn fail_next_creates_after_applying(&self, n: u32) {
         self.failures_after_create
             .store(u64::from(n), Ordering::Relaxed);

@@ -1,14 +1,16 @@
-//! `flexroute emulator`: the real binary serves the Flex API with the credentials from the
-//! environment, logs where and as which account (never the token), and stops on SIGTERM.
+//! `flexroute emulator`: the real binary serves the Flex and Conversations APIs with the
+//! credentials from the environment (an API key pair too), logs where and as which account
+//! (never a token or secret), and stops on SIGTERM.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use flexroute::twilio::conversations::AddressConfigurationPage;
 use flexroute::twilio::types::{FlexFlow, FlexFlowPage};
 use reqwest::StatusCode;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use super::{ACCOUNT_SID, CHAT_SERVICE, parse, twilio_error};
+use super::{ACCOUNT_SID, ADDRESSES, API_KEY, API_SECRET, CHAT_SERVICE, parse, twilio_error};
 
 const BIN: &str = env!("CARGO_BIN_EXE_flexroute");
 const TOKEN: &str = "emulator-token-5be1d07c";
@@ -26,6 +28,8 @@ async fn serves_the_flex_api_with_the_environments_credentials() {
         .env("FLEXROUTE_LOG", "debug")
         .env("TWILIO_ACCOUNT_SID", ACCOUNT_SID)
         .env("TWILIO_AUTH_TOKEN", TOKEN)
+        .env("TWILIO_API_KEY", API_KEY)
+        .env("TWILIO_API_SECRET", API_SECRET)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -67,6 +71,14 @@ async fn serves_the_flex_api_with_the_environments_credentials() {
         .get(&url)
         .basic_auth(ACCOUNT_SID, Some("not-the-token"));
     twilio_error(wrong.send().await.unwrap(), 401, 20003).await;
+    // The same address serves the Conversations API, to the API key too.
+    let addresses = client
+        .get(format!("http://{listen}{ADDRESSES}?Type=chat"))
+        .basic_auth(API_KEY, Some(API_SECRET));
+    let (status, page): (_, AddressConfigurationPage) =
+        parse(addresses.send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.address_configurations.is_empty());
 
     let status = Command::new("kill")
         .args(["-TERM", &child.id().unwrap().to_string()])
@@ -87,10 +99,29 @@ async fn serves_the_flex_api_with_the_environments_credentials() {
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .filter(|e| e["message"] == "flex api emulator")
         .count();
-    assert_eq!(requests, 3, "one line per request:\n{all}");
+    assert_eq!(requests, 4, "one line per request:\n{all}");
     assert!(
-        !all.contains(TOKEN),
-        "the auth token leaked into the log:\n{all}"
+        !all.contains(TOKEN) && !all.contains(API_SECRET),
+        "a secret leaked into the log:\n{all}"
+    );
+}
+
+#[test]
+fn refuses_an_api_key_that_is_not_an_sk_sid() {
+    let output = Command::new(BIN)
+        .args(["emulator", "--listen", "127.0.0.1:0", "--api-key", "SKnope"])
+        .env("TWILIO_ACCOUNT_SID", ACCOUNT_SID)
+        .env("TWILIO_AUTH_TOKEN", TOKEN)
+        .env("TWILIO_API_SECRET", API_SECRET)
+        .env_remove("TWILIO_API_KEY")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("API key"), "{stderr}");
+    assert!(
+        !stderr.contains(API_SECRET) && !stderr.contains(TOKEN),
+        "{stderr}"
     );
 }
 

@@ -80,8 +80,23 @@ async fn unknown_sids_paths_and_methods_get_twilio_errors() {
         message,
         format!("The requested resource {unknown} was not found")
     );
-    for path in ["/v1/Nothing", "/v2/WebChats", "/v1/FlexFlows/"] {
+    for path in [
+        "/v1/Nothing",
+        "/v2/FlexFlows",
+        "/v1/FlexFlows/",
+        "/v1/Configuration/Addresses/",
+        "/v1/Conversations/CH00000000000000000000000000000000",
+    ] {
         twilio_error(upstream.get(path).send().await.unwrap(), 404, 20404).await;
+    }
+    // Web chats are only created; messages only posted (here).
+    for path in [
+        "/v2/WebChats",
+        "/v1/Conversations/CH00000000000000000000000000000000/Messages",
+    ] {
+        let get = upstream.get(path).send().await.unwrap();
+        assert_eq!(get.headers()["allow"], "POST");
+        twilio_error(get, 405, 20004).await;
     }
     let put = upstream
         .request(reqwest::Method::PUT, "/v1/FlexFlows")

@@ -101,6 +101,37 @@ async fn create_answers_201_echoing_every_parameter() {
     upstream.stop().await;
 }
 
+/// Twilio reads `True`, `TRUE` and `true` alike (the emulator refused `True` once).
+#[tokio::test]
+async fn flow_booleans_are_read_in_any_case() {
+    let upstream = Upstream::start().await;
+    let form = [
+        ("FriendlyName", "capitalised"),
+        ("ChatServiceSid", super::CHAT_SERVICE),
+        ("ChannelType", "web"),
+        ("Enabled", "True"),
+        ("LongLived", "TRUE"),
+        ("JanitorEnabled", "False"),
+    ];
+    let (status, flow): (_, FlexFlow) =
+        parse(upstream.post("/v1/FlexFlows", &form).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        (flow.enabled, flow.long_lived, flow.janitor_enabled),
+        (Some(true), Some(true), Some(false))
+    );
+    let path = format!("/v1/FlexFlows/{}", flow.sid);
+    let change = [
+        ("Enabled", "FALSE"),
+        ("Integration.CreationOnMessage", "tRuE"),
+    ];
+    let (_, updated): (_, FlexFlow) =
+        parse(upstream.post(&path, &change).send().await.unwrap()).await;
+    assert_eq!(updated.enabled, Some(false));
+    assert_eq!(updated.integration.unwrap().creation_on_message, Some(true));
+    upstream.stop().await;
+}
+
 #[tokio::test]
 async fn lists_by_exact_friendly_name_and_allows_duplicates() {
     let upstream = Upstream::start().await;

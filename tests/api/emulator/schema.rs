@@ -51,7 +51,13 @@ fn json_schema(openapi: &Value) -> Value {
 
 /// A validator for `schema` (an OpenAPI schema of the spec) with the spec's components.
 fn validator(schema: &Value) -> Validator {
-    let spec: Value = serde_json::from_str(SPEC).unwrap();
+    validator_in(SPEC, schema)
+}
+
+/// A validator for `schema`, an OpenAPI schema of the spec `spec` (its text), with that spec's
+/// components.
+pub(super) fn validator_in(spec: &str, schema: &Value) -> Validator {
+    let spec: Value = serde_json::from_str(spec).unwrap();
     let mut root = json_schema(schema);
     root["$defs"] = json_schema(&spec["components"]["schemas"]);
     jsonschema::draft202012::options()
@@ -74,7 +80,7 @@ fn list_validator() -> Validator {
 }
 
 /// Twilio's error body (the spec defines none): exactly these four fields.
-fn error_schema() -> Validator {
+pub(super) fn error_schema() -> Validator {
     let schema = json!({
         "type": "object",
         "required": ["code", "message", "more_info", "status"],
@@ -96,7 +102,7 @@ fn error_schema() -> Validator {
         .unwrap()
 }
 
-fn assert_valid(validator: &Validator, body: &Value, what: &str) {
+pub(super) fn assert_valid(validator: &Validator, body: &Value, what: &str) {
     let errors: Vec<String> = validator.iter_errors(body).map(|e| e.to_string()).collect();
     assert!(
         errors.is_empty(),
