@@ -19,12 +19,18 @@ const SANDBOX_CHAT_SERVICE: &str = "IS5a4db0c5a4db0c5a4db0c5a4db0c5a4d";
 const SANDBOX_CONVERSATIONS_SERVICE: &str = "ISc0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0";
 /// The made-up API key the sandbox calls the emulator with and signs visitors' tokens with.
 pub const SANDBOX_API_KEY: &str = "SK5a4db0c5a4db0c5a4db0c5a4db0c5a4d";
+/// The sandbox's made-up secrets. They guard nothing (the emulator holds made-up addresses on a
+/// loopback port) and are fixed so that a developer, or a test, can look into the emulator
+/// with any Twilio client: the account SID with [`SANDBOX_AUTH_TOKEN`], or the API key with
+/// [`SANDBOX_API_SECRET`].
+pub const SANDBOX_AUTH_TOKEN: &str = "sandbox-auth-token";
+pub const SANDBOX_API_SECRET: &str = "sandbox-api-secret";
 
 /// The environment as sandbox mode validates the configuration: an API key stands in for
 /// `TWILIO_API_KEY` + `TWILIO_API_SECRET` (the real ones, if set, are not used).
 pub fn environment(env: crate::config::Environment) -> crate::config::Environment {
     env.with("TWILIO_API_KEY", SANDBOX_API_KEY)
-        .with("TWILIO_API_SECRET", "sandbox")
+        .with("TWILIO_API_SECRET", SANDBOX_API_SECRET)
 }
 
 /// Starts the emulator and points `config` and `services` at it. The emulator lives as long
@@ -43,11 +49,10 @@ pub async fn start(config: &mut Config, services: &mut Services) -> std::io::Res
         .twilio
         .conversations_service_sid
         .get_or_insert_with(|| SANDBOX_CONVERSATIONS_SERVICE.to_string());
-    let secret = |of: &str| format!("sandbox-{:016x}", xxhash_rust::xxh3::xxh3_64(of.as_bytes()));
     // The emulator takes both kinds of credential, as Twilio does; flexroute uses the API key,
     // which also signs visitors' tokens.
-    let auth_token = Credentials::new(account.clone(), secret(&account));
-    let api_key = Credentials::new(SANDBOX_API_KEY, secret(SANDBOX_API_KEY));
+    let auth_token = Credentials::new(account.clone(), SANDBOX_AUTH_TOKEN);
+    let api_key = Credentials::new(SANDBOX_API_KEY, SANDBOX_API_SECRET);
     let emulator = Emulator::new(account, vec![auth_token, api_key.clone()]);
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;

@@ -403,7 +403,7 @@ impl Config {
             if config.twilio.account_sid.is_none() {
                 config.twilio.account_sid = env.twilio_account_sid();
             }
-            problems.extend(validate::validate(&config, env));
+            problems.extend(validate::validate(&config));
             warnings.extend(validate::credential_warnings(&config, env));
             let pairs: usize = config.sites.iter().map(|s| s.languages.len()).sum();
             if (config.server.cache_max_entries as usize) < pairs {

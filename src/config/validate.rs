@@ -99,7 +99,7 @@ impl Checker {
     }
 }
 
-pub fn validate(config: &Config, env: &Environment) -> Vec<Problem> {
+pub fn validate(config: &Config) -> Vec<Problem> {
     let mut c = Checker {
         problems: Vec::new(),
         tags: TagCache::default(),
@@ -130,7 +130,7 @@ pub fn validate(config: &Config, env: &Environment) -> Vec<Problem> {
         );
     }
     provisioning(&mut c, config);
-    kinds(&mut c, config, env);
+    kinds(&mut c, config);
     c.flow("defaults", &config.defaults.flow);
     if config.sites.is_empty() {
         c.push(
@@ -579,11 +579,9 @@ fn first_conversations_pair(config: &Config) -> Option<String> {
         .map(|(site, tag, _, _)| format!("site `{}` language `{tag}`", site.id))
 }
 
-/// Conversations pairs need a service and a key to sign visitors' tokens, once for all. A
-/// deployment given Twilio credentials without an API key is refused (its chats could never
-/// start); one given none at all (`check` in a CI job without secrets) gets the warning of
-/// [`credential_warnings`] instead, as it does for addresses it cannot provision.
-fn kinds(c: &mut Checker, config: &Config, env: &Environment) {
+/// Conversations pairs need the service their chats and visitors' tokens belong to. (The key
+/// that signs the tokens comes from the environment: see [`credential_warnings`].)
+fn kinds(c: &mut Checker, config: &Config) {
     let Some(first) = first_conversations_pair(config) else {
         return;
     };
@@ -593,22 +591,27 @@ fn kinds(c: &mut Checker, config: &Config, env: &Environment) {
             format!("required by conversations pairs (first: {first}): the Conversations service their chats and tokens belong to"),
         );
     }
-    if !env.has_api_key() && env.has_auth_token() {
-        c.push(
-            "TWILIO_API_KEY",
-            format!("TWILIO_API_KEY and TWILIO_API_SECRET are required by conversations pairs (first: {first}): visitors' access tokens are signed with the API key secret"),
-        );
-    }
 }
 
-/// What the environment lacks for the table, when it is not an error (see [`kinds`]).
+/// What the environment lacks for the table. A warning, not a problem: the file is right, the
+/// environment is the deployment's (a CI job running `check` has no secrets), and the other
+/// pairs must not lose their chat because one kind cannot start its own. `serve` logs it;
+/// the session routes answer 503 until the key is there.
 pub fn credential_warnings(config: &Config, env: &Environment) -> Vec<String> {
-    match first_conversations_pair(config) {
-        Some(first) if !env.has_api_key() && !env.has_auth_token() => vec![format!(
-            "conversations pairs (first: {first}) cannot start chats without TWILIO_API_KEY and TWILIO_API_SECRET: their session routes answer 503 until they are set"
-        )],
-        _ => Vec::new(),
+    let Some(first) = first_conversations_pair(config) else {
+        return Vec::new();
+    };
+    if env.has_api_key() {
+        return Vec::new();
     }
+    let given = if env.has_auth_token() {
+        "an auth token cannot sign them"
+    } else {
+        "no Twilio credentials are set"
+    };
+    vec![format!(
+        "conversations pairs (first: {first}) need TWILIO_API_KEY and TWILIO_API_SECRET to sign visitors' access tokens ({given}): their session routes answer 503 until they are set"
+    )]
 }
 
 /// A pair that flexroute may have to create needs the settings its integration type requires.

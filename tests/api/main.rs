@@ -26,3 +26,5 @@ mod robustness;
 mod running;
 mod scenarios;
 mod site;
+mod token;
+mod twilio_python;
