@@ -398,7 +398,10 @@ fn explain(path: &Path, inputs: &Inputs<'_>) -> ExitCode {
         pair.language, decision.language_rule
     );
     let default = site.default_pair();
-    match (&pair.pinned, &default.pinned) {
+    // Only an address of the pair's own kind can be lent (as the server does).
+    let lender = default.pinned.as_ref().filter(|_| default.kind == pair.kind);
+    println!("kind:     {}", pair.kind);
+    match (&pair.pinned, lender) {
         (Some(address), _) => println!("address:  {}  (pinned in config)", address.sid()),
         (None, Some(address)) => println!(
             "address:  none yet for {}; degraded answer with {}'s address {}",
@@ -407,8 +410,8 @@ fn explain(path: &Path, inputs: &Inputs<'_>) -> ExitCode {
             address.sid()
         ),
         (None, None) => println!(
-            "address:  none yet for {} nor the default language: 503 address_unavailable",
-            pair.language
+            "address:  none yet for {} nor a {} address of the default language to lend: 503 address_unavailable",
+            pair.language, pair.kind
         ),
     }
     ExitCode::SUCCESS

@@ -168,7 +168,7 @@ impl Metrics {
         let token_refreshes = IntCounterVec::new(
             Opts::new(
                 "flexroute_webchat_token_refreshes_total",
-                "Visitors' access tokens asked to be refreshed (refreshToken), by configured site and language: refreshed, refused.",
+                "Visitors' access tokens asked to be refreshed (refreshToken), by configured site and language: refreshed, refused (not a token this deployment signed, expired, or not JSON), unavailable (no API key to sign with).",
             ),
             &["site", "language", "outcome"],
         )

@@ -195,10 +195,14 @@ impl Reloader {
         if old.provisioning != new.provisioning {
             keys.push("provisioning");
         }
-        if old.twilio.chat_service_sid != new.twilio.chat_service_sid
-            || old.twilio.flex_api_base != new.twilio.flex_api_base
+        let (o, n) = (&old.twilio, &new.twilio);
+        if o.chat_service_sid != n.chat_service_sid
+            || o.flex_api_base != n.flex_api_base
+            || o.conversations_service_sid != n.conversations_service_sid
+            || o.conversations_api_base != n.conversations_api_base
+            || o.token_ttl_secs != n.token_ttl_secs
         {
-            keys.push("twilio (chat_service_sid, flex_api_base)");
+            keys.push("twilio (chat_service_sid, flex_api_base, conversations_service_sid, conversations_api_base, token_ttl_secs)");
         }
         keys
     }

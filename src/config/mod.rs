@@ -52,7 +52,8 @@ pub struct ServerConfig {
     /// Longest a client may take to send a request's head (line and headers), on both
     /// listeners; also how long an idle keep-alive connection is kept.
     pub header_read_timeout_ms: u64,
-    /// Requests per second each client address may make to `/v1/webchat/config`; 0 = no limit.
+    /// Requests per second each client address may make to `/v1/webchat/config` and the
+    /// session routes; 0 = no limit.
     pub rate_limit_per_second: f64,
     /// Requests a client may make at once before the rate applies.
     pub rate_limit_burst: u32,

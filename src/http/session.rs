@@ -91,7 +91,7 @@ pub struct TokenRefreshed {
             headers(("Retry-After" = inline(super::openapi::Seconds)))),
         (status = 500, description = "`internal`: a bug; the detail is logged, never sent.", body = super::error::ErrorBody),
         (status = 502, description = "`upstream_error`: Twilio refused or failed; its answer is logged, never sent.", body = super::error::ErrorBody),
-        (status = 503, description = "`address_unavailable`: the pair has no address yet.", body = super::error::ErrorBody,
+        (status = 503, description = "`address_unavailable`: the pair has no address yet, or this deployment has no API key to sign tokens with (TWILIO_API_KEY + TWILIO_API_SECRET).", body = super::error::ErrorBody,
             headers(("Retry-After" = inline(super::openapi::Seconds)))),
     ),
 )]
@@ -220,6 +220,7 @@ pub async fn refresh_token(
         }
     };
     let Some(sessions) = app.sessions.as_ref() else {
+        outcome("unavailable");
         return with_origin(unavailable(site, pair, "no key to sign tokens with"), origin);
     };
     let response = match sessions.refresh(&body.token) {

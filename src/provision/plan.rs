@@ -92,6 +92,8 @@ struct Upstream {
     by_sid: HashMap<(AddressKind, String), usize>,
     /// Oldest first, as Twilio lists.
     by_name: HashMap<(AddressKind, String), Vec<usize>>,
+    /// Chat addresses by their `Address` (unique at Twilio).
+    by_address: HashMap<String, usize>,
 }
 
 /// An address at Twilio as the plan compares it.
@@ -112,9 +114,15 @@ impl Upstream {
             true => client.list_chat_addresses().await?,
             false => Vec::new(),
         };
+        let by_address = addresses
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| Some((a.address.clone()?, i)))
+            .collect();
         let mut upstream = Self {
             by_sid: HashMap::new(),
             by_name: HashMap::new(),
+            by_address,
             flows,
             addresses,
         };
@@ -250,7 +258,17 @@ fn compare(upstream: &Upstream, p: &Provisioner, site: &Site, pair: &Pair) -> Pl
                     }],
                 );
             }
-            match named.drain(..).next() {
+            // As provisioning does: a chat address with the pair's own `Address` is the pair's,
+            // whatever its name became.
+            let own = match &desired {
+                Some(Desired::Conversations(d)) => d
+                    .address
+                    .as_ref()
+                    .and_then(|a| upstream.by_address.get(a))
+                    .and_then(|&i| upstream.get(AddressKind::Conversations, i)),
+                _ => None,
+            };
+            match named.drain(..).next().or(own) {
                 Some(found) => (Some(found.sid().to_string()), Some("upstream"), Some(found)),
                 None => (None, None, None),
             }

@@ -17,6 +17,8 @@ pub const MAX_PRE_ENGAGEMENT_BYTES: usize = 16 * 1024;
 const MAX_FRIENDLY_NAME_CHARS: usize = 128;
 /// What the react app's server calls a visitor who gave no name.
 const DEFAULT_CUSTOMER_NAME: &str = "Customer";
+/// Longest message body Twilio's Conversations API accepts.
+const MAX_MESSAGE_CHARS: usize = 1600;
 /// Sent as `Ui-Version`, as the react app sends its own version.
 const UI_VERSION: &str = concat!("flexroute/", env!("CARGO_PKG_VERSION"));
 
@@ -65,7 +67,9 @@ impl Sessions {
             .and_then(Value::as_str)
             .map(str::trim)
             .filter(|q| !q.is_empty())
-            .map(str::to_string);
+            // Twilio takes a message body of at most 1,600 characters; the whole question is
+            // in the pre-engagement data anyway.
+            .map(|q| q.chars().take(MAX_MESSAGE_CHARS).collect::<String>());
         let data = pre_engagement_data(form, &customer, &site.id, &pair.language)?;
         let params = WebChatParams {
             address_sid: address.sid().to_string(),

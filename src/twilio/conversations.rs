@@ -1,5 +1,5 @@
 //! Flex Conversations wire types: Conversations v1 address configurations and messages
-//! (`reference/twilio-oai/twilio_conversations_v1.json`) and Flex v2 web chats
+//! (`tests/reference/twilio-oai/twilio_conversations_v1.json`) and Flex v2 web chats
 //! (`twilio_flex_v2.json`). As for the Flex Flow types, every field but the SID is optional and
 //! unknown fields are ignored: Twilio adds fields, and its examples leave out the ones that do
 //! not apply (an `auto_creation` of type `default` has no `webhook_url`).

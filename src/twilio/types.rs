@@ -1,4 +1,4 @@
-//! Flex API v1 wire types (`reference/twilio-oai/twilio_flex_v1.json`). Every field but the
+//! Flex API v1 wire types (`tests/reference/twilio-oai/twilio_flex_v1.json`). Every field but the
 //! SID is optional, unknown fields are ignored: Twilio adds fields, and older accounts return
 //! fewer (see SOURCE.md on `janitor_enabled` and `integration.retry_count`).
 

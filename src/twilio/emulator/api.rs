@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 use http::header::{CONTENT_TYPE, HOST, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, StatusCode, Uri};
 
-use super::{Emulator, addresses, auth, flows, list, messages, web_chats};
+use super::{Emulator, addresses, auth, conversation, flows, list, messages, web_chats};
 use crate::twilio::types::ErrorBody;
 
 pub fn router(emulator: Emulator) -> axum::Router {
@@ -30,6 +30,7 @@ pub fn router(emulator: Emulator) -> axum::Router {
                 .delete(addresses::delete),
         )
         .route("/v2/WebChats", post(web_chats::create))
+        .route("/v1/Conversations/{sid}", get(conversation::fetch))
         .route("/v1/Conversations/{sid}/Messages", post(messages::create))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

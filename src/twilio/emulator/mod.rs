@@ -1,4 +1,4 @@
-//! A faithful in-process emulator of the Twilio APIs flexroute calls (reference/twilio-oai/):
+//! A faithful in-process emulator of the Twilio APIs flexroute calls (tests/reference/twilio-oai/):
 //! Flex v1 `/v1/FlexFlows`, Flex v2 `/v2/WebChats`, and Conversations v1
 //! `/v1/Configuration/Addresses` and `/v1/Conversations/{Sid}/Messages`, all on one listener
 //! (Twilio serves them from two hosts; a client points both bases here). It is what keeps
@@ -13,6 +13,7 @@ mod addresses;
 mod api;
 mod auth;
 mod chats;
+mod conversation;
 mod flows;
 mod form;
 mod link;
@@ -88,10 +89,11 @@ pub enum Op {
     AddressDelete,
     WebChatCreate,
     MessageCreate,
+    ConversationFetch,
 }
 
 impl Op {
-    const ALL: [Op; 12] = [
+    const ALL: [Op; 13] = [
         Op::List,
         Op::Fetch,
         Op::Create,
@@ -104,6 +106,7 @@ impl Op {
         Op::AddressDelete,
         Op::WebChatCreate,
         Op::MessageCreate,
+        Op::ConversationFetch,
     ];
 
     /// Whether it creates something, which a 5xx may leave created (see

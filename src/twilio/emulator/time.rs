@@ -52,7 +52,7 @@ mod tests {
     #[test]
     fn formats_like_twilio() {
         assert_eq!(at(0), "1970-01-01T00:00:00Z");
-        // The timestamp of every example body in reference/twilio-oai/examples/.
+        // The timestamp of every example body in tests/reference/twilio-oai/examples/.
         assert_eq!(at(1_470_089_440), "2016-08-01T22:10:40Z");
         assert_eq!(at(946_684_799), "1999-12-31T23:59:59Z");
         assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
