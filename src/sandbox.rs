@@ -14,9 +14,9 @@ use crate::twilio::Credentials;
 use crate::twilio::emulator::Emulator;
 
 /// Made-up, well-formed SIDs for accounts that have none in the config.
-const SANDBOX_ACCOUNT: &str = "AC5a4db0c5a4db0c5a4db0c5a4db0c5a4d";
+pub const SANDBOX_ACCOUNT: &str = "AC5a4db0c5a4db0c5a4db0c5a4db0c5a4d";
 const SANDBOX_CHAT_SERVICE: &str = "IS5a4db0c5a4db0c5a4db0c5a4db0c5a4d";
-const SANDBOX_CONVERSATIONS_SERVICE: &str = "ISc0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0";
+pub const SANDBOX_CONVERSATIONS_SERVICE: &str = "ISc0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0";
 /// The made-up API key the sandbox calls the emulator with and signs visitors' tokens with.
 pub const SANDBOX_API_KEY: &str = "SK5a4db0c5a4db0c5a4db0c5a4db0c5a4d";
 /// The sandbox's made-up secrets. They guard nothing (the emulator holds made-up addresses on a

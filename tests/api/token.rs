@@ -36,7 +36,7 @@ fn segment(token: &str, index: usize) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
 }
 
-fn run_script(python: &std::path::Path, request: &Value) -> Value {
+pub(crate) fn run_script(python: &std::path::Path, request: &Value) -> Value {
     let mut child = Command::new(python)
         .arg(SCRIPT)
         .stdin(Stdio::piped())
