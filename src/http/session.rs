@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use crate::provision::{Lookup, params};
-use crate::session::backend::StartError;
+use crate::session::backend::ChatRequest;
 use crate::session::token::Minted;
 use crate::table::{AddressKind, Pair, RoutingTable, Site};
 
@@ -119,6 +119,14 @@ pub async fn init_webchat(
             return with_origin(refused.into_response(), origin);
         }
     };
+    let chat = match ChatRequest::new(body.form_data.unwrap_or_default(), site, pair) {
+        Ok(chat) => chat,
+        Err(refused) => {
+            outcome("invalid");
+            let refused = ApiError::new(ErrorCode::InvalidRequest, refused.to_string());
+            return with_origin(refused.into_response(), origin);
+        }
+    };
     let Some(sessions) = app.sessions.as_ref() else {
         outcome("unavailable");
         return with_origin(unavailable(site, pair, "no Twilio credentials to start chats with"), origin);
@@ -135,8 +143,7 @@ pub async fn init_webchat(
         &site.id,
         &pair.language,
     );
-    let form = body.form_data.unwrap_or_default();
-    let response = match sessions.start(site, pair, &chat_name, &address, form).await {
+    let response = match sessions.start(chat, &chat_name, &address).await {
         Ok(started) => {
             outcome("started");
             ok(SessionStarted {
@@ -145,14 +152,6 @@ pub async fn init_webchat(
                 conversation_sid: started.conversation_sid,
                 identity: started.identity,
             })
-        }
-        Err(StartError::PreEngagementTooLarge(size)) => {
-            outcome("invalid");
-            ApiError::new(
-                ErrorCode::InvalidRequest,
-                format!("the pre-engagement data is {size} bytes; Twilio accepts at most 16 KB"),
-            )
-            .into_response()
         }
         Err(e) => {
             outcome("upstream_error");

@@ -41,6 +41,39 @@ pub struct Started {
     pub token: Minted,
 }
 
+/// A visitor's form, checked and turned into what `POST /v2/WebChats` takes, before anything
+/// is asked of Twilio (a form Twilio would refuse must not cost an address or a call).
+#[derive(Debug)]
+pub struct ChatRequest {
+    customer: String,
+    query: Option<String>,
+    pre_engagement_data: String,
+}
+
+impl ChatRequest {
+    pub fn new(
+        form: Map<String, Value>,
+        site: &Site,
+        pair: &Pair,
+    ) -> Result<ChatRequest, StartError> {
+        let customer = customer_name(&form);
+        let query = form
+            .get("query")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+            // Twilio takes a message body of at most 1,600 characters; the whole question is
+            // in the pre-engagement data anyway.
+            .map(|q| q.chars().take(MAX_MESSAGE_CHARS).collect::<String>());
+        let pre_engagement_data = pre_engagement_data(form, &customer, &site.id, &pair.language)?;
+        Ok(ChatRequest {
+            customer,
+            query,
+            pre_engagement_data,
+        })
+    }
+}
+
 /// The session backend: Twilio for the chat, the issuer for the visitor's tokens.
 pub struct Sessions {
     client: FlexApiClient,
@@ -52,30 +85,18 @@ impl Sessions {
         Self { client, issuer }
     }
 
-    /// Starts a chat on `address` for the visitor who filled `form`.
+    /// Starts the chat `request` asks for on `address`.
     pub async fn start(
         &self,
-        site: &Site,
-        pair: &Pair,
+        request: ChatRequest,
         chat_name: &str,
         address: &Address,
-        form: Map<String, Value>,
     ) -> Result<Started, StartError> {
-        let customer = customer_name(&form);
-        let query = form
-            .get("query")
-            .and_then(Value::as_str)
-            .map(str::trim)
-            .filter(|q| !q.is_empty())
-            // Twilio takes a message body of at most 1,600 characters; the whole question is
-            // in the pre-engagement data anyway.
-            .map(|q| q.chars().take(MAX_MESSAGE_CHARS).collect::<String>());
-        let data = pre_engagement_data(form, &customer, &site.id, &pair.language)?;
         let params = WebChatParams {
             address_sid: address.sid().to_string(),
             chat_friendly_name: Some(chat_name.to_string()),
-            customer_friendly_name: Some(customer),
-            pre_engagement_data: Some(data),
+            customer_friendly_name: Some(request.customer),
+            pre_engagement_data: Some(request.pre_engagement_data),
             identity: None,
         };
         let chat = self
@@ -88,7 +109,7 @@ impl Sessions {
             .filter(|i| !i.is_empty())
             .ok_or_else(|| TwilioError::Decode("the web chat has no identity".into()))?;
         let token = self.issuer.mint(&identity)?;
-        if let Some(query) = query {
+        if let Some(query) = request.query {
             self.post_first_message(&chat.conversation_sid, &identity, query);
         }
         Ok(Started {
