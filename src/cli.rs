@@ -399,7 +399,10 @@ fn explain(path: &Path, inputs: &Inputs<'_>) -> ExitCode {
     );
     let default = site.default_pair();
     // Only an address of the pair's own kind can be lent (as the server does).
-    let lender = default.pinned.as_ref().filter(|_| default.kind == pair.kind);
+    let lender = default
+        .pinned
+        .as_ref()
+        .filter(|_| default.kind == pair.kind);
     println!("kind:     {}", pair.kind);
     match (&pair.pinned, lender) {
         (Some(address), _) => println!("address:  {}  (pinned in config)", address.sid()),

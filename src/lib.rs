@@ -93,7 +93,12 @@ pub async fn app(config: &Config, services: Services) -> std::io::Result<AppStat
             "no Twilio credentials (TWILIO_ACCOUNT_SID with TWILIO_AUTH_TOKEN or TWILIO_API_KEY + TWILIO_API_SECRET): pairs without an address will not be provisioned"
         );
     }
-    let sessions = sessions(config, &table, services.credentials.as_ref(), client.clone())?;
+    let sessions = sessions(
+        config,
+        &table,
+        services.credentials.as_ref(),
+        client.clone(),
+    )?;
     let settings = provision::Settings {
         client: client.filter(|_| p.enabled),
         chat_service_sid: config.twilio.chat_service_sid.clone(),

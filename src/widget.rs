@@ -89,7 +89,10 @@ pub struct AppConfig {
     flex_flow_sid: Option<String>,
     /// `conversations`: where `initWebchat` and `refreshToken` are posted
     /// (`server.public_url` + `/v1/webchat/{site}/{language}`).
-    #[schema(required = false, example = "https://chat.example.com/v1/webchat/acme/fr-CA")]
+    #[schema(
+        required = false,
+        example = "https://chat.example.com/v1/webchat/acme/fr-CA"
+    )]
     server_url: Option<String>,
     /// `webchat3`: the deployment key of `address`.
     #[schema(required = false)]

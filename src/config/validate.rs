@@ -215,7 +215,9 @@ fn server(c: &mut Checker, config: &Config) {
         let valid = (url.starts_with("https://") || url.starts_with("http://"))
             && redact_url(url) == *url
             && !url.contains(['?', '#'])
-            && url.split_once("://").is_some_and(|(_, rest)| !rest.is_empty());
+            && url
+                .split_once("://")
+                .is_some_and(|(_, rest)| !rest.is_empty());
         if !valid {
             c.push(
                 "server.public_url",
@@ -461,7 +463,13 @@ fn languages(c: &mut Checker, config: &Config, path: &str, site: &SiteConfig) {
         }
         pins(c, &at, language);
         c.flow(&at, &language.flow);
-        pair_checks(c, config, &at, &language.flow.inherit(&inherited), Some(language));
+        pair_checks(
+            c,
+            config,
+            &at,
+            &language.flow.inherit(&inherited),
+            Some(language),
+        );
     }
     // Languages without a [sites.language."…"] table inherit everything from the site.
     let unconfigured = site.languages.iter().any(|tag| {

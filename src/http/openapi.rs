@@ -18,8 +18,8 @@ use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
 use super::error::ErrorBody;
 use super::{
-    CONFIG_ROUTE, INIT_WEBCHAT_ROUTE, MAX_BODY_BYTES, MAX_HEADER_BYTES, REFRESH_TOKEN_ROUTE,
-    admin, health, session, webchat,
+    CONFIG_ROUTE, INIT_WEBCHAT_ROUTE, MAX_BODY_BYTES, MAX_HEADER_BYTES, REFRESH_TOKEN_ROUTE, admin,
+    health, session, webchat,
 };
 
 /// The public listener's document.

@@ -9,8 +9,8 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
-use http::header::{self, HeaderMap, HeaderValue};
 use http::StatusCode;
+use http::header::{self, HeaderMap, HeaderValue};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -116,7 +116,7 @@ pub async fn init_webchat(
         Ok(body) => body,
         Err(refused) => {
             outcome("invalid");
-            return with_origin(refused.into_response(), origin);
+            return with_origin(refused, origin);
         }
     };
     let chat = match ChatRequest::new(body.form_data.unwrap_or_default(), site, pair) {
@@ -129,7 +129,10 @@ pub async fn init_webchat(
     };
     let Some(sessions) = app.sessions.as_ref() else {
         outcome("unavailable");
-        return with_origin(unavailable(site, pair, "no Twilio credentials to start chats with"), origin);
+        return with_origin(
+            unavailable(site, pair, "no Twilio credentials to start chats with"),
+            origin,
+        );
     };
     let address = match app.provisioner.address(site, pair).await {
         Lookup::Ready(address) => address,
@@ -220,7 +223,10 @@ pub async fn refresh_token(
     };
     let Some(sessions) = app.sessions.as_ref() else {
         outcome("unavailable");
-        return with_origin(unavailable(site, pair, "no key to sign tokens with"), origin);
+        return with_origin(
+            unavailable(site, pair, "no key to sign tokens with"),
+            origin,
+        );
     };
     let response = match sessions.refresh(&body.token) {
         Ok(minted) => {
@@ -256,10 +262,7 @@ fn session_pair<'t>(
         .position(language)
         .map(|index| &site.pairs[index])
         .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::UnknownLanguage,
-                "the site has no such language",
-            )
+            ApiError::new(ErrorCode::UnknownLanguage, "the site has no such language")
         })?;
     if pair.kind != AddressKind::Conversations {
         return Err(ApiError::new(
@@ -284,8 +287,9 @@ fn session_pair<'t>(
 }
 
 /// The body as `T`: JSON by content type, at most [`MAX_SESSION_BODY_BYTES`] however it is
-/// sent (a chunked body is cut off there), and of `T`'s shape.
-async fn read_json<T: serde::de::DeserializeOwned>(request: Request) -> Result<T, ApiError> {
+/// sent (a chunked body is cut off there, and the connection closed: the rest is unread), and
+/// of `T`'s shape.
+async fn read_json<T: serde::de::DeserializeOwned>(request: Request) -> Result<T, Response> {
     let json = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -296,21 +300,28 @@ async fn read_json<T: serde::de::DeserializeOwned>(request: Request) -> Result<T
         return Err(ApiError::new(
             ErrorCode::UnsupportedMediaType,
             "send the body as Content-Type: application/json",
-        ));
+        )
+        .into_response());
     }
     let bytes: Bytes = axum::body::to_bytes(request.into_body(), MAX_SESSION_BODY_BYTES)
         .await
         .map_err(|_| {
-            ApiError::new(
+            let mut response = ApiError::new(
                 ErrorCode::PayloadTooLarge,
                 format!("request bodies are limited to {MAX_SESSION_BODY_BYTES} bytes"),
             )
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            response
         })?;
     serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::new(
             ErrorCode::InvalidRequest,
             format!("the body is not the expected JSON: {e}"),
         )
+        .into_response()
     })
 }
 

@@ -370,18 +370,8 @@ fn prepare_unavailable(app: &AppState, table: &RoutingTable, site: &Site, pair: 
     let default = site.default_pair();
     // Only an address of the pair's own kind can stand in: the widget that reads it is.
     let lendable = default.kind == pair.kind;
-    if let Some((address, _)) = app
-        .provisioner
-        .known(site, default)
-        .filter(|_| lendable)
-    {
-        let body = widget::render(
-            site,
-            pair,
-            &address,
-            &answer_context(table),
-            Some(default),
-        );
+    if let Some((address, _)) = app.provisioner.known(site, default).filter(|_| lendable) {
+        let body = widget::render(site, pair, &address, &answer_context(table), Some(default));
         let served = app.metrics.served_counter(&site.id, &pair.language);
         return Prepared::ok(body, &pair.language, true, pair.fingerprint, served);
     }

@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use super::store::{Claim, Lease, Recorded, StateStore, StoredAddress};
 use super::task::{self, Stop};
+use super::upstream::Desired;
 use super::{Provisioner, Source};
 use crate::cache::RouteKey;
 use crate::twilio::client::FlexApiClient;
-use super::upstream::Desired;
 
 /// An address settled for a pair, and where it came from.
 pub(super) struct Found {

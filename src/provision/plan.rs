@@ -126,7 +126,10 @@ impl Upstream {
             flows,
             addresses,
         };
-        let flows = upstream.flows.iter().map(|f| (AddressKind::FlexFlow, &f.sid, &f.friendly_name));
+        let flows = upstream
+            .flows
+            .iter()
+            .map(|f| (AddressKind::FlexFlow, &f.sid, &f.friendly_name));
         let addresses = upstream
             .addresses
             .iter()
@@ -245,7 +248,11 @@ fn compare(upstream: &Upstream, p: &Provisioner, site: &Site, pair: &Pair) -> Pl
             let mut named = upstream.by_name(pair.kind, &name);
             if named.len() > 1 && pair.kind == AddressKind::Conversations {
                 // Never guessed: the operator decides which one the pair should have.
-                let sids = named.iter().map(Existing::sid).collect::<Vec<_>>().join(", ");
+                let sids = named
+                    .iter()
+                    .map(Existing::sid)
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 return item(
                     None,
                     None,

@@ -58,8 +58,7 @@ impl Desired {
                 let all = p
                     .scan
                     .chat_addresses(client, &p.permits, fresh_after)
-                    .await
-                    ?;
+                    .await?;
                 let named: Vec<&str> = all
                     .iter()
                     .filter(|a| a.friendly_name.as_deref() == Some(name))

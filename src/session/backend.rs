@@ -25,7 +25,9 @@ const UI_VERSION: &str = concat!("flexroute/", env!("CARGO_PKG_VERSION"));
 /// Why a chat could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("the pre-engagement data is {0} bytes; Twilio accepts at most {MAX_PRE_ENGAGEMENT_BYTES}")]
+    #[error(
+        "the pre-engagement data is {0} bytes; Twilio accepts at most {MAX_PRE_ENGAGEMENT_BYTES}"
+    )]
     PreEngagementTooLarge(usize),
     #[error("Twilio refused to start the chat: {0}")]
     Upstream(#[from] TwilioError),
@@ -132,7 +134,10 @@ impl Sessions {
         let client = self.client.clone();
         let (conversation_sid, identity) = (conversation_sid.to_string(), identity.to_string());
         tokio::spawn(async move {
-            if let Err(e) = client.post_message(&conversation_sid, &identity, &body).await {
+            if let Err(e) = client
+                .post_message(&conversation_sid, &identity, &body)
+                .await
+            {
                 tracing::warn!(%conversation_sid, "cannot post the visitor's first message: {e}");
             }
         });
@@ -182,12 +187,21 @@ mod tests {
 
     #[test]
     fn the_customer_is_named_from_the_form_or_customer() {
-        assert_eq!(customer_name(&form(json!({"friendlyName": " Ana "}))), "Ana");
-        assert_eq!(customer_name(&form(json!({"friendlyName": ""}))), "Customer");
+        assert_eq!(
+            customer_name(&form(json!({"friendlyName": " Ana "}))),
+            "Ana"
+        );
+        assert_eq!(
+            customer_name(&form(json!({"friendlyName": ""}))),
+            "Customer"
+        );
         assert_eq!(customer_name(&form(json!({"friendlyName": 7}))), "Customer");
         assert_eq!(customer_name(&form(json!({}))), "Customer");
         let long = "x".repeat(500);
-        assert_eq!(customer_name(&form(json!({ "friendlyName": long }))).len(), 128);
+        assert_eq!(
+            customer_name(&form(json!({ "friendlyName": long }))).len(),
+            128
+        );
     }
 
     #[test]
@@ -210,6 +224,8 @@ mod tests {
     fn pre_engagement_data_over_16_kb_is_refused_before_any_call() {
         let big = "x".repeat(MAX_PRE_ENGAGEMENT_BYTES);
         let refused = pre_engagement_data(form(json!({ "notes": big })), "A", "s", "en");
-        assert!(matches!(refused, Err(StartError::PreEngagementTooLarge(n)) if n > MAX_PRE_ENGAGEMENT_BYTES));
+        assert!(
+            matches!(refused, Err(StartError::PreEngagementTooLarge(n)) if n > MAX_PRE_ENGAGEMENT_BYTES)
+        );
     }
 }

@@ -78,9 +78,8 @@ fn fingerprint(
     server_url: &str,
 ) -> u64 {
     let pinned = pinned.as_ref().map_or("", Address::sid);
-    let inputs = format!(
-        "{widget_hash:016x}\u{1f}{kind}\u{1f}{pinned}\u{1f}{account}\u{1f}{server_url}"
-    );
+    let inputs =
+        format!("{widget_hash:016x}\u{1f}{kind}\u{1f}{pinned}\u{1f}{account}\u{1f}{server_url}");
     xxhash_rust::xxh3::xxh3_64(inputs.as_bytes())
 }
 
@@ -161,8 +160,7 @@ impl RoutingTable {
                     let pinned = settings
                         .and_then(|s| s.pinned(kind))
                         .map(|sid| Address::new(kind, sid));
-                    let fingerprint =
-                        fingerprint(merged_hash, kind, &pinned, account, &public_url);
+                    let fingerprint = fingerprint(merged_hash, kind, &pinned, account, &public_url);
                     Pair {
                         language: tag.clone(),
                         kind,

@@ -22,11 +22,16 @@ fn check_prints_a_summary_or_every_problem() {
     assert!(out.contains("OK"), "{out}");
     assert!(
         out.contains(
-            "2 site(s), 6 (site, language) pair(s): 5 pinned, 1 to provision; 5 host pattern(s)"
+            "3 site(s), 9 (site, language) pair(s): 6 pinned, 3 to provision; 7 host pattern(s)"
         ),
         "{out}"
     );
-    assert!(out.contains("fr-CA → to provision"), "{out}");
+    assert!(out.contains("address kinds: 6 flex_flow, 2 conversations, 1 webchat3"), "{out}");
+    assert!(out.contains("fr-CA → to provision (flex_flow)"), "{out}");
+    assert!(out.contains("es-US → to provision (conversations)"), "{out}");
+    assert!(out.contains("fr-FR → CVaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa (webchat3)"), "{out}");
+    // Without an API key the conversations site is named in a warning, not refused.
+    assert!(out.contains("warning: conversations pairs (first: site `initech` language `en-US`)"), "{out}");
 
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");

@@ -66,7 +66,29 @@ impl Contract {
     }
 
     fn operation(&self, method: &Method, path: &str) -> Option<&Value> {
-        self.doc["paths"][path].get(method.as_str().to_ascii_lowercase())
+        let template = self.template(path)?;
+        self.doc["paths"][template.as_str()].get(method.as_str().to_ascii_lowercase())
+    }
+
+    /// The documented path `path` is an instance of: itself, or a template whose `{name}`
+    /// segments match any one segment.
+    fn template(&self, path: &str) -> Option<String> {
+        let paths = self.doc["paths"].as_object().unwrap();
+        if paths.contains_key(path) {
+            return Some(path.to_string());
+        }
+        let segments: Vec<&str> = path.split('/').collect();
+        paths
+            .keys()
+            .find(|template| {
+                let parts: Vec<&str> = template.split('/').collect();
+                parts.len() == segments.len()
+                    && parts.iter().zip(&segments).all(|(part, segment)| {
+                        part == segment
+                            || (part.starts_with('{') && part.ends_with('}') && !segment.is_empty())
+                    })
+            })
+            .cloned()
     }
 
     /// A validator for `schema` (inline, or a `$ref` into this document's components).
@@ -118,7 +140,7 @@ impl Contract {
         assert!(documented.is_object(), "{what}: status not documented");
         self.seen.lock().unwrap().insert((
             method.to_string(),
-            path.to_string(),
+            self.template(path).unwrap(),
             status.to_string(),
         ));
 
@@ -195,8 +217,16 @@ impl Contract {
 
     /// Every documented (method, path, status) was answered at least once, but `except`.
     fn assert_all_seen(&self, except: &[(&str, &str, &str)]) {
+        self.assert_all_seen_where(except, |_| true);
+    }
+
+    /// [`Contract::assert_all_seen`] for the documented paths `include` accepts.
+    fn assert_all_seen_where(&self, except: &[(&str, &str, &str)], include: impl Fn(&str) -> bool) {
         let seen = self.seen.lock().unwrap();
         for (path, item) in self.doc["paths"].as_object().unwrap() {
+            if !include(path) {
+                continue;
+            }
             for (method, operation) in item.as_object().unwrap() {
                 for status in operation["responses"].as_object().unwrap().keys() {
                     let method = method.to_ascii_uppercase();
@@ -489,8 +519,117 @@ async fn public_answers_match_the_document() {
     }
     server.stop().await;
 
-    // Only a bug (a handler that panics) answers 500 `internal`.
-    contract.assert_all_seen(&[("GET", "/v1/webchat/config", "500")]);
+    // Only a bug (a handler that panics) answers 500 `internal`. The session routes have a
+    // test of their own (`session_answers_match_the_document`).
+    contract.assert_all_seen_where(&[("GET", "/v1/webchat/config", "500")], |path| {
+        !path.contains("{site}")
+    });
+}
+
+/// The session routes' every documented answer, produced and checked against the document.
+#[tokio::test]
+async fn session_answers_match_the_document() {
+    use crate::sessions::{emulator as conversations, start as start_sessions, table};
+    let (emulator, base) = conversations().await;
+    let server = start_sessions(&table(""), &base).await;
+    let contract = Contract::load(&server.client, server.public).await;
+    let post = |path: &str, origin: &str, content_type: &str, body: &str| {
+        request(&server, server.public, Method::POST, path)
+            .header("Origin", origin)
+            .header("Content-Type", content_type)
+            .body(body.to_string())
+    };
+    let (ok, json_type) = ("https://shop.example", "application/json");
+    let init = "/v1/webchat/shop/en/initWebchat";
+    let refresh = "/v1/webchat/shop/en/refreshToken";
+    let expect = async |request: reqwest::RequestBuilder, status: u16, code: &str| {
+        let response = request.send().await.unwrap();
+        let (got, body) = contract.check(Method::POST, response).await;
+        assert_eq!(got, status, "{body}");
+        if !code.is_empty() {
+            assert_eq!(body["error"]["code"], code, "{body}");
+        }
+        body
+    };
+    let started = expect(post(init, ok, json_type, r#"{"formData":{}}"#), 200, "").await;
+    let token = started["token"].as_str().unwrap();
+    expect(
+        post(refresh, ok, json_type, &format!(r#"{{"token":"{token}"}}"#)),
+        200,
+        "",
+    )
+    .await;
+    for path in [init, refresh] {
+        expect(post(path, ok, json_type, "{"), 400, "invalid_request").await;
+        expect(post(path, "https://evil.example", json_type, "{}"), 403, "origin_not_allowed").await;
+        expect(post(path, ok, "text/plain", "{}"), 415, "unsupported_media_type").await;
+        let unknown = path.replace("/shop/", "/nope/");
+        expect(post(&unknown, ok, json_type, "{}"), 404, "unknown_site").await;
+        for origin in [ok, "https://evil.example"] {
+            let response = request(&server, server.public, Method::OPTIONS, path)
+                .header("Origin", origin)
+                .header("Access-Control-Request-Method", "POST")
+                .send()
+                .await
+                .unwrap();
+            let (status, _) = contract.check(Method::OPTIONS, response).await;
+            assert_eq!(status, 204);
+        }
+    }
+    expect(post(refresh, ok, json_type, r#"{"token":"forged"}"#), 403, "invalid_token").await;
+    emulator.switches().fail_for(Duration::from_secs(30), 500);
+    expect(post(init, ok, json_type, "{}"), 502, "upstream_error").await;
+    emulator.switches().clear_failures();
+    contract.check_refused_bodies(server.public, None).await;
+    server.stop().await;
+
+    // Without credentials nothing can start a chat or sign a token: 503.
+    let server = Server::start_with(&table(""), Environment::default()).await;
+    let post = |path: &str| {
+        request(&server, server.public, Method::POST, path)
+            .header("Origin", ok)
+            .header("Content-Type", json_type)
+            .body(r#"{"token":"x","formData":{}}"#)
+    };
+    for path in [init, refresh] {
+        let response = post(path).send().await.unwrap();
+        let (status, body) = contract.check(Method::POST, response).await;
+        assert_eq!((status, &body["error"]["code"]), (503, &"address_unavailable".into()));
+    }
+    server.stop().await;
+
+    // Under the per-client rate limit, every method of both routes may answer 429.
+    let env = Environment::from_pairs([
+        ("FLEXROUTE_SERVER_RATE_LIMIT_PER_SECOND", "0.01"),
+        ("FLEXROUTE_SERVER_RATE_LIMIT_BURST", "1"),
+    ]);
+    let server = Server::start_with(&table(""), env).await;
+    let response = request(&server, server.public, Method::OPTIONS, init)
+        .header("Origin", ok)
+        .send()
+        .await
+        .unwrap();
+    let (status, _) = contract.check(Method::OPTIONS, response).await;
+    assert_eq!(status, 204, "the first request is within the burst");
+    for path in [init, refresh] {
+        for method in [Method::POST, Method::OPTIONS] {
+            let response = request(&server, server.public, method.clone(), path)
+                .header("Origin", ok)
+                .send()
+                .await
+                .unwrap();
+            let (status, body) = contract.check(method, response).await;
+            assert_eq!((status, &body["error"]["code"]), (429, &"rate_limited".into()));
+        }
+    }
+    server.stop().await;
+    contract.assert_all_seen_where(
+        &[
+            ("POST", "/v1/webchat/{site}/{language}/initWebchat", "500"),
+            ("POST", "/v1/webchat/{site}/{language}/refreshToken", "500"),
+        ],
+        |path| path.contains("{site}"),
+    );
 }
 
 #[tokio::test]
