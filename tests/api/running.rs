@@ -72,6 +72,17 @@ impl Running {
             .unwrap()
     }
 
+    /// The log lines up to "flexroute listening", as JSON text (the sandbox's emulator URL is
+    /// in one of them).
+    pub fn early(&self) -> &[String] {
+        &self.early
+    }
+
+    /// `http://{public}{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.public)
+    }
+
     pub fn config_url(&self, query: &str) -> String {
         format!("http://{}/v1/webchat/config?{query}", self.public)
     }
