@@ -27,6 +27,7 @@ mod response;
 mod robustness;
 mod running;
 mod scenarios;
+mod session_faults;
 mod sessions;
 mod sessions_process;
 mod site;
