@@ -269,8 +269,7 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     {
         use tokio::signal::unix::{SignalKind, signal};
         let mut interrupt = signal(SignalKind::interrupt()).expect("installing a SIGINT handler");
-        let mut terminate =
-            signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+        let mut terminate = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
         async move {
             tokio::select! {
                 _ = interrupt.recv() => {},

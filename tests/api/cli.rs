@@ -26,12 +26,24 @@ fn check_prints_a_summary_or_every_problem() {
         ),
         "{out}"
     );
-    assert!(out.contains("address kinds: 6 flex_flow, 2 conversations, 1 webchat3"), "{out}");
+    assert!(
+        out.contains("address kinds: 6 flex_flow, 2 conversations, 1 webchat3"),
+        "{out}"
+    );
     assert!(out.contains("fr-CA → to provision (flex_flow)"), "{out}");
-    assert!(out.contains("es-US → to provision (conversations)"), "{out}");
-    assert!(out.contains("fr-FR → CVaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa (webchat3)"), "{out}");
+    assert!(
+        out.contains("es-US → to provision (conversations)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("fr-FR → CVaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa (webchat3)"),
+        "{out}"
+    );
     // Without an API key the conversations site is named in a warning, not refused.
-    assert!(out.contains("warning: conversations pairs (first: site `initech` language `en-US`)"), "{out}");
+    assert!(
+        out.contains("warning: conversations pairs (first: site `initech` language `en-US`)"),
+        "{out}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");

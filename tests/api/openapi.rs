@@ -561,8 +561,18 @@ async fn session_answers_match_the_document() {
     .await;
     for path in [init, refresh] {
         expect(post(path, ok, json_type, "{"), 400, "invalid_request").await;
-        expect(post(path, "https://evil.example", json_type, "{}"), 403, "origin_not_allowed").await;
-        expect(post(path, ok, "text/plain", "{}"), 415, "unsupported_media_type").await;
+        expect(
+            post(path, "https://evil.example", json_type, "{}"),
+            403,
+            "origin_not_allowed",
+        )
+        .await;
+        expect(
+            post(path, ok, "text/plain", "{}"),
+            415,
+            "unsupported_media_type",
+        )
+        .await;
         let unknown = path.replace("/shop/", "/nope/");
         expect(post(&unknown, ok, json_type, "{}"), 404, "unknown_site").await;
         for origin in [ok, "https://evil.example"] {
@@ -576,7 +586,12 @@ async fn session_answers_match_the_document() {
             assert_eq!(status, 204);
         }
     }
-    expect(post(refresh, ok, json_type, r#"{"token":"forged"}"#), 403, "invalid_token").await;
+    expect(
+        post(refresh, ok, json_type, r#"{"token":"forged"}"#),
+        403,
+        "invalid_token",
+    )
+    .await;
     emulator.switches().fail_for(Duration::from_secs(30), 500);
     expect(post(init, ok, json_type, "{}"), 502, "upstream_error").await;
     emulator.switches().clear_failures();
@@ -594,7 +609,10 @@ async fn session_answers_match_the_document() {
     for path in [init, refresh] {
         let response = post(path).send().await.unwrap();
         let (status, body) = contract.check(Method::POST, response).await;
-        assert_eq!((status, &body["error"]["code"]), (503, &"address_unavailable".into()));
+        assert_eq!(
+            (status, &body["error"]["code"]),
+            (503, &"address_unavailable".into())
+        );
     }
     server.stop().await;
 
@@ -619,7 +637,10 @@ async fn session_answers_match_the_document() {
                 .await
                 .unwrap();
             let (status, body) = contract.check(method, response).await;
-            assert_eq!((status, &body["error"]["code"]), (429, &"rate_limited".into()));
+            assert_eq!(
+                (status, &body["error"]["code"]),
+                (429, &"rate_limited".into())
+            );
         }
     }
     server.stop().await;

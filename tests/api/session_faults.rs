@@ -105,12 +105,16 @@ async fn run(fault: Fault) {
     // first answer Twilio gives).
     {
         let server = server.clone();
-        eventually(Duration::from_secs(15), "fr chats start after the fault", async || {
-            init(&server, "fr")
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200)
-        })
+        eventually(
+            Duration::from_secs(15),
+            "fr chats start after the fault",
+            async || {
+                init(&server, "fr")
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == 200)
+            },
+        )
         .await;
     }
     let statuses = statuses.lock().await.clone();
@@ -132,7 +136,10 @@ async fn run(fault: Fault) {
         };
         assert!(allowed, "{fault:?}: {count} × {what}");
     }
-    assert!(statuses.keys().any(|k| k.starts_with("config")), "{fault:?}: no load ran");
+    assert!(
+        statuses.keys().any(|k| k.starts_with("config")),
+        "{fault:?}: no load ran"
+    );
     assert!(
         matches!(fr, 200 | 503),
         "{fault:?}: fr during the fault answered {fr}"
@@ -141,7 +148,11 @@ async fn run(fault: Fault) {
     // One chat address per address value, whatever the fault did to the creates.
     let mut values: Vec<_> = addresses.iter().filter_map(|a| a.address.clone()).collect();
     values.sort();
-    assert_eq!(values, ["flexroute-shop-en", "flexroute-shop-fr"], "{fault:?}");
+    assert_eq!(
+        values,
+        ["flexroute-shop-en", "flexroute-shop-fr"],
+        "{fault:?}"
+    );
     Arc::into_inner(server).unwrap().stop().await;
 }
 

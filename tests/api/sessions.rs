@@ -142,7 +142,8 @@ async fn a_chat_starts_on_the_pairs_chat_address_with_the_form_site_and_language
     assert_eq!(auto.conversation_service_sid.as_deref(), Some(SERVICE));
 
     let before = now_ms();
-    let form = json!({"friendlyName": "Ana", "email": "ana@example.com", "query": "Where is my order?"});
+    let form =
+        json!({"friendlyName": "Ana", "email": "ana@example.com", "query": "Where is my order?"});
     let response = post(&server, "fr", "initWebchat", &json!({ "formData": form }))
         .send()
         .await
@@ -269,14 +270,28 @@ async fn refresh_reissues_for_the_same_identity_and_refuses_any_other_token() {
     // Tampered: one character of the payload changed (the signature no longer matches).
     let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
     let middle = parts[1].len() / 2;
-    let flipped = if parts[1].as_bytes()[middle] == b'A' { "B" } else { "A" };
+    let flipped = if parts[1].as_bytes()[middle] == b'A' {
+        "B"
+    } else {
+        "A"
+    };
     parts[1].replace_range(middle..middle + 1, flipped);
     let tampered = parts.join(".");
     // Foreign: the same claims, signed with another secret.
-    let foreign = issuer("another-secret-entirely").mint(identity).unwrap().token;
+    let foreign = issuer("another-secret-entirely")
+        .mint(identity)
+        .unwrap()
+        .token;
     // Expired: ours, two hours old with a one-hour life.
-    let two_hours_ago = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() - 7200;
-    let expired = issuer(SECRET).mint_at(identity, two_hours_ago).unwrap().token;
+    let two_hours_ago = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 7200;
+    let expired = issuer(SECRET)
+        .mint_at(identity, two_hours_ago)
+        .unwrap()
+        .token;
     for bad in [tampered.as_str(), &foreign, &expired, "", "not-a-jwt"] {
         let response = post(&server, "en", "refreshToken", &json!({ "token": bad }))
             .send()
@@ -315,100 +330,105 @@ async fn hostile_input_gets_json_errors_and_costs_no_upstream_call_and_no_series
     let almost = json!({"formData": {"notes": "y".repeat(16 * 1024 - 40)}}).to_string();
     let cases = || -> Vec<(reqwest::RequestBuilder, u16, &str)> {
         vec![
-        (
-            post(&server, "en", "initWebchat", &json!(null)).body("{not json"),
-            400,
-            "invalid_request",
-        ),
-        (
-            post(&server, "en", "initWebchat", &json!({"formData": "a string"})),
-            400,
-            "invalid_request",
-        ),
-        (
-            post(&server, "en", "initWebchat", &json!(null)).body(almost.clone()),
-            400,
-            "invalid_request",
-        ),
-        (
-            post(&server, "en", "initWebchat", &json!(null)).body(big.clone()),
-            413,
-            "payload_too_large",
-        ),
-        (
-            server
-                .client
-                .post(url("/v1/webchat/shop/en/initWebchat"))
-                .header("Origin", ORIGIN)
-                .header("Content-Type", "text/plain")
-                .body("{}"),
-            415,
-            "unsupported_media_type",
-        ),
-        (
-            server
-                .client
-                .post(url("/v1/webchat/shop/en/initWebchat"))
-                .header("Origin", ORIGIN)
-                .body("{}"),
-            415,
-            "unsupported_media_type",
-        ),
-        (
-            server
-                .client
-                .post(url("/v1/webchat/evil-site/en/initWebchat"))
-                .header("Origin", ORIGIN)
-                .header("Content-Type", "application/json")
-                .body("{}"),
-            404,
-            "unknown_site",
-        ),
-        (
-            server
-                .client
-                .post(url("/v1/webchat/shop/evil-language/initWebchat"))
-                .header("Origin", ORIGIN)
-                .header("Content-Type", "application/json")
-                .body("{}"),
-            404,
-            "unknown_language",
-        ),
-        (
-            post(&server, "de", "initWebchat", &json!({})),
-            404,
-            "not_found",
-        ),
-        (
-            server
-                .client
-                .post(url("/v1/webchat/shop/en/initWebchat"))
-                .header("Origin", "https://evil.example")
-                .header("Content-Type", "application/json")
-                .body("{}"),
-            403,
-            "origin_not_allowed",
-        ),
-        (
-            server
-                .client
-                .post(url("/v1/webchat/shop/en/initWebchat"))
-                .header("Content-Type", "application/json")
-                .body("{}"),
-            403,
-            "origin_not_allowed",
-        ),
-        (
-            post(&server, "en", "refreshToken", &json!({"tok": "x"})),
-            400,
-            "invalid_request",
-        ),
-        (
-            server.client.get(url("/v1/webchat/shop/en/initWebchat")),
-            405,
-            "method_not_allowed",
-        ),
-    ]
+            (
+                post(&server, "en", "initWebchat", &json!(null)).body("{not json"),
+                400,
+                "invalid_request",
+            ),
+            (
+                post(
+                    &server,
+                    "en",
+                    "initWebchat",
+                    &json!({"formData": "a string"}),
+                ),
+                400,
+                "invalid_request",
+            ),
+            (
+                post(&server, "en", "initWebchat", &json!(null)).body(almost.clone()),
+                400,
+                "invalid_request",
+            ),
+            (
+                post(&server, "en", "initWebchat", &json!(null)).body(big.clone()),
+                413,
+                "payload_too_large",
+            ),
+            (
+                server
+                    .client
+                    .post(url("/v1/webchat/shop/en/initWebchat"))
+                    .header("Origin", ORIGIN)
+                    .header("Content-Type", "text/plain")
+                    .body("{}"),
+                415,
+                "unsupported_media_type",
+            ),
+            (
+                server
+                    .client
+                    .post(url("/v1/webchat/shop/en/initWebchat"))
+                    .header("Origin", ORIGIN)
+                    .body("{}"),
+                415,
+                "unsupported_media_type",
+            ),
+            (
+                server
+                    .client
+                    .post(url("/v1/webchat/evil-site/en/initWebchat"))
+                    .header("Origin", ORIGIN)
+                    .header("Content-Type", "application/json")
+                    .body("{}"),
+                404,
+                "unknown_site",
+            ),
+            (
+                server
+                    .client
+                    .post(url("/v1/webchat/shop/evil-language/initWebchat"))
+                    .header("Origin", ORIGIN)
+                    .header("Content-Type", "application/json")
+                    .body("{}"),
+                404,
+                "unknown_language",
+            ),
+            (
+                post(&server, "de", "initWebchat", &json!({})),
+                404,
+                "not_found",
+            ),
+            (
+                server
+                    .client
+                    .post(url("/v1/webchat/shop/en/initWebchat"))
+                    .header("Origin", "https://evil.example")
+                    .header("Content-Type", "application/json")
+                    .body("{}"),
+                403,
+                "origin_not_allowed",
+            ),
+            (
+                server
+                    .client
+                    .post(url("/v1/webchat/shop/en/initWebchat"))
+                    .header("Content-Type", "application/json")
+                    .body("{}"),
+                403,
+                "origin_not_allowed",
+            ),
+            (
+                post(&server, "en", "refreshToken", &json!({"tok": "x"})),
+                400,
+                "invalid_request",
+            ),
+            (
+                server.client.get(url("/v1/webchat/shop/en/initWebchat")),
+                405,
+                "method_not_allowed",
+            ),
+        ]
     };
     let mut first_round = None;
     for round in 0..2 {
@@ -506,9 +526,7 @@ async fn twilio_refusing_a_chat_is_a_502_that_says_nothing_of_its_answer() {
     // The address exists first; then Twilio fails every call for a while.
     let config = server.config("site=shop&lang=en").send().await.unwrap();
     assert_eq!(config.status(), 200);
-    emulator
-        .switches()
-        .fail_for(Duration::from_secs(30), 500);
+    emulator.switches().fail_for(Duration::from_secs(30), 500);
     let response = post(&server, "en", "initWebchat", &json!({"formData": {}}))
         .send()
         .await
@@ -517,7 +535,12 @@ async fn twilio_refusing_a_chat_is_a_502_that_says_nothing_of_its_answer() {
     let body = json(response).await;
     assert_eq!(body["error"]["code"], "upstream_error");
     let text = body.to_string();
-    for leaked in ["20500", "more_info", "twilio.com/docs", "Internal Server Error"] {
+    for leaked in [
+        "20500",
+        "more_info",
+        "twilio.com/docs",
+        "Internal Server Error",
+    ] {
         assert!(!text.contains(leaked), "{leaked} in {text}");
     }
     let metrics = server.metrics().await;
@@ -536,9 +559,7 @@ async fn twilio_refusing_a_chat_is_a_502_that_says_nothing_of_its_answer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_hundred_first_chats_at_once_create_one_address() {
     let (emulator, base) = emulator().await;
-    emulator
-        .switches()
-        .set_latency(Duration::from_millis(100));
+    emulator.switches().set_latency(Duration::from_millis(100));
     let server = Arc::new(start(&table(""), &base).await);
     let mut burst = Vec::new();
     for _ in 0..500 {
