@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::token::{Minted, TokenError, TokenIssuer};
 use crate::table::{Address, Pair, Site};
 use crate::twilio::client::{FlexApiClient, TwilioError};
-use crate::twilio::conversations::WebChatParams;
+use crate::twilio::conversations::{WebChat, WebChatParams};
 
 /// Twilio's limit on `PreEngagementData` (error 45731 beyond it).
 pub const MAX_PRE_ENGAGEMENT_BYTES: usize = 16 * 1024;
@@ -17,6 +17,9 @@ pub const MAX_PRE_ENGAGEMENT_BYTES: usize = 16 * 1024;
 const MAX_FRIENDLY_NAME_CHARS: usize = 128;
 /// What the react app's server calls a visitor who gave no name.
 const DEFAULT_CUSTOMER_NAME: &str = "Customer";
+/// Tries of a chat Twilio throttles, and the longest wait between them (a visitor is waiting).
+const THROTTLED_TRIES: u32 = 2;
+const THROTTLED_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 /// Longest message body Twilio's Conversations API accepts.
 const MAX_MESSAGE_CHARS: usize = 1600;
 /// Sent as `Ui-Version`, as the react app sends its own version.
@@ -101,10 +104,7 @@ impl Sessions {
             pre_engagement_data: Some(request.pre_engagement_data),
             identity: None,
         };
-        let chat = self
-            .client
-            .create_web_chat(&params, Some(UI_VERSION))
-            .await?;
+        let chat = self.create_web_chat(&params).await?;
         // Twilio names the visitor unless told; its answer always carries the identity.
         let identity = chat
             .identity
@@ -119,6 +119,24 @@ impl Sessions {
             identity,
             token,
         })
+    }
+
+    /// `POST /v2/WebChats`, tried again only after a 429, which Twilio answers to a request it
+    /// did not process. Anything else that failed may have started a conversation (and its
+    /// Studio flow, and an agent's task): a second try would leave a ghost chat in a queue, so
+    /// the visitor's widget shows the error instead and the visitor tries again.
+    async fn create_web_chat(&self, params: &WebChatParams) -> Result<WebChat, TwilioError> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.client.create_web_chat(params, Some(UI_VERSION)).await {
+                Err(TwilioError::RateLimited { retry_after, .. }) if tries < THROTTLED_TRIES => {
+                    let wait = retry_after.unwrap_or(THROTTLED_WAIT).min(THROTTLED_WAIT);
+                    tokio::time::sleep(wait).await;
+                }
+                answer => return answer,
+            }
+        }
     }
 
     /// A new token for the identity of a token this deployment signed.

@@ -140,8 +140,10 @@ async fn run(fault: Fault) {
         statuses.keys().any(|k| k.starts_with("config")),
         "{fault:?}: no load ran"
     );
+    // Its address could not be had (503), or it was and the chat itself failed (502), or both
+    // worked between failures.
     assert!(
-        matches!(fr, 200 | 503),
+        matches!(fr, 200 | 502 | 503),
         "{fault:?}: fr during the fault answered {fr}"
     );
     assert!(slowest < BOUND, "{fault:?}: an answer took {slowest:?}");

@@ -585,3 +585,24 @@ async fn five_hundred_first_chats_at_once_create_one_address() {
     assert!(chats.iter().all(|c| c.address_sid == addresses[0].sid));
     Arc::into_inner(server).unwrap().stop().await;
 }
+
+/// A chat Twilio throttles (429: not processed) is asked once more; one it failed (500: it may
+/// have started a conversation) is not, so no ghost chat lands in an agent's queue.
+#[tokio::test]
+async fn only_a_throttled_chat_is_asked_again() {
+    let (emulator, base) = emulator().await;
+    let server = start(&table(""), &base).await;
+    let config = server.config("site=shop&lang=en").send().await.unwrap();
+    assert_eq!(config.status(), 200);
+    let chat = || post(&server, "en", "initWebchat", &json!({"formData": {}}));
+
+    emulator.switches().fail_next(1, 429);
+    assert_eq!(chat().send().await.unwrap().status(), 200);
+    assert_eq!(emulator.calls(Op::WebChatCreate), 2);
+    assert_eq!(emulator.web_chats().len(), 1);
+
+    emulator.switches().fail_next(1, 500);
+    assert_eq!(chat().send().await.unwrap().status(), 502);
+    assert_eq!(emulator.calls(Op::WebChatCreate), 3);
+    server.stop().await;
+}
