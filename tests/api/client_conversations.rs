@@ -10,35 +10,17 @@ use flexroute::twilio::client::{FlexApiClient, TwilioError};
 use flexroute::twilio::conversations::{
     AddressConfiguration, AddressConfigurationPage, AddressParams, Message, WebChat, WebChatParams,
 };
-use flexroute::twilio::emulator::{Emulator, Op};
+use flexroute::twilio::emulator::Op;
 use tokio::net::TcpListener;
 
 use crate::common::metric;
+use crate::sessions::{ACCOUNT, KEY, SECRET, TOKEN, emulator};
 
-const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
-const TOKEN: &str = "auth-token-1";
-const KEY: &str = "SK0123456789abcdef0123456789abcdef";
-const SECRET: &str = "api-secret-1";
 const FLOW: &str = "FW0123456789abcdef0123456789abcdef";
 const EXAMPLES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/reference/twilio-oai/examples"
 );
-
-async fn emulator() -> (Emulator, String) {
-    let emulator = Emulator::new(
-        ACCOUNT,
-        vec![
-            Credentials::new(ACCOUNT, TOKEN),
-            Credentials::new(KEY, SECRET),
-        ],
-    );
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let serving = emulator.clone();
-    tokio::spawn(async move { serving.serve(listener, std::future::pending()).await });
-    (emulator, base)
-}
 
 fn client(base: &str, user: &str, secret: &str, metrics: &Metrics) -> FlexApiClient {
     let credentials = Credentials::new(user, secret);

@@ -325,6 +325,17 @@ async fn admin(server: &Server, method: reqwest::Method, path: &str) -> Value {
     json(response).await
 }
 
+/// The plan item of `language` in an `/admin/provision` answer.
+fn pair_of(plan: &Value, language: &str) -> Value {
+    plan["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["language"] == language)
+        .unwrap_or_else(|| panic!("no {language} in {plan}"))
+        .clone()
+}
+
 #[tokio::test]
 async fn an_address_made_in_the_console_is_adopted_and_two_of_one_name_are_never_guessed() {
     let (emulator, base) = emulator().await;
@@ -383,15 +394,7 @@ async fn an_address_made_in_the_console_is_adopted_and_two_of_one_name_are_never
         "/admin/provision?dry_run=true",
     )
     .await;
-    let item = |language: &str| {
-        plan["pairs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["language"] == language)
-            .unwrap()
-            .clone()
-    };
+    let item = |language: &str| pair_of(&plan, language);
     let es_plan = item("es");
     assert_eq!(
         (es_plan["status"].as_str(), es_plan["action"].as_str()),
@@ -429,13 +432,7 @@ async fn plan_shows_drift_of_a_chat_address_and_apply_corrects_it() {
         "/admin/provision?dry_run=true",
     )
     .await;
-    let en = plan["pairs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["language"] == "en")
-        .unwrap()
-        .clone();
+    let en = pair_of(&plan, "en");
     assert_eq!(en["kind"], "conversations");
     assert_eq!(en["action"], "update", "{en}");
     assert_eq!(
@@ -452,13 +449,7 @@ async fn plan_shows_drift_of_a_chat_address_and_apply_corrects_it() {
         "/admin/provision?dry_run=false",
     )
     .await;
-    let en = applied["pairs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["language"] == "en")
-        .unwrap()
-        .clone();
+    let en = pair_of(&applied, "en");
     assert_eq!(en["result"], "updated IGdddddddddddddddddddddddddddddddd");
     let now = emulator
         .addresses()

@@ -188,12 +188,7 @@ fn for_type(mut auto: AutoCreation) -> AutoCreation {
 mod tests {
     use super::*;
 
-    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use super::super::form::test_pairs as pairs;
 
     fn rejects(name: &str, value: &str) {
         let error = parse(&pairs(&[(name, value)])).unwrap_err();

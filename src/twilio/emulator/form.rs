@@ -147,16 +147,19 @@ pub fn invalid(name: &str, why: &str) -> ErrorBody {
     ErrorBody::new(20001, format!("Invalid parameter {name}: {why}"), 400)
 }
 
+/// `(name, value)` pairs as a decoded form body holds them, for the parameter readers' tests.
+#[cfg(test)]
+pub fn test_pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_pairs as pairs;
     use super::*;
-
-    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     #[test]
     fn booleans_are_read_without_regard_to_case() {

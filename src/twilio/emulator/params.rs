@@ -58,12 +58,7 @@ pub fn parse(pairs: &[(String, String)]) -> Result<FlexFlowParams, ErrorBody> {
 mod tests {
     use super::*;
 
-    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use super::super::form::test_pairs as pairs;
 
     fn rejects(name: &str, value: &str) {
         let error = parse(&pairs(&[(name, value)])).unwrap_err();
