@@ -521,7 +521,7 @@ fn pair_checks(
     language: Option<&LanguageConfig>,
 ) {
     let kind = kind_of(flow);
-    let pinned = language.and_then(|l| pin(l, kind)).is_some();
+    let pinned = pin(language, kind).is_some();
     match kind {
         AddressKind::FlexFlow => {}
         AddressKind::Conversations => {
@@ -552,16 +552,15 @@ fn kind_of(flow: &FlowSettings) -> AddressKind {
     flow.address_kind.unwrap_or_default()
 }
 
-fn pin(language: &LanguageConfig, kind: AddressKind) -> Option<String> {
-    language.pinned(kind)
+/// The pin of `kind` in a pair's language table, if it has one.
+fn pin(language: Option<&LanguageConfig>, kind: AddressKind) -> Option<String> {
+    language.and_then(|l| l.pinned(kind))
 }
 
 /// Every configured pair as (site, tag, effective settings, its language table if any).
 fn pair_settings(
     config: &Config,
-) -> impl Iterator<Item = (&SiteConfig, &str, FlowSettings, &LanguageConfig)> {
-    static NONE: std::sync::OnceLock<LanguageConfig> = std::sync::OnceLock::new();
-    let none = NONE.get_or_init(LanguageConfig::default);
+) -> impl Iterator<Item = (&SiteConfig, &str, FlowSettings, Option<&LanguageConfig>)> {
     config.sites.iter().flat_map(move |site| {
         let inherited = site.flow.inherit(&config.defaults.flow);
         site.languages.iter().map(move |tag| {
@@ -569,13 +568,9 @@ fn pair_settings(
                 .language
                 .iter()
                 .find(|(key, _)| key.eq_ignore_ascii_case(tag))
-                .map_or(none, |(_, language)| language);
-            (
-                site,
-                tag.as_str(),
-                language.flow.inherit(&inherited),
-                language,
-            )
+                .map(|(_, language)| language);
+            let flow = language.map_or_else(|| inherited.clone(), |l| l.flow.inherit(&inherited));
+            (site, tag.as_str(), flow, language)
         })
     })
 }
