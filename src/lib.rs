@@ -225,17 +225,23 @@ pub async fn run(
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let limits = http::ConnectionLimits::new(&server);
+    let descriptors = http::raise_descriptor_limit();
+    let public_limits = http::ConnectionLimits::public(&server, descriptors);
+    tracing::info!(
+        open_files = descriptors,
+        public_connections = public_limits.max_connections,
+        "connection limits"
+    );
     let public = http::serve(
         listeners.public,
         http::public_router(state.clone()),
-        limits,
+        public_limits,
         stopped(stop_rx.clone()),
     );
     let ops = http::serve(
         listeners.ops,
         http::ops_router(state.clone()),
-        limits,
+        http::ConnectionLimits::ops(&server),
         stopped(stop_rx.clone()),
     );
     state.set_ready(true);

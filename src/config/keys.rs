@@ -17,6 +17,8 @@ pub const SERVER: &[&str] = &[
     "shutdown_drain_ms",
     "shutdown_timeout_ms",
     "header_read_timeout_ms",
+    "write_timeout_ms",
+    "max_connections",
     "rate_limit_per_second",
     "rate_limit_burst",
     "rate_limit_max_clients",

@@ -52,6 +52,12 @@ pub struct ServerConfig {
     /// Longest a client may take to send a request's head (line and headers), on both
     /// listeners; also how long an idle keep-alive connection is kept.
     pub header_read_timeout_ms: u64,
+    /// Longest an answer may wait to be written without any progress (a client that stops
+    /// reading); then the connection is closed. On both listeners.
+    pub write_timeout_ms: u64,
+    /// Connections the public listener holds at once; more wait to be accepted. Bounded at
+    /// start by the open-file limit, keeping room for the ops listener and the state store.
+    pub max_connections: usize,
     /// Requests per second each client address may make to `/v1/webchat/config` and the
     /// session routes; 0 = no limit.
     pub rate_limit_per_second: f64,
@@ -80,6 +86,8 @@ impl Default for ServerConfig {
             shutdown_drain_ms: 5000,
             shutdown_timeout_ms: 10_000,
             header_read_timeout_ms: 10_000,
+            write_timeout_ms: 10_000,
+            max_connections: 10_000,
             rate_limit_per_second: 0.0,
             rate_limit_burst: 20,
             rate_limit_max_clients: 100_000,

@@ -172,6 +172,12 @@ fn server(c: &mut Checker, config: &Config) {
     if s.header_read_timeout_ms == 0 {
         c.push("server.header_read_timeout_ms", "must be at least 1");
     }
+    if s.write_timeout_ms == 0 {
+        c.push("server.write_timeout_ms", "must be at least 1");
+    }
+    if s.max_connections == 0 {
+        c.push("server.max_connections", "must be at least 1");
+    }
     if !(s.rate_limit_per_second.is_finite() && s.rate_limit_per_second >= 0.0) {
         c.push(
             "server.rate_limit_per_second",

@@ -1,6 +1,7 @@
 //! The two listeners' routers: the public API (DESIGN §2) and the ops listener (DESIGN §3).
 
 mod admin;
+mod capacity;
 mod error;
 mod health;
 mod limit;
@@ -22,6 +23,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 
+pub use capacity::raise_descriptor_limit;
 pub use error::{ApiError, ErrorCode};
 use limit::RateLimit;
 pub use limit::parse_trusted_proxy;

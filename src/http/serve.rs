@@ -6,11 +6,17 @@
 //!
 //! hyper starts the header-read timer whenever a connection waits for a request head, so the
 //! same timeout also closes keep-alive connections left idle that long: one knob for both, and
-//! no connection is held by a client that sends nothing.
+//! no connection is held by a client that sends nothing. A client that sends requests but
+//! stops reading the answers is held to the write timeout: a write that makes no progress that
+//! long closes the connection. Each listener holds at most its share of connections
+//! (`capacity`); more wait in the accept queue rather than take descriptors the others need. A
+//! client that shuts down its write side after its request (HTTP/1.0 clients, some proxies)
+//! still gets its answer.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
@@ -21,8 +27,11 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_io_timeout::TimeoutStream;
 use tower::{Service, ServiceExt};
 
+use super::capacity;
 use crate::config::ServerConfig;
 
 /// Largest request head (request line and headers) accepted; a larger one is answered `431`
@@ -35,16 +44,32 @@ pub struct ConnectionLimits {
     /// `server.header_read_timeout_ms`: to send a request head, and to stay idle between
     /// keep-alive requests.
     pub header_read_timeout: Duration,
+    /// `server.write_timeout_ms`: longest a write may make no progress.
+    pub write_timeout: Duration,
+    /// Connections held at once; the next waits in the accept queue.
+    pub max_connections: usize,
     /// Whether requests carry the peer address (`ConnectInfo`): only the rate limit reads it,
     /// and attaching it costs every request an allocation.
     pub attach_peer: bool,
 }
 
 impl ConnectionLimits {
-    pub fn new(server: &ServerConfig) -> Self {
+    /// The public listener's, under `descriptors` open files.
+    pub fn public(server: &ServerConfig, descriptors: u64) -> Self {
         Self {
             header_read_timeout: Duration::from_millis(server.header_read_timeout_ms.max(1)),
+            write_timeout: Duration::from_millis(server.write_timeout_ms.max(1)),
+            max_connections: capacity::public_connections(descriptors, server.max_connections),
             attach_peer: super::limit::RateLimit::configured(server),
+        }
+    }
+
+    /// The ops listener's: the same timeouts, its own small share of connections.
+    pub fn ops(server: &ServerConfig) -> Self {
+        Self {
+            max_connections: capacity::OPS_CONNECTIONS,
+            attach_peer: false,
+            ..Self::public(server, u64::MAX)
         }
     }
 }
@@ -68,11 +93,19 @@ where
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
-        .max_header_size(MAX_HEADER_BYTES);
+        .max_header_size(MAX_HEADER_BYTES)
+        // A read that ends (the client shut down its write side) does not drop the answer.
+        .half_close(true);
     let graceful = GracefulShutdown::new();
     let attach_peer = limits.attach_peer;
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
     let mut stop = std::pin::pin!(stop);
     loop {
+        // A free slot first: at the cap, new connections wait in the kernel's accept queue.
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+            () = &mut stop => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -95,8 +128,12 @@ where
                 request
             },
         ));
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let mut stream = TimeoutStream::new(stream);
+        stream.set_write_timeout(Some(limits.write_timeout));
+        let io = TokioIo::new(Box::pin(stream));
+        let connection = graceful.watch(builder.serve_connection(io, service));
         tokio::spawn(async move {
+            let _slot = slot;
             // Timeouts, oversized heads and resets end here; hyper already answered what
             // deserves an answer (431, 400).
             if let Err(e) = connection.await {

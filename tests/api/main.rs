@@ -31,5 +31,6 @@ mod session_faults;
 mod sessions;
 mod sessions_process;
 mod site;
+mod slow_readers;
 mod token;
 mod twilio_python;

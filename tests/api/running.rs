@@ -23,9 +23,14 @@ pub struct Running {
 impl Running {
     pub async fn spawn(args: &[&str], env: &[(&str, String)]) -> Running {
         let mut command = Command::new(BIN);
+        command.args(["--log-format", "json"]).args(args);
+        Self::spawn_command(command, env).await
+    }
+
+    /// [`Running::spawn`] for a command that runs `flexroute` some other way (under a shell
+    /// that set a resource limit first, say): its arguments are the caller's.
+    pub async fn spawn_command(mut command: Command, env: &[(&str, String)]) -> Running {
         command
-            .args(["--log-format", "json"])
-            .args(args)
             .env("FLEXROUTE_SERVER_LISTEN", "127.0.0.1:0")
             .env("FLEXROUTE_SERVER_ADMIN_LISTEN", "127.0.0.1:0")
             .env("FLEXROUTE_SERVER_SHUTDOWN_DRAIN_MS", "0")
