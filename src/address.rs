@@ -55,6 +55,24 @@ impl AddressKind {
         }
     }
 
+    /// Whether `value` can be an address of this kind: its SID prefix and 32 hex digits, or the
+    /// characters of a deployment key. What a store hands back is checked with this before it
+    /// is served: a damaged or forged record must not reach a visitor's widget.
+    pub fn accepts(self, value: &str) -> bool {
+        match self.sid_prefix() {
+            Some(prefix) => value
+                .strip_prefix(prefix)
+                .is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit())),
+            None => {
+                !value.is_empty()
+                    && value.len() <= 128
+                    && value
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            }
+        }
+    }
+
     /// Whether flexroute creates missing addresses of this kind through Twilio's API.
     pub fn provisioned(self) -> bool {
         match self {
@@ -104,6 +122,19 @@ impl Address {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_kind_accepts_only_its_own_shape() {
+        let hex = "0123456789abcdef0123456789ABCDEF";
+        assert!(AddressKind::FlexFlow.accepts(&format!("FO{hex}")));
+        assert!(!AddressKind::FlexFlow.accepts(&format!("IG{hex}")));
+        assert!(AddressKind::Conversations.accepts(&format!("IG{hex}")));
+        assert!(!AddressKind::Conversations.accepts(&format!("IG{hex}0")));
+        assert!(!AddressKind::Conversations.accepts("IG<script>"));
+        assert!(AddressKind::Webchat3.accepts("CVaaaa-1_b"));
+        assert!(!AddressKind::Webchat3.accepts("a key"));
+        assert!(!AddressKind::Webchat3.accepts(""));
+    }
 
     #[test]
     fn kinds_serialise_as_the_config_spells_them() {

@@ -46,6 +46,16 @@ fn is_flex_flow(kind: &AddressKind) -> bool {
 }
 
 impl StoredAddress {
+    /// Whether the record's SID has its kind's shape; one that does not (damaged, or written
+    /// by something other than flexroute) is skipped, never served.
+    pub fn is_servable(&self) -> bool {
+        let servable = self.kind.accepts(&self.sid);
+        if !servable {
+            tracing::warn!(site = %self.site, language = %self.language, kind = %self.kind, "skipping a stored record whose address is not a {} SID", self.kind);
+        }
+        servable
+    }
+
     /// The record's slot in the store (see [`crate::cache::RouteKey::slot`]).
     pub fn slot(&self) -> std::borrow::Cow<'_, str> {
         crate::cache::slot(&self.language, self.kind)
@@ -292,7 +302,9 @@ fn decode(line: &[u8]) -> Option<StoredAddress> {
     let tab = line.iter().rposition(|b| *b == b'\t')?;
     let (json, sum) = (&line[..tab], &line[tab + 1..]);
     let expected = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(json));
-    (sum == expected.as_bytes()).then(|| serde_json::from_slice(json).ok())?
+    let record: StoredAddress =
+        (sum == expected.as_bytes()).then(|| serde_json::from_slice(json).ok())??;
+    record.is_servable().then_some(record)
 }
 
 impl StateStore for FileStore {
@@ -329,11 +341,16 @@ impl StateStore for FileStore {
 mod tests {
     use super::*;
 
-    fn address(site: &str, language: &str, sid: &str) -> StoredAddress {
+    /// A well-formed Flex Flow SID standing for `short` (the same one every time).
+    fn sid(short: &str) -> String {
+        format!("FO{:032x}", xxhash_rust::xxh3::xxh3_128(short.as_bytes()))
+    }
+
+    fn address(site: &str, language: &str, short: &str) -> StoredAddress {
         StoredAddress {
             site: site.into(),
             language: language.into(),
-            sid: sid.into(),
+            sid: sid(short),
             kind: Default::default(),
             friendly_name: format!("WebChat {site} {language}"),
             source: "created".into(),
@@ -381,7 +398,8 @@ mod tests {
             store.record(address("a", "fr", "FO3")).await.unwrap();
         }
         let text = std::fs::read_to_string(&path).unwrap();
-        std::fs::write(&path, text.replacen("FO2", "FX2", 1)).unwrap(); // a flipped byte
+        let flipped = sid("FO2").replacen("FO", "FX", 1);
+        std::fs::write(&path, text.replacen(&sid("FO2"), &flipped, 1)).unwrap(); // a flipped byte
         let store = FileStore::open(&path).unwrap();
         let mut sids: Vec<String> = store
             .load()
@@ -391,13 +409,37 @@ mod tests {
             .map(|r| r.sid)
             .collect();
         sids.sort();
-        assert_eq!(sids, ["FO1", "FO3"]);
+        let mut expected = [sid("FO1"), sid("FO3")];
+        expected.sort();
+        assert_eq!(sids, expected);
         store.record(address("a", "de", "FO4")).await.unwrap();
         drop(store);
         assert_eq!(
             FileStore::open(&path).unwrap().load().await.unwrap().len(),
             3
         );
+    }
+
+    /// A line whose checksum holds but whose address is not a SID of its kind (written by
+    /// something else, or damaged before it was summed) is skipped, never served.
+    #[tokio::test]
+    async fn a_record_that_is_not_a_sid_of_its_kind_is_never_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        {
+            let store = FileStore::open(&path).unwrap();
+            store.record(address("a", "en", "FO1")).await.unwrap();
+        }
+        let mut forged = address("a", "de", "FO2");
+        forged.sid = "FO<script>".into();
+        let mut wrong_kind = address("a", "fr", "FO3");
+        wrong_kind.kind = AddressKind::Conversations; // an FO SID recorded as a chat address
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(&encode(&forged).unwrap()).unwrap();
+        file.write_all(&encode(&wrong_kind).unwrap()).unwrap();
+        drop(file);
+        let loaded = FileStore::open(&path).unwrap().load().await.unwrap();
+        assert_eq!(loaded, vec![address("a", "en", "FO1")]);
     }
 
     #[tokio::test]

@@ -19,11 +19,16 @@ fn config(url: String, prefix: &str, lease_ttl_ms: u64) -> ProvisioningConfig {
     }
 }
 
-fn address(language: &str, sid: &str) -> StoredAddress {
+/// A well-formed Flex Flow SID standing for `short` (the same one every time).
+fn sid(short: &str) -> String {
+    format!("FO{:032x}", xxhash_rust::xxh3::xxh3_128(short.as_bytes()))
+}
+
+fn address(language: &str, short: &str) -> StoredAddress {
     StoredAddress {
         site: "shop".into(),
         language: language.into(),
-        sid: sid.into(),
+        sid: sid(short),
         kind: Default::default(),
         friendly_name: format!("WebChat shop {language}"),
         source: "created".into(),
@@ -111,7 +116,10 @@ async fn the_lease_is_exclusive_renewable_and_fenced() {
         a.record_leased(&third, address("en", "FO3")).await.unwrap(),
         Recorded::Existing(address("en", "FO2"))
     );
-    assert_eq!(a.fetch("shop", "en").await.unwrap().unwrap().sid, "FO2");
+    assert_eq!(
+        a.fetch("shop", "en").await.unwrap().unwrap().sid,
+        sid("FO2")
+    );
 }
 
 #[tokio::test]

@@ -251,8 +251,8 @@ impl Inner {
 
 /// A record as stored; a damaged one is skipped (and said so), never fatal.
 fn parse(json: &str) -> Option<StoredAddress> {
-    match serde_json::from_str(json) {
-        Ok(record) => Some(record),
+    match serde_json::from_str::<StoredAddress>(json) {
+        Ok(record) => record.is_servable().then_some(record),
         Err(e) => {
             tracing::warn!("skipping an unreadable record in Redis: {e}");
             None
@@ -262,4 +262,25 @@ fn parse(json: &str) -> Option<StoredAddress> {
 
 fn to_json(record: &StoredAddress) -> io::Result<String> {
     serde_json::to_string(record).map_err(io::Error::other)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_whose_address_is_not_a_sid_of_its_kind_is_skipped() {
+        let record = |sid: &str, kind: &str| {
+            format!(
+                r#"{{"site":"shop","language":"en","sid":"{sid}",{kind}"friendly_name":"WebChat shop en","source":"created","recorded_at":1}}"#
+            )
+        };
+        let flow = format!("FO{}", "a".repeat(32));
+        assert!(parse(&record(&flow, "")).is_some());
+        assert!(parse(&record("FO<script>", "")).is_none());
+        assert!(parse(&record(&flow, r#""kind":"conversations","#)).is_none());
+        let chat = format!("IG{}", "b".repeat(32));
+        assert!(parse(&record(&chat, r#""kind":"conversations","#)).is_some());
+        assert!(parse("not json").is_none());
+    }
 }
