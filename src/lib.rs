@@ -10,6 +10,7 @@ pub mod config;
 pub mod http;
 pub mod metrics;
 pub mod provision;
+pub mod redact;
 pub mod reload;
 pub mod resolve;
 pub mod sandbox;
@@ -83,8 +84,10 @@ pub async fn app(config: &Config, services: Services) -> std::io::Result<AppStat
                 Duration::from_millis(p.upstream_timeout_ms),
                 metrics.clone(),
             )
-            .map_err(std::io::Error::other)?
-            .with_conversations_base(&config.twilio.conversations_api_base),
+            .and_then(|client| {
+                client.with_conversations_base(&config.twilio.conversations_api_base)
+            })
+            .map_err(std::io::Error::other)?,
         ),
         None => None,
     };

@@ -61,6 +61,31 @@ pub fn after_scheme(url: &str) -> Option<&str> {
     Some(&url[at + 3..])
 }
 
+/// The most of a client-chosen value (a request's method or path) that a log line shows. Every
+/// method and path flexroute and its emulator serve is far shorter (the longest, a chat's
+/// messages, is ~60 bytes), while a request head may be 64 KiB: uncut, each request could
+/// write that much to the log, letting a client fill disks or log quotas ~250 times faster
+/// than with its requests alone.
+pub const LOGGED_MAX: usize = 256;
+
+/// `value` for a log line: whole up to [`LOGGED_MAX`] bytes, else its first bytes up to there
+/// (on a character boundary) and how many were left out.
+pub struct Bounded<'a>(pub &'a str);
+
+impl std::fmt::Display for Bounded<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let value = self.0;
+        if value.len() <= LOGGED_MAX {
+            return f.write_str(value);
+        }
+        let mut end = LOGGED_MAX;
+        while !value.is_char_boundary(end) {
+            end -= 1;
+        }
+        write!(f, "{}…(+{} bytes)", &value[..end], value.len() - end)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,5 +125,19 @@ mod tests {
                 "{text:?}"
             );
         }
+    }
+
+    #[test]
+    fn long_values_are_cut_for_the_log_on_a_character_boundary() {
+        assert_eq!(Bounded("GET").to_string(), "GET");
+        let exact = "a".repeat(LOGGED_MAX);
+        assert_eq!(Bounded(&exact).to_string(), exact);
+        let long = format!("a{}", "é".repeat(5000));
+        let shown = Bounded(&long).to_string();
+        assert!(
+            shown.starts_with('a') && shown.ends_with("…(+9746 bytes)"),
+            "{shown}"
+        );
+        assert!(shown.len() < LOGGED_MAX + 20, "{}", shown.len());
     }
 }

@@ -26,7 +26,7 @@ impl std::fmt::Debug for Environment {
             .entries(
                 self.vars
                     .iter()
-                    .map(|(k, v)| (k, crate::provision::redis::redact(v))),
+                    .map(|(k, v)| (k, crate::redact::redact_url(v))),
             )
             .finish()
     }

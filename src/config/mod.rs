@@ -3,6 +3,8 @@
 
 mod env;
 pub mod keys;
+mod syntax;
+pub mod urls;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -15,8 +17,9 @@ pub use crate::address::AddressKind;
 use toml::Spanned;
 use toml::de::{DeValue, ValueDeserializer};
 
+pub use crate::redact::redact_url;
 pub use env::Environment;
-pub use validate::{Problem, redact_url};
+pub use validate::Problem;
 
 /// The whole file, as written (after environment overrides), before it is compiled into a
 /// routing table.
@@ -178,7 +181,7 @@ impl fmt::Debug for ProvisioningConfig {
             .field("friendly_name", &self.friendly_name)
             .field("chat_address", &self.chat_address)
             .field("wait_ms", &self.wait_ms)
-            .field("state", &crate::provision::redis::redact(&self.state))
+            .field("state", &redact_url(&self.state))
             .field("max_concurrent_calls", &self.max_concurrent_calls)
             .field("failure_backoff_ms", &self.failure_backoff_ms)
             .field("upstream_timeout_ms", &self.upstream_timeout_ms)
@@ -380,9 +383,10 @@ impl Config {
 
     /// Same as [`Config::load`], from text already in memory (tests, reloads).
     pub fn from_toml_str(text: &str, env: &Environment) -> Result<LoadedConfig, ConfigError> {
+        // The message quotes the offending line: shown with secrets masked.
         let syntax = |e: toml::de::Error| ConfigError::Syntax {
             path: PathBuf::new(),
-            message: e.to_string(),
+            message: syntax::render(text, &e),
         };
         // The file as a document borrowing from `text`. `[[sites]]`, nearly all of a large
         // table, is typed straight from it (an owned copy of 100,000 pairs' worth of TOML was

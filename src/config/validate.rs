@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::{AddressKind, Config, FlowSettings, IntegrationType, LanguageConfig, SiteConfig};
 use crate::config::Environment;
+use crate::redact::{redact_url, redact_urls_in};
 use crate::table::hosts::{HostPattern, normalize_origin};
 use crate::table::languages::TagCache;
 
@@ -18,10 +19,12 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// A problem at `path`. Any URL's user-info in `message` is masked: a message may quote a
+    /// value, and problems are printed, logged and answered by the admin API.
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             path: path.into(),
-            message: message.into(),
+            message: redact_urls_in(&message.into()),
         }
     }
 }
@@ -46,18 +49,6 @@ pub fn check_sid(value: &str, prefix: &str) -> Result<(), String> {
         Err(format!(
             "`{value}` is not a valid SID: expected {prefix} followed by 32 hex digits"
         ))
-    }
-}
-
-/// A URL fit for an error message: any `user:password@` part is masked.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
-        None => url.to_string(),
     }
 }
 
@@ -208,30 +199,21 @@ fn server(c: &mut Checker, config: &Config) {
             &config.twilio.conversations_api_base,
         ),
     ] {
-        if redact_url(base) != *base {
-            c.push(
-                key,
-                "must not carry credentials (user:password@); they come from TWILIO_* variables",
-            );
-        } else if !(base.starts_with("https://") || base.starts_with("http://")) {
-            c.push(key, format!("`{}` is not an http(s) URL", redact_url(base)));
+        if let Err(message) = super::urls::check_api_base(base) {
+            c.push(key, message);
         }
     }
     if let Some(url) = &s.public_url {
-        let valid = (url.starts_with("https://") || url.starts_with("http://"))
-            && redact_url(url) == *url
-            && !url.contains(['?', '#'])
-            && url
-                .split_once("://")
-                .is_some_and(|(_, rest)| !rest.is_empty());
-        if !valid {
-            c.push(
+        match super::urls::parse_http_url(url) {
+            Ok(parsed) if parsed.query().is_some() || parsed.fragment().is_some() => c.push(
                 "server.public_url",
                 format!(
-                    "`{}` is not a URL like https://chat.example.com (an optional path, no query or credentials)",
+                    "`{}` is not a URL like https://chat.example.com (an optional path, no query or fragment)",
                     redact_url(url)
                 ),
-            );
+            ),
+            Ok(_) => {}
+            Err(message) => c.push("server.public_url", message),
         }
     }
 }

@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::upstream::Desired;
 use super::{Provisioner, Source, params};
 use crate::address::AddressKind;
+use crate::redact::redact_url;
 use crate::table::{Pair, RoutingTable, Site};
 use crate::twilio::client::{FlexApiClient, TwilioError};
 use crate::twilio::conversations::AddressConfiguration;
@@ -30,7 +31,8 @@ pub enum Action {
     Investigate,
 }
 
-/// A Flex Flow setting whose value at Twilio is not the configured one.
+/// A setting whose value at Twilio is not the configured one. URLs are shown with their
+/// user-info masked.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Difference {
     pub field: &'static str,
@@ -190,10 +192,17 @@ impl Existing<'_> {
         };
         found
             .into_iter()
-            .map(|(field, wanted, found)| Difference {
-                field,
-                wanted,
-                found,
+            .map(|(field, wanted, found)| {
+                // A webhook URL may carry credentials: shown masked, like every configured URL.
+                let (wanted, mut found) = (redact_url(&wanted), redact_url(&found));
+                if wanted == found {
+                    found.push_str(" (the user-info differs)");
+                }
+                Difference {
+                    field,
+                    wanted,
+                    found,
+                }
             })
             .collect()
     }

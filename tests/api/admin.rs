@@ -221,3 +221,125 @@ async fn routes_plan_and_apply_over_http() {
     }
     server.stop().await;
 }
+
+/// A webhook URL with credentials in it, configured or found at Twilio, is shown masked in the
+/// plan's differences: over HTTP (`POST /admin/provision`) and by `flexroute plan`. When only the
+/// credentials differ, the plan says so without showing either.
+#[tokio::test]
+async fn plan_differences_mask_webhook_credentials() {
+    let (emulator, env) = emulator().await;
+    let flow = |sid: &str, url: &str| FlexFlow {
+        sid: sid.into(),
+        friendly_name: Some(format!("hand-made {sid}")),
+        chat_service_sid: Some("IS0123456789abcdef0123456789abcdef".into()),
+        channel_type: Some("web".into()),
+        enabled: Some(true),
+        integration_type: Some("external".into()),
+        integration: Some(Integration {
+            url: Some(url.into()),
+            ..Integration::default()
+        }),
+        ..FlexFlow::default()
+    };
+    emulator.insert_flow(flow(
+        "FO00000000000000000000000000000001",
+        "https://old:pw-found-7001@hooks.example/old",
+    ));
+    emulator.insert_flow(flow(
+        "FO00000000000000000000000000000002",
+        "https://hook:pw-found-7002@hooks.example/same",
+    ));
+    let table = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nshutdown_drain_ms = 0\n\
+         [twilio]\naccount_sid = \"{ACCOUNT}\"\nchat_service_sid = \"IS0123456789abcdef0123456789abcdef\"\n\
+         [defaults]\nintegration_type = \"external\"\n\
+         [[sites]]\nid = \"shop\"\nhosts = [\"shop.example\"]\ndefault_language = \"en\"\nlanguages = [\"en\", \"de\"]\n\
+         [sites.language.en]\nflex_flow_sid = \"FO00000000000000000000000000000001\"\nwebhook_url = \"https://hook:pw-wanted-8001@hooks.example/new\"\n\
+         [sites.language.de]\nflex_flow_sid = \"FO00000000000000000000000000000002\"\nwebhook_url = \"https://hook:pw-wanted-8002@hooks.example/same\"\n"
+    );
+    let secrets = [
+        "pw-found-7001",
+        "pw-found-7002",
+        "pw-wanted-8001",
+        "pw-wanted-8002",
+    ];
+
+    let server = start_provisioning(&table, env.clone()).await;
+    let answer = admin(
+        &server,
+        reqwest::Method::POST,
+        "/admin/provision?dry_run=true",
+    )
+    .bearer_auth(ADMIN)
+    .send()
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    server.stop().await;
+    for secret in secrets {
+        assert!(!answer.contains(secret), "{secret} in {answer}");
+    }
+    let plan: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    let difference = |language: &str| {
+        let item = plan["pairs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["language"] == language)
+            .unwrap();
+        assert_eq!(item["action"], "update", "{item}");
+        let d = &item["differences"][0];
+        assert_eq!(d["field"], "integration.url", "{item}");
+        (
+            d["wanted"].as_str().unwrap().to_string(),
+            d["found"].as_str().unwrap().to_string(),
+        )
+    };
+    assert_eq!(
+        difference("en"),
+        (
+            "https://***@hooks.example/new".to_string(),
+            "https://***@hooks.example/old".to_string()
+        )
+    );
+    assert_eq!(
+        difference("de"),
+        (
+            "https://***@hooks.example/same".to_string(),
+            "https://***@hooks.example/same (the user-info differs)".to_string()
+        )
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("table.toml");
+    std::fs::write(&config, &table).unwrap();
+    let output = tokio::process::Command::new(crate::running::BIN)
+        .args(["plan", "--config", config.to_str().unwrap()])
+        .env("TWILIO_ACCOUNT_SID", ACCOUNT)
+        .env("TWILIO_AUTH_TOKEN", TOKEN)
+        .env(
+            "FLEXROUTE_TWILIO_FLEX_API_BASE",
+            env.get("FLEXROUTE_TWILIO_FLEX_API_BASE").unwrap(),
+        )
+        .env(
+            "FLEXROUTE_PROVISIONING_STATE",
+            format!("file:{}", dir.path().join("state").display()),
+        )
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{text}");
+    assert!(
+        text.contains(
+            "integration.url: wanted https://***@hooks.example/new, found https://***@hooks.example/old"
+        ),
+        "{text}"
+    );
+    for secret in secrets {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+}

@@ -209,3 +209,220 @@ async fn serve_logs_json_without_secrets_and_stops_on_sigterm() {
         assert!(!all.contains(secret), "{secret} leaked into the log");
     }
 }
+
+/// The example file with line `old` replaced by `new`, written into `dir` as `name`.
+fn example_with(dir: &std::path::Path, name: &str, old: &str, new: &str) -> String {
+    let example = std::fs::read_to_string(EXAMPLE).unwrap();
+    let line = example
+        .lines()
+        .find(|l| l.starts_with(old))
+        .unwrap_or_else(|| panic!("no line {old:?} in the example"));
+    let path = dir.join(name);
+    std::fs::write(&path, example.replacen(line, new, 1)).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// A TOML syntax error quotes the offending line; a Redis password or a webhook's credentials
+/// on it are masked in `check`'s output and in what `serve` prints before it gives up, while the
+/// line, the column and the key are still shown.
+#[test]
+fn syntax_errors_quote_their_line_with_the_credentials_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            example_with(
+                dir.path(),
+                "redis.toml",
+                "state = ",
+                "state = \"redis://:hunter2-cli@redis.internal:6379/0",
+            ),
+            "hunter2-cli",
+            "state = \"redis://***@redis.internal:6379/0",
+        ),
+        (
+            example_with(
+                dir.path(),
+                "webhook.toml",
+                "webhook_url = \"https://contact.globex.example/flex\"",
+                "webhook_url = \"https://flexhook:pw-webhook-cli@contact.globex.example/flex\"!",
+            ),
+            "pw-webhook-cli",
+            "webhook_url = \"https://***@contact.globex.example/flex\"!",
+        ),
+        (
+            example_with(
+                dir.path(),
+                "token.toml",
+                "state = ",
+                "api_token = s3cret-token-cli",
+            ),
+            "s3cret-token-cli",
+            "api_token = ***",
+        ),
+    ];
+    for (path, secret, masked_line) in &cases {
+        let (code, out) = flexroute(&["check", "--config", path]);
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains("TOML parse error at line"), "{out}");
+        assert!(out.contains(masked_line), "{masked_line:?} not in:\n{out}");
+        assert!(!out.contains(secret), "{secret} leaked:\n{out}");
+        let (code, out) = flexroute(&["serve", "--config", path]);
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains(masked_line), "{masked_line:?} not in:\n{out}");
+        assert!(!out.contains(secret), "{secret} leaked:\n{out}");
+    }
+    let (_, out) = flexroute(&["check", "--config", &cases[0].0]);
+    assert!(out.contains("line 36, column"), "{out}");
+}
+
+/// The Twilio API bases must be https origins (http only to a loopback host) and
+/// `server.public_url` an http(s) URL, each parsed whole at `check`: each bad value is refused
+/// with its key named, before any call is made.
+#[test]
+fn check_refuses_api_bases_and_public_urls_that_do_not_parse_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::fs::read_to_string(EXAMPLE).unwrap();
+    let with = |name: &str, flex: &str, conversations: &str, public: &str| {
+        let text = example
+            .replacen(
+                "flex_api_base = \"https://flex-api.twilio.com\"",
+                &format!("flex_api_base = \"{flex}\""),
+                1,
+            )
+            .replacen(
+                "conversations_api_base = \"https://conversations.twilio.com\"",
+                &format!("conversations_api_base = \"{conversations}\""),
+                1,
+            )
+            .replacen(
+                "public_url = \"http://127.0.0.1:8080\"",
+                &format!("public_url = \"{public}\""),
+                1,
+            );
+        assert_ne!(text, example);
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        flexroute(&["check", "--config", path.to_str().unwrap()])
+    };
+    for (i, (base, public, why)) in [
+        (
+            "http://flex-api.twilio.com",
+            "http://chat.example:99999",
+            "clear text",
+        ),
+        ("http://[::1", "http://[::1", "is not a URL"),
+        (
+            "https://flex-api.twilio.com:99999",
+            "https://chat.example:99999",
+            "is not a URL",
+        ),
+        ("https://", "https://", "is not a URL"),
+        ("https:", "https:", "is not a URL"),
+        (
+            "https://flex-api.twilio.com/v1?PageSize=5",
+            "https://chat.example/?x=1",
+            "query",
+        ),
+        (
+            "https:///flex-api.twilio.com",
+            "https:///chat.example",
+            "a host",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (code, out) = with(&format!("bad-{i}.toml"), base, base, public);
+        assert_eq!(code, 1, "{base}: {out}");
+        for key in [
+            "twilio.flex_api_base",
+            "twilio.conversations_api_base",
+            "server.public_url",
+        ] {
+            let line = out
+                .lines()
+                .find(|l| l.contains(&format!("- {key}: ")))
+                .unwrap_or_else(|| panic!("{key} ({base}, {public}) not refused:\n{out}"));
+            if key != "server.public_url" {
+                assert!(line.contains(why), "{line}");
+            }
+        }
+    }
+    // Loopback hosts may be http (the emulator, the sandbox); browsers may use http too.
+    for (i, base) in [
+        "http://127.0.0.1:4010",
+        "http://127.1.2.3",
+        "http://localhost:4010/",
+        "http://[::1]:4010",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (code, out) = with(&format!("good-{i}.toml"), base, base, "http://chat.example");
+        assert_eq!(code, 0, "{base}: {out}");
+    }
+}
+
+/// With debug logs on, what a client chose (a 10 KB method, header or path) costs the log at
+/// most a bounded line: the public listener's request line and the emulator's are cut.
+#[tokio::test]
+async fn debug_log_lines_cut_what_a_client_sent() {
+    let server = Running::spawn(
+        &["serve", "--config", EXAMPLE, "--sandbox"],
+        &[("FLEXROUTE_LOG", "debug".to_string())],
+    )
+    .await;
+    let emulator = server
+        .early()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find_map(|e| e["emulator"].as_str().map(String::from))
+        .expect("the sandbox names its emulator");
+    let method = "M".repeat(10_000);
+    let header = "h".repeat(10_000);
+    let answer = crate::common::raw_exchange(
+        &server.public,
+        format!("{method} /v1/webchat/config?site=acme HTTP/1.1\r\nHost: a\r\nX-Long: {header}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 4"), "{answer}");
+    let path = "p".repeat(10_000);
+    let response = client()
+        .get(format!("{emulator}/v1/{path}"))
+        .header("X-Long", &header)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let log = server.stop().await;
+    let events: Vec<serde_json::Value> = log
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let request = events
+        .iter()
+        .find(|e| e["message"] == "request" && e["method"].as_str().unwrap().starts_with("MMM"))
+        .expect("the request is logged");
+    let emulated = events
+        .iter()
+        .find(|e| {
+            e["message"] == "flex api emulator" && e["path"].as_str().unwrap().contains("ppp")
+        })
+        .expect("the emulator's request is logged");
+    for shown in [&request["method"], &emulated["path"]] {
+        let shown = shown.as_str().unwrap();
+        assert!(shown.len() <= 256 + 20, "{} bytes", shown.len());
+        assert!(shown.ends_with(" bytes)"), "{shown}");
+    }
+    for long in [&method, &header, &path] {
+        let run = &long[..300];
+        assert!(
+            !log.iter().any(|l| l.contains(run)),
+            "300 bytes of a client's input in the log"
+        );
+    }
+    assert!(
+        log.iter().all(|l| l.len() < 2_000),
+        "a log line over 2,000 bytes"
+    );
+}

@@ -52,7 +52,9 @@ async fn addresses_web_chats_and_messages_round_trip() {
     // The emulator serves both APIs: by default the Conversations calls go to the Flex base.
     let by_token = client(&base, ACCOUNT, TOKEN, &metrics).with_page_size(2);
     assert_eq!(by_token.conversations_base(), base);
-    let by_key = client(&base, KEY, SECRET, &metrics).with_conversations_base(&base);
+    let by_key = client(&base, KEY, SECRET, &metrics)
+        .with_conversations_base(&base)
+        .unwrap();
     let mut created = Vec::new();
     for n in 0..5 {
         let address = by_token
@@ -297,7 +299,8 @@ async fn address_paging_never_leaves_the_configured_origin() {
     );
     tokio::spawn(async move { axum::serve(listener, app).await });
     let client = client("http://127.0.0.1:9", ACCOUNT, TOKEN, &Metrics::new())
-        .with_conversations_base(&format!("http://{host}"));
+        .with_conversations_base(&format!("http://{host}"))
+        .unwrap();
     match client.list_chat_addresses().await {
         Err(TwilioError::Decode(message)) => {
             assert!(message.contains("next_page_url"), "{message}")

@@ -308,3 +308,70 @@ async fn a_changed_file_is_picked_up_without_a_signal() {
     assert_eq!(greeting(&server).await, "watched-2");
     server.stop().await;
 }
+
+/// A file that stops parsing on the line of a Redis password or of a webhook's credentials is
+/// rejected with the line quoted, the credentials masked: in the 422 answer of
+/// `POST /admin/reload` and in the ERROR log of the real process.
+#[tokio::test]
+async fn a_syntax_error_on_a_line_with_credentials_shows_them_nowhere() {
+    use crate::running::{EXAMPLE, Running, client};
+    const TOKEN: &str = "admin-token-reload-syntax";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flexroute.toml");
+    let example = std::fs::read_to_string(EXAMPLE).unwrap();
+    std::fs::write(&path, &example).unwrap();
+    let server = Running::spawn(
+        &["serve", "--config", path.to_str().unwrap()],
+        &[
+            ("FLEXROUTE_SERVER_CONFIG_WATCH_MS", "0".to_string()),
+            ("FLEXROUTE_ADMIN_TOKEN", TOKEN.to_string()),
+            (
+                "FLEXROUTE_PROVISIONING_STATE",
+                format!("file:{}", dir.path().join("state").display()),
+            ),
+        ],
+    )
+    .await;
+    let line_of = |start: &str| example.lines().find(|l| l.starts_with(start)).unwrap();
+    let cases = [
+        (
+            line_of("state = "),
+            "state = \"redis://:hunter2-reload@redis.internal:6379/0",
+            "hunter2-reload",
+            "state = \"redis://***@redis.internal:6379/0",
+        ),
+        (
+            line_of("webhook_url = \"https://contact.globex.example/flex\""),
+            "webhook_url = \"https://flexhook:pw-webhook-reload@contact.globex.example/flex\" x",
+            "pw-webhook-reload",
+            "webhook_url = \"https://***@contact.globex.example/flex\" x",
+        ),
+    ];
+    for (old, new, secret, masked) in cases {
+        std::fs::write(&path, example.replacen(old, new, 1)).unwrap();
+        let response = client()
+            .post(format!("http://{}/admin/reload", server.ops))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 422);
+        let body = response.text().await.unwrap();
+        assert!(!body.contains(secret), "{secret} in the answer: {body}");
+        let problems: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let problem = problems["error"]["problems"][0].as_str().unwrap();
+        assert!(problem.contains("TOML parse error at line"), "{problem}");
+        assert!(problem.contains(masked), "{masked:?} not in {problem}");
+    }
+    let log = server.stop().await.join("\n");
+    assert_eq!(
+        log.matches("configuration rejected").count(),
+        2,
+        "each rejection is logged: {log}"
+    );
+    assert!(log.contains("\"level\":\"ERROR\""), "{log}");
+    for (_, _, secret, _) in cases {
+        assert!(!log.contains(secret), "{secret} in the log");
+    }
+    assert!(log.contains("redis://***@redis.internal"), "{log}");
+}

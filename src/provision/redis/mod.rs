@@ -28,7 +28,7 @@ use tokio::sync::watch;
 use super::store::StoredAddress;
 use crate::config::ProvisioningConfig;
 use scripts::Keys;
-pub use url::{check_url, describe, redact};
+pub use url::{check_url, describe};
 
 /// Records read per `HSCAN` round trip when re-reading everything.
 const SCAN_BATCH: usize = 1000;

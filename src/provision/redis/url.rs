@@ -44,9 +44,9 @@ pub fn describe(url: &str) -> String {
     }
 }
 
-/// A Redis URL's pieces. User-info is everything up to the last `@` of the part after `://`
-/// that precedes the path: a password may contain `/`, `?` or `#` unescaped, and must still
-/// never leak into the host.
+/// A Redis URL's pieces. User-info is what [`crate::redact::redact_url`] masks (everything up
+/// to the last `@` after `://`): a password may contain `/`, `?` or `#` unescaped, and must
+/// still never leak into the host.
 struct Parts<'a> {
     scheme: &'a str,
     userinfo: bool,
@@ -61,8 +61,8 @@ impl<'a> Parts<'a> {
         if scheme != "redis" && scheme != "rediss" {
             return None;
         }
-        let (userinfo, rest) = match rest.rfind('@') {
-            Some(at) => (true, &rest[at + 1..]),
+        let (userinfo, rest) = match crate::redact::url_userinfo(url) {
+            Some(range) => (true, &url[range.end + 1..]),
             None => (false, rest),
         };
         let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
@@ -88,17 +88,6 @@ impl<'a> Parts<'a> {
     }
 }
 
-/// Masks the user-info of any `scheme://user:pass@…` value (for `Debug` of configuration).
-pub fn redact(value: &str) -> String {
-    match value.split_once("://") {
-        Some((scheme, rest)) if rest.contains('@') => {
-            let at = rest.rfind('@').unwrap_or(0);
-            format!("{scheme}://***@{}", &rest[at + 1..])
-        }
-        _ => value.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,7 +110,8 @@ mod tests {
         // An unescaped slash in a password does not make half of it the host.
         let odd = "redis://:pa/ss@host:1/3";
         assert!(!describe(odd).contains("pa"), "{}", describe(odd));
-        assert!(!redact(odd).contains("pa"), "{}", redact(odd));
+        let masked = crate::redact::redact_url(odd);
+        assert!(!masked.contains("pa"), "{masked}");
     }
 
     #[test]

@@ -24,7 +24,7 @@ impl FlexApiClient {
         ];
         self.all_pages(
             UpstreamOp::AddressList,
-            &self.conversations_base,
+            &self.conversations_url,
             ADDRESSES,
             &query,
             |page: AddressConfigurationPage| (page.address_configurations, page.meta.next_page_url),

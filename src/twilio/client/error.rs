@@ -39,6 +39,9 @@ pub enum TwilioError {
     Transport(String),
     #[error("unexpected answer from Twilio: {0}")]
     Decode(String),
+    /// The client was given an API base URL it will not send credentials to.
+    #[error("unusable Twilio API base URL: {0}")]
+    InvalidBase(String),
 }
 
 impl TwilioError {
@@ -74,8 +77,9 @@ pub(super) fn transport(e: reqwest::Error) -> TwilioError {
     if e.is_timeout() {
         TwilioError::Timeout
     } else {
-        // reqwest's Display never includes the credentials (they are in a header).
-        TwilioError::Transport(e.to_string())
+        // reqwest's Display never includes the credentials (they are in a header); it may name
+        // the URL, masked all the same.
+        TwilioError::Transport(crate::redact::redact_urls_in(&e.to_string()))
     }
 }
 
@@ -91,8 +95,10 @@ pub(super) fn map_error(
 ) -> TwilioError {
     let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
     let code = parsed.as_ref().and_then(|b| b.code);
+    // Twilio's message may quote a parameter, such as a webhook URL with user-info in it.
     let message = parsed
         .and_then(|b| b.message)
+        .map(|m| crate::redact::redact_urls_in(&m))
         .unwrap_or_else(|| status.canonical_reason().unwrap_or("").to_string());
     match status.as_u16() {
         401 | 403 => TwilioError::Unauthorized { code },
@@ -132,5 +138,18 @@ mod tests {
             assert!(!error.is_transient() && !error.may_have_applied());
         }
         assert!(matches!(mapped(404, 20404), TwilioError::NotFound { .. }));
+    }
+
+    #[test]
+    fn a_url_twilio_quotes_back_is_shown_without_its_credentials() {
+        let body = serde_json::to_vec(&ErrorBody::new(
+            20001,
+            "Invalid Integration.Url: https://hook:pw-5e1@hooks.example/x",
+            400,
+        ))
+        .unwrap();
+        let error = map_error(StatusCode::BAD_REQUEST, &body, None).to_string();
+        assert!(!error.contains("pw-5e1"), "{error}");
+        assert!(error.contains("https://***@hooks.example/x"), "{error}");
     }
 }

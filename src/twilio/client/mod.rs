@@ -65,8 +65,11 @@ pub struct FlexApiClient {
     http: reqwest::Client,
     /// `https://flex-api.twilio.com` or the emulator's URL, without a trailing slash.
     base: String,
+    /// The same, parsed: paging compares origins with it.
+    base_url: reqwest::Url,
     /// `https://conversations.twilio.com` or the emulator's URL, without a trailing slash.
     conversations_base: String,
+    conversations_url: reqwest::Url,
     credentials: Credentials,
     metrics: Metrics,
     page_size: u32,
@@ -84,7 +87,9 @@ impl std::fmt::Debug for FlexApiClient {
 
 impl FlexApiClient {
     /// A client of the Flex API at `base`. The Conversations API is at the matching Twilio host
-    /// when `base` is Twilio's (see [`FlexApiClient::with_conversations_base`]).
+    /// when `base` is Twilio's (see [`FlexApiClient::with_conversations_base`]). A base that is
+    /// not an `https` origin (or `http` to a loopback host) is refused here, with the reason,
+    /// rather than at the first call.
     pub fn new(
         base: &str,
         credentials: Credentials,
@@ -99,11 +104,14 @@ impl FlexApiClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| TwilioError::Transport(e.to_string()))?;
-        let base = base.trim_end_matches('/').to_string();
+        let (base, base_url) = parse_base(base)?;
+        let (conversations_base, conversations_url) = parse_base(&conversations_base_for(&base))?;
         Ok(Self {
             http,
-            conversations_base: conversations_base_for(&base),
             base,
+            base_url,
+            conversations_base,
+            conversations_url,
             credentials,
             metrics,
             page_size: PAGE_SIZE,
@@ -122,9 +130,9 @@ impl FlexApiClient {
     /// `https://flex-api.twilio.com` (and likewise for Twilio's edge hosts), else the Flex
     /// base itself, so that a client pointed at an emulator never sends its credentials to
     /// Twilio by default.
-    pub fn with_conversations_base(mut self, base: &str) -> Self {
-        self.conversations_base = base.trim_end_matches('/').to_string();
-        self
+    pub fn with_conversations_base(mut self, base: &str) -> Result<Self, TwilioError> {
+        (self.conversations_base, self.conversations_url) = parse_base(base)?;
+        Ok(self)
     }
 
     /// Where the Conversations API calls go, without a trailing slash.
@@ -141,7 +149,7 @@ impl FlexApiClient {
         query.push(("PageSize", self.page_size.to_string()));
         self.all_pages(
             UpstreamOp::List,
-            &self.base,
+            &self.base_url,
             "/v1/FlexFlows",
             &query,
             |page: FlexFlowPage| (page.flex_flows, page.meta.next_page_url),
@@ -182,13 +190,13 @@ impl FlexApiClient {
     async fn all_pages<P: DeserializeOwned, T>(
         &self,
         op: UpstreamOp,
-        base: &str,
+        base: &reqwest::Url,
         path: &str,
         query: &[(&str, String)],
         split: impl Fn(P) -> (Vec<T>, Option<String>),
     ) -> Result<Vec<T>, TwilioError> {
-        let mut url = reqwest::Url::parse(&format!("{base}{path}"))
-            .map_err(|e| TwilioError::Decode(format!("bad base URL: {e}")))?;
+        let mut url = base.clone();
+        url.set_path(path);
         url.query_pairs_mut().extend_pairs(query);
         let mut items = Vec::new();
         let mut next = Some(url.to_string());
@@ -199,7 +207,8 @@ impl FlexApiClient {
             // Credentials go only to the origin we were configured with.
             if !same_origin(&page_url, base) {
                 return Err(TwilioError::Decode(format!(
-                    "next_page_url points away from the configured API ({base})"
+                    "next_page_url points away from the configured API ({})",
+                    base.as_str().trim_end_matches('/')
                 )));
             }
             let page: P = self.call(op, self.http.get(&page_url)).await?;
@@ -267,9 +276,42 @@ impl FlexApiClient {
     }
 }
 
+/// A base URL as the client keeps it: its text without a trailing slash (paths are appended to
+/// it), and parsed. Checked as configuration checks it.
+fn parse_base(base: &str) -> Result<(String, reqwest::Url), TwilioError> {
+    let url = crate::config::urls::check_api_base(base).map_err(TwilioError::InvalidBase)?;
+    Ok((url.as_str().trim_end_matches('/').to_string(), url))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_base_that_is_not_an_https_origin_is_refused_at_construction() {
+        let client = |base: &str| {
+            FlexApiClient::new(
+                base,
+                Credentials::new("AC1", "token"),
+                Duration::from_secs(1),
+                Metrics::new(),
+            )
+        };
+        for base in ["https:", "https://", "http://[::1", "http://flex.example"] {
+            match client(base) {
+                Err(TwilioError::InvalidBase(message)) => {
+                    assert!(!message.contains("next_page_url"), "{message}")
+                }
+                other => panic!("{base}: {other:?}"),
+            }
+        }
+        let local = client("http://127.0.0.1:4010/").unwrap();
+        assert_eq!(local.conversations_base(), "http://127.0.0.1:4010");
+        assert!(matches!(
+            local.with_conversations_base("https://"),
+            Err(TwilioError::InvalidBase(_))
+        ));
+    }
 
     #[test]
     fn op_labels_are_distinct() {

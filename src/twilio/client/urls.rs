@@ -1,11 +1,11 @@
 //! The URLs the client builds and follows: which origin a page may lead to, a value as a path
 //! segment, and where the Conversations API is when only the Flex API was configured.
 
-pub(super) fn same_origin(url: &str, base: &str) -> bool {
-    match (reqwest::Url::parse(url), reqwest::Url::parse(base)) {
-        (Ok(url), Ok(base)) => url.origin() == base.origin() && url.username().is_empty(),
-        _ => false,
-    }
+/// Whether `url` is on `base`'s origin (scheme, host, port, as parsed), without user-info.
+pub(super) fn same_origin(url: &str, base: &reqwest::Url) -> bool {
+    reqwest::Url::parse(url).is_ok_and(|url| {
+        url.origin() == base.origin() && url.username().is_empty() && url.password().is_none()
+    })
 }
 
 /// `value` as one path segment: everything but RFC 3986's unreserved characters

@@ -10,6 +10,7 @@ use http::header::{CONTENT_TYPE, HOST, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, StatusCode, Uri};
 
 use super::{Emulator, addresses, auth, conversation, flows, list, messages, web_chats};
+use crate::text::Bounded;
 use crate::twilio::types::ErrorBody;
 
 pub fn router(emulator: Emulator) -> axum::Router {
@@ -39,7 +40,8 @@ pub fn router(emulator: Emulator) -> axum::Router {
 }
 
 /// Around every request: authenticate, answer, wait the configured latency, log one line. The
-/// log line has no headers: the `Authorization` header carries a secret.
+/// log line has no headers (the `Authorization` header carries a secret), and the method and
+/// path are cut to [`crate::text::LOGGED_MAX`] bytes.
 async fn gate(State(emulator): State<Emulator>, request: Request, next: Next) -> Response {
     let _in_flight = emulator.enter();
     let method = request.method().clone();
@@ -59,7 +61,12 @@ async fn gate(State(emulator): State<Emulator>, request: Request, next: Next) ->
         tokio::time::sleep(latency).await;
     }
     // The message names the first API it served; log readers match on it.
-    tracing::debug!(%method, %path, status = response.status().as_u16(), "flex api emulator");
+    tracing::debug!(
+        method = %Bounded(method.as_str()),
+        path = %Bounded(&path),
+        status = response.status().as_u16(),
+        "flex api emulator"
+    );
     response
 }
 
