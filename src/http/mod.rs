@@ -1,6 +1,7 @@
 //! The two listeners' routers: the public API (DESIGN §2) and the ops listener (DESIGN §3).
 
 mod admin;
+mod auth;
 mod error;
 mod health;
 mod limit;
@@ -22,6 +23,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 
+pub use auth::{AdminLockout, MIN_DISTINCT_CHARS, MIN_TOKEN_CHARS, check_admin_token};
 pub use error::{ApiError, ErrorCode};
 use limit::RateLimit;
 pub use limit::parse_trusted_proxy;
@@ -56,8 +58,8 @@ pub struct Shared {
     cache_control: HeaderValue,
     http_metrics: observe::HttpMetrics,
     pub provisioner: Arc<Provisioner>,
-    /// `FLEXROUTE_ADMIN_TOKEN`; `/admin/*` is off without one.
-    admin_token: Option<String>,
+    /// `FLEXROUTE_ADMIN_TOKEN` and what guards it; `/admin/*` is off without one.
+    admin: Option<auth::AdminAuth>,
     /// Where a reload reads the configuration from (absent for tables built in memory).
     pub reloader: Option<crate::reload::Reloader>,
     /// The per-client limit of the config endpoint, when `server.rate_limit_per_second` > 0.
@@ -79,7 +81,7 @@ impl AppState {
         table: Arc<RoutingTable>,
         metrics: Metrics,
         provisioner: Arc<Provisioner>,
-        admin_token: Option<String>,
+        admin: Option<(&str, AdminLockout)>,
         server: &ServerConfig,
         reloader: Option<crate::reload::Reloader>,
         sessions: Option<Arc<crate::session::backend::Sessions>>,
@@ -96,7 +98,9 @@ impl AppState {
             table: ArcSwap::new(table),
             provisioner,
             reloader,
-            admin_token: admin_token.filter(|t| !t.is_empty()),
+            admin: admin
+                .filter(|(token, _)| !token.is_empty())
+                .map(|(token, lockout)| auth::AdminAuth::new(token, lockout, &metrics)),
             cache: ResponseCache::new(server.cache_max_entries),
             rate_limit: RateLimit::new(server, metrics.rate_limited.clone()),
             sessions,
@@ -222,7 +226,7 @@ pub fn public_router(state: AppState) -> observe::Observed<Router> {
 pub fn ops_router(state: AppState) -> Router {
     let admin = router(admin_routes()).route_layer(axum::middleware::from_fn_with_state(
         state.clone(),
-        admin::require_token,
+        auth::require_token,
     ));
     router(ops_routes())
         .merge(admin)

@@ -78,7 +78,7 @@ pub struct PublicApi;
         (name = "admin", description = "Each pair's state, plan/apply and reload (bearer token)."),
         (name = "meta", description = "This document."),
     ),
-    modifiers(&Refusals, &RequiredHeaders, &AdminToken),
+    modifiers(&Refusals, &AdminLockedOut, &RequiredHeaders, &AdminToken),
 )]
 pub struct OpsApi;
 
@@ -177,6 +177,28 @@ impl Modify for RateLimited {
     }
 }
 
+/// `429 rate_limited` on the admin routes, for an address that sent too many wrong tokens
+/// (`src/http/auth.rs`).
+struct AdminLockedOut;
+
+impl Modify for AdminLockedOut {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (_, operation) in operations(openapi).filter(|(path, _)| path.starts_with("/admin/")) {
+            let response = error_response(
+                "`rate_limited`: this address (an IPv6 client: its /64) sent 10 wrong bearer \
+                tokens within a minute, and is refused for 5 minutes whatever it sends, the \
+                right token included. `Retry-After` says when to ask again."
+                    .into(),
+                ("Retry-After", Seconds::schema()),
+            );
+            operation
+                .responses
+                .responses
+                .insert("429".into(), response.into());
+        }
+    }
+}
+
 /// Every documented response header is always sent, except the CORS ones, which depend on the
 /// request's `Origin`. (utoipa's header attribute has no `required`, so it is set here.)
 struct RequiredHeaders;
@@ -216,7 +238,8 @@ impl Modify for AdminToken {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "The value of `FLEXROUTE_ADMIN_TOKEN`, compared in constant time.",
+                        "The value of `FLEXROUTE_ADMIN_TOKEN`, compared in constant time; the \
+                        scheme in any case (`bearer` too).",
                     ))
                     .build(),
             ),

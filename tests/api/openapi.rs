@@ -21,7 +21,7 @@ use serde_json::Value;
 use crate::common::{FIXTURE, Server, raw_exchange};
 use crate::provisioning::{emulator, start_provisioning};
 
-const ADMIN: &str = "admin-token-test-77";
+const ADMIN: &str = crate::common::ADMIN_TOKEN;
 const METHODS: [Method; 6] = [
     Method::GET,
     Method::POST,
@@ -749,6 +749,36 @@ async fn ops_answers_match_the_document() {
         (422, &"failure".into()),
         "{body}"
     );
+    server.stop().await;
+
+    // An address that sent a wrong token, with a lockout of one failure: every admin
+    // operation answers 429, the right token included.
+    let services = Services {
+        admin_token: Some(ADMIN.into()),
+        admin_lockout: flexroute::http::AdminLockout {
+            max_failures: 1,
+            ..Default::default()
+        },
+        ..Services::default()
+    };
+    let server = Server::start_full(FIXTURE, Environment::default(), services).await;
+    let response = request(&server, server.ops, Method::GET, "/admin/routes")
+        .bearer_auth("wrong-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(contract.check(Method::GET, response).await.0, 401);
+    for (method, path) in [
+        (Method::GET, "/admin/routes"),
+        (Method::POST, "/admin/provision"),
+        (Method::POST, "/admin/reload"),
+    ] {
+        let (status, body) = check_admin(&server, &contract, method, path).await;
+        assert_eq!(
+            (status, &body["error"]["code"]),
+            (429, &"rate_limited".into())
+        );
+    }
     server.stop().await;
 
     // Without a token, the admin API does not exist.
