@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use arc_swap::ArcSwap;
 use axum::Router;
 use axum::extract::Request;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, Version, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
@@ -232,18 +232,40 @@ pub fn ops_router(state: AppState) -> Router {
         .merge(admin)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
-        .layer(axum::middleware::from_fn(refuse_large_bodies))
+        .layer(axum::middleware::from_fn(refuse_bad_requests))
         .with_state(state)
 }
 
-/// `413 payload_too_large` for a declared body over [`MAX_BODY_BYTES`], before any handler
-/// runs. A chunked body is never read by any handler: hyper discards what fits in its buffer
-/// and closes the connection rather than read on.
-async fn refuse_large_bodies(request: Request, next: Next) -> Response {
-    match body_too_large(request.headers()) {
+/// Before any handler runs: `400 invalid_request` without exactly one `Host`
+/// ([`host_refused`]), `413 payload_too_large` for a declared body over [`MAX_BODY_BYTES`]. A
+/// chunked body is never read by any handler: hyper discards what fits in its buffer and
+/// closes the connection rather than read on.
+async fn refuse_bad_requests(request: Request, next: Next) -> Response {
+    let refused = host_refused(request.version(), request.headers())
+        .or_else(|| body_too_large(request.headers()));
+    match refused {
         Some(refused) => refused,
         None => next.run(request).await,
     }
+}
+
+/// `400 invalid_request` for a request RFC 9112 §3.2 says must get one: an HTTP/1.1 request
+/// without `Host`, or any request with more than one `Host` line (which one would decide the
+/// site?). HTTP/1.0 may leave it out. One header lookup, no allocation, when it is right.
+fn host_refused(version: Version, headers: &header::HeaderMap) -> Option<Response> {
+    let mut hosts = headers.get_all(header::HOST).iter();
+    let message = match (hosts.next(), hosts.next()) {
+        (Some(_), None) => return None,
+        (None, _) if version < Version::HTTP_11 => return None,
+        (None, _) => "an HTTP/1.1 request needs a Host header",
+        (Some(_), Some(_)) => "a request may have only one Host header",
+    };
+    let mut response = ApiError::new(ErrorCode::InvalidRequest, message).into_response();
+    // Whoever sent it does not speak HTTP as the server reads it: do not read on.
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    Some(response)
 }
 
 /// The `413` for a request whose declared body is over [`MAX_BODY_BYTES`].
