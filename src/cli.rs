@@ -194,16 +194,32 @@ fn print_error(error: &ConfigError) {
     }
 }
 
-/// Credentials and admin token from the process environment (read here, never stored in the
-/// configuration, so they cannot reach its error messages).
-fn services_from_env(config_source: Option<ConfigSource>) -> Services {
+/// Credentials and, for `serve`, the admin token from the process environment (read here,
+/// never stored in the configuration, so they cannot reach its error messages).
+fn services_from_env(config_source: Option<ConfigSource>, admin_token: Option<String>) -> Services {
     Services {
         config_source,
         credentials: Credentials::from_env(|name| std::env::var(name).ok()),
         store: None,
-        admin_token: std::env::var("FLEXROUTE_ADMIN_TOKEN")
-            .ok()
-            .filter(|t| !t.is_empty()),
+        admin_token,
+        admin_lockout: Default::default(),
+    }
+}
+
+/// `FLEXROUTE_ADMIN_TOKEN` when set and not empty; `Err` naming what makes it too weak (never
+/// the token itself).
+fn admin_token_from_env() -> Result<Option<String>, String> {
+    match std::env::var("FLEXROUTE_ADMIN_TOKEN") {
+        Ok(token) if !token.is_empty() => {
+            crate::http::check_admin_token(&token)?;
+            Ok(Some(token))
+        }
+        Ok(_) | Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(
+            "FLEXROUTE_ADMIN_TOKEN is refused: it is not valid UTF-8 (letters, digits and \
+            punctuation only); generate one with `openssl rand -hex 32`"
+                .to_string(),
+        ),
     }
 }
 
@@ -229,6 +245,15 @@ fn serve(path: &Path, sandbox: bool) -> ExitCode {
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }
+    // A weak admin token stops the start, like a bad config file (the problem is named, the
+    // token never printed).
+    let admin_token = match admin_token_from_env() {
+        Ok(token) => token,
+        Err(problem) => {
+            println!("{problem}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match runtime() {
         Ok(runtime) => runtime,
         Err(code) => return code,
@@ -239,7 +264,7 @@ fn serve(path: &Path, sandbox: bool) -> ExitCode {
             path: path.to_path_buf(),
             env,
         };
-        let mut services = services_from_env(Some(source));
+        let mut services = services_from_env(Some(source), admin_token);
         if sandbox {
             crate::sandbox::start(&mut config, &mut services).await?;
         }
@@ -310,7 +335,7 @@ fn plan(path: &Path, apply: bool) -> ExitCode {
         Err(code) => return code,
     };
     let result = runtime.block_on(async {
-        let state = crate::app(&loaded.config, services_from_env(None))
+        let state = crate::app(&loaded.config, services_from_env(None, None))
             .await
             .map_err(|e| format!("cannot open the state store: {e}"))?;
         let items = if apply {

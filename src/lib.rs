@@ -60,8 +60,11 @@ pub struct Services {
     pub credentials: Option<Credentials>,
     /// Replaces the store `provisioning.state` names (sandbox mode keeps state in memory).
     pub store: Option<Arc<dyn StateStore>>,
-    /// `FLEXROUTE_ADMIN_TOKEN`: enables `/admin/*` on the ops listener.
+    /// `FLEXROUTE_ADMIN_TOKEN`: enables `/admin/*` on the ops listener. Refused when weak
+    /// ([`http::check_admin_token`]).
     pub admin_token: Option<String>,
+    /// What an address that keeps sending wrong admin tokens is held to.
+    pub admin_lockout: http::AdminLockout,
     /// The file (and environment) the configuration came from: enables hot reload.
     pub config_source: Option<reload::ConfigSource>,
 }
@@ -69,6 +72,10 @@ pub struct Services {
 /// Builds the application state for a validated configuration: the routing table, the state
 /// store (read once, no upstream call), the Twilio client and the provisioner.
 pub async fn app(config: &Config, services: Services) -> std::io::Result<AppState> {
+    if let Some(token) = services.admin_token.as_deref().filter(|t| !t.is_empty()) {
+        http::check_admin_token(token)
+            .map_err(|problem| std::io::Error::new(std::io::ErrorKind::InvalidInput, problem))?;
+    }
     let metrics = Metrics::new();
     let table = Arc::new(RoutingTable::build(config));
     let store = match services.store {
@@ -122,7 +129,10 @@ pub async fn app(config: &Config, services: Services) -> std::io::Result<AppStat
         table,
         metrics,
         provisioner,
-        services.admin_token,
+        services
+            .admin_token
+            .as_deref()
+            .map(|token| (token, services.admin_lockout)),
         &config.server,
         reloader,
         sessions,

@@ -36,6 +36,9 @@ pub struct Metrics {
     pub webchat_sessions: IntCounterVec,
     /// `refreshToken` calls by configured pair and outcome.
     pub token_refreshes: IntCounterVec,
+    /// `/admin/*` requests refused for their credentials, by reason (three fixed values; no
+    /// address label: unbounded).
+    pub admin_auth_failures: IntCounterVec,
 }
 
 /// Buckets for a service that answers from memory in microseconds, but may wait for an
@@ -173,8 +176,17 @@ impl Metrics {
             &["site", "language", "outcome"],
         )
         .expect("valid metric");
+        let admin_auth_failures = IntCounterVec::new(
+            Opts::new(
+                "flexroute_admin_auth_failures_total",
+                "Requests to /admin/* refused for their credentials: missing (no bearer token), wrong (a bearer token that is not FLEXROUTE_ADMIN_TOKEN), blocked (429: the address sent too many wrong tokens; the token is not looked at).",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(webchat_sessions.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(admin_auth_failures.clone()),
             Box::new(token_refreshes.clone()),
             Box::new(http_requests.clone()),
             Box::new(http_duration.clone()),
@@ -204,6 +216,9 @@ impl Metrics {
         for outcome in ["granted", "busy", "lost"] {
             leases.with_label_values(&[outcome]);
         }
+        for reason in ["missing", "wrong", "blocked"] {
+            admin_auth_failures.with_label_values(&[reason]);
+        }
         state_store_up.set(1);
         Self {
             registry,
@@ -225,6 +240,7 @@ impl Metrics {
             rate_limit_clients,
             webchat_sessions,
             token_refreshes,
+            admin_auth_failures,
         }
     }
 

@@ -1,12 +1,11 @@
 //! `/admin/*` on the ops listener (DESIGN §3): each pair's state, and plan/apply over HTTP.
-//! Only with `Authorization: Bearer $FLEXROUTE_ADMIN_TOKEN`; without a configured token the
-//! endpoints do not exist. Answers carry SIDs and states, never a credential.
+//! Only with `Authorization: Bearer $FLEXROUTE_ADMIN_TOKEN` (`super::auth`); without a
+//! configured token the endpoints do not exist. Answers carry SIDs and states, never a
+//! credential.
 
 use axum::Json;
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use http::header;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -14,37 +13,6 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use crate::provision::plan::{self, PlanItem};
 use crate::reload::ReloadReport;
-
-pub async fn require_token(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(expected) = app.admin_token.as_deref() else {
-        return ApiError::new(ErrorCode::NotFound, "no such endpoint").into_response();
-    };
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
-        next.run(request).await
-    } else {
-        ApiError::new(ErrorCode::Unauthorized, "missing or wrong admin token").into_response()
-    }
-}
-
-/// Takes the same time whatever the inputs hold and however long the expected token is: every
-/// byte of the longer input is compared (the shorter is read as zeros past its end), and a
-/// length difference only sets the result, so neither the token's bytes nor its length can
-/// be learnt from response times. Only the length the caller sent shows, which it knows.
-fn constant_time_eq(given: &[u8], expected: &[u8]) -> bool {
-    let longest = given.len().max(expected.len());
-    let differences = (0..longest).fold(0u8, |acc, i| {
-        let a = given.get(i).copied().unwrap_or(0);
-        let b = expected.get(i).copied().unwrap_or(0);
-        acc | (a ^ b)
-    });
-    differences == 0 && given.len() == expected.len()
-}
 
 /// `GET /admin/routes`' answer.
 #[derive(Serialize, ToSchema)]
@@ -286,31 +254,5 @@ pub async fn reload(State(app): State<AppState>) -> Response {
             }),
         )
             .into_response(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::constant_time_eq;
-
-    #[test]
-    fn tokens_match_only_when_equal() {
-        let token = b"admin-token-51aa0f3e";
-        assert!(constant_time_eq(token, token));
-        assert!(!constant_time_eq(b"admin-token-51aa0f3f", token));
-        assert!(!constant_time_eq(b"admin-token", token), "a prefix");
-        assert!(
-            !constant_time_eq(b"admin-token-51aa0f3e\0", token),
-            "zero padding"
-        );
-        assert!(!constant_time_eq(b"", token));
-        assert!(!constant_time_eq(token, b""));
-    }
-
-    #[test]
-    fn the_admin_listener_is_loopback_by_default() {
-        let server = crate::config::ServerConfig::default();
-        let address: std::net::SocketAddr = server.admin_listen.parse().unwrap();
-        assert!(address.ip().is_loopback(), "{address}");
     }
 }

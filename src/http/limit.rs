@@ -96,7 +96,7 @@ fn parse_hop(entry: &str) -> Option<IpAddr> {
 
 /// IPv6 clients are limited per /64: one subscriber usually holds a whole /64, and keying on
 /// full addresses would let it take a fresh burst with every address.
-fn key(ip: IpAddr) -> IpAddr {
+pub(super) fn key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !(u64::MAX as u128))),

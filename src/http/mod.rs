@@ -1,6 +1,7 @@
 //! The two listeners' routers: the public API (DESIGN §2) and the ops listener (DESIGN §3).
 
 mod admin;
+mod auth;
 mod capacity;
 mod error;
 mod health;
@@ -18,11 +19,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use arc_swap::ArcSwap;
 use axum::Router;
 use axum::extract::Request;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, Version, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 
+pub use auth::{AdminLockout, MIN_DISTINCT_CHARS, MIN_TOKEN_CHARS, check_admin_token};
 pub use capacity::raise_descriptor_limit;
 pub use error::{ApiError, ErrorCode};
 use limit::RateLimit;
@@ -58,8 +60,8 @@ pub struct Shared {
     cache_control: HeaderValue,
     http_metrics: observe::HttpMetrics,
     pub provisioner: Arc<Provisioner>,
-    /// `FLEXROUTE_ADMIN_TOKEN`; `/admin/*` is off without one.
-    admin_token: Option<String>,
+    /// `FLEXROUTE_ADMIN_TOKEN` and what guards it; `/admin/*` is off without one.
+    admin: Option<auth::AdminAuth>,
     /// Where a reload reads the configuration from (absent for tables built in memory).
     pub reloader: Option<crate::reload::Reloader>,
     /// The per-client limit of the config endpoint, when `server.rate_limit_per_second` > 0.
@@ -81,7 +83,7 @@ impl AppState {
         table: Arc<RoutingTable>,
         metrics: Metrics,
         provisioner: Arc<Provisioner>,
-        admin_token: Option<String>,
+        admin: Option<(&str, AdminLockout)>,
         server: &ServerConfig,
         reloader: Option<crate::reload::Reloader>,
         sessions: Option<Arc<crate::session::backend::Sessions>>,
@@ -98,7 +100,9 @@ impl AppState {
             table: ArcSwap::new(table),
             provisioner,
             reloader,
-            admin_token: admin_token.filter(|t| !t.is_empty()),
+            admin: admin
+                .filter(|(token, _)| !token.is_empty())
+                .map(|(token, lockout)| auth::AdminAuth::new(token, lockout, &metrics)),
             cache: ResponseCache::new(server.cache_max_entries),
             rate_limit: RateLimit::new(server, metrics.rate_limited.clone()),
             sessions,
@@ -224,24 +228,46 @@ pub fn public_router(state: AppState) -> observe::Observed<Router> {
 pub fn ops_router(state: AppState) -> Router {
     let admin = router(admin_routes()).route_layer(axum::middleware::from_fn_with_state(
         state.clone(),
-        admin::require_token,
+        auth::require_token,
     ));
     router(ops_routes())
         .merge(admin)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
-        .layer(axum::middleware::from_fn(refuse_large_bodies))
+        .layer(axum::middleware::from_fn(refuse_bad_requests))
         .with_state(state)
 }
 
-/// `413 payload_too_large` for a declared body over [`MAX_BODY_BYTES`], before any handler
-/// runs. A chunked body is never read by any handler: hyper discards what fits in its buffer
-/// and closes the connection rather than read on.
-async fn refuse_large_bodies(request: Request, next: Next) -> Response {
-    match body_too_large(request.headers()) {
+/// Before any handler runs: `400 invalid_request` without exactly one `Host`
+/// ([`host_refused`]), `413 payload_too_large` for a declared body over [`MAX_BODY_BYTES`]. A
+/// chunked body is never read by any handler: hyper discards what fits in its buffer and
+/// closes the connection rather than read on.
+async fn refuse_bad_requests(request: Request, next: Next) -> Response {
+    let refused = host_refused(request.version(), request.headers())
+        .or_else(|| body_too_large(request.headers()));
+    match refused {
         Some(refused) => refused,
         None => next.run(request).await,
     }
+}
+
+/// `400 invalid_request` for a request RFC 9112 §3.2 says must get one: an HTTP/1.1 request
+/// without `Host`, or any request with more than one `Host` line (which one would decide the
+/// site?). HTTP/1.0 may leave it out. One header lookup, no allocation, when it is right.
+fn host_refused(version: Version, headers: &header::HeaderMap) -> Option<Response> {
+    let mut hosts = headers.get_all(header::HOST).iter();
+    let message = match (hosts.next(), hosts.next()) {
+        (Some(_), None) => return None,
+        (None, _) if version < Version::HTTP_11 => return None,
+        (None, _) => "an HTTP/1.1 request needs a Host header",
+        (Some(_), Some(_)) => "a request may have only one Host header",
+    };
+    let mut response = ApiError::new(ErrorCode::InvalidRequest, message).into_response();
+    // Whoever sent it does not speak HTTP as the server reads it: do not read on.
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    Some(response)
 }
 
 /// The `413` for a request whose declared body is over [`MAX_BODY_BYTES`].

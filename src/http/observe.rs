@@ -1,6 +1,6 @@
 //! One middleware for every public request: the request counter and latency histogram, a
-//! debug log line, and the `413` for a declared body over `MAX_BODY_BYTES` (counted like any
-//! answer). The route label is the matched pattern, so unknown paths collapse into one
+//! debug log line, the `400` for a request without exactly one `Host` and the `413` for a
+//! declared body over `MAX_BODY_BYTES` (counted like any answer). The route label is the matched pattern, so unknown paths collapse into one
 //! `unmatched` series instead of one per path. Metric handles are looked up once per (route,
 //! status) and kept, so a request costs atomic increments, not label hashing.
 
@@ -83,9 +83,9 @@ impl HttpMetrics {
     }
 }
 
-/// The public router wrapped once, outside it: metrics, the `413`, and panics turned into
-/// `500 internal`. Outside rather than as router layers because each `Router::layer` boxes and
-/// clones every route's service again on every request; this costs neither. The route label is
+/// The public router wrapped once, outside it: metrics, the `400` and `413`, and panics turned
+/// into `500 internal`. Outside rather than as router layers because each `Router::layer` boxes
+/// and clones every route's service again on every request; this costs neither. The route label is
 /// the request path when it is one of the router's (all are static paths, so that is exactly
 /// what the router matched), else `unmatched`.
 #[derive(Clone)]
@@ -141,7 +141,9 @@ where
         let started = Instant::now();
         let route = self.app.http_metrics.index_of(request.uri().path());
         let method = tracing::enabled!(tracing::Level::DEBUG).then(|| request.method().clone());
-        let at_once = super::body_too_large(request.headers()).or_else(|| self.shortcut(&request));
+        let at_once = super::host_refused(request.version(), request.headers())
+            .or_else(|| super::body_too_large(request.headers()))
+            .or_else(|| self.shortcut(&request));
         let inner = match at_once {
             Some(response) => Inner::Ready {
                 response: Some(response),
@@ -282,7 +284,12 @@ flex_flow_sid = "FO0123456789abcdef0123456789abcdef"
     #[tokio::test]
     async fn a_panic_is_a_counted_500_and_the_route_label_is_the_path_or_unmatched() {
         let (service, app) = observed().await;
-        let get = |uri: &str| http::Request::get(uri).body(Body::empty()).unwrap();
+        let get = |uri: &str| {
+            http::Request::get(uri)
+                .header("host", "acme.example")
+                .body(Body::empty())
+                .unwrap()
+        };
         let (status, body) = call(service.clone(), get("/v1/webchat/config?site=acme")).await;
         assert_eq!(status, 500);
         assert!(body.contains(r#""code":"internal""#), "{body}");
@@ -292,6 +299,7 @@ flex_flow_sid = "FO0123456789abcdef0123456789abcdef"
         let (status, _) = call(service.clone(), get("/no/such/path")).await;
         assert_eq!(status, 404);
         let large = http::Request::get("/healthz")
+            .header("host", "acme.example")
             .header("content-length", "1000000")
             .body(Body::empty())
             .unwrap();
@@ -317,7 +325,12 @@ flex_flow_sid = "FO0123456789abcdef0123456789abcdef"
     async fn a_panic_in_the_shortcut_is_a_counted_500_and_other_paths_take_the_router() {
         let (service, app) = observed().await;
         let service = service.with_shortcut(shortcut_with_a_bug);
-        let get = |uri: &str| http::Request::get(uri).body(Body::empty()).unwrap();
+        let get = |uri: &str| {
+            http::Request::get(uri)
+                .header("host", "acme.example")
+                .body(Body::empty())
+                .unwrap()
+        };
         let (status, body) = call(service.clone(), get("/v1/webchat/config?site=acme")).await;
         assert_eq!(status, 500);
         assert!(body.contains(r#""code":"internal""#), "{body}");

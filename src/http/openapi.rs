@@ -78,7 +78,7 @@ pub struct PublicApi;
         (name = "admin", description = "Each pair's state, plan/apply and reload (bearer token)."),
         (name = "meta", description = "This document."),
     ),
-    modifiers(&Refusals, &RequiredHeaders, &AdminToken),
+    modifiers(&Refusals, &AdminLockedOut, &RequiredHeaders, &AdminToken),
 )]
 pub struct OpsApi;
 
@@ -103,7 +103,12 @@ fn operations(
 
 /// An error answer: the error body, `Cache-Control: no-store`, and one more header.
 fn error_response(description: String, (name, schema): (&str, RefOr<Schema>)) -> ResponseBuilder {
-    let header = |schema: RefOr<Schema>| HeaderBuilder::new().schema(Some(schema)).build();
+    let header = HeaderBuilder::new().schema(Some(schema)).build();
+    plain_error_response(description).header(name, header)
+}
+
+/// An error answer: the error body and `Cache-Control: no-store`.
+fn plain_error_response(description: String) -> ResponseBuilder {
     ResponseBuilder::new()
         .description(description)
         .content(
@@ -112,23 +117,33 @@ fn error_response(description: String, (name, schema): (&str, RefOr<Schema>)) ->
                 .schema(Some(Ref::from_schema_name(ErrorBody::name())))
                 .build(),
         )
-        .header("Cache-Control", header(NoStore::schema()))
-        .header(name, header(schema))
+        .header(
+            "Cache-Control",
+            HeaderBuilder::new().schema(Some(NoStore::schema())).build(),
+        )
 }
 
-/// What every operation may answer before its handler runs: `413 payload_too_large` (on both
-/// listeners, ahead of routing on the public one and of the admin token on the ops one), and,
-/// without a body so only in the description, hyper's `431` and `400`.
+/// What every operation may answer before its handler runs: `400 invalid_request` without
+/// exactly one `Host` and `413 payload_too_large` (on both listeners, ahead of routing on the
+/// public one and of the admin token on the ops one), and, without a body so only in the
+/// description, hyper's `431` and `400`.
 struct Refusals;
+
+/// Why any operation may answer `400`.
+const HOST_REFUSAL: &str = "`invalid_request`: an HTTP/1.1 request without a `Host` header, or \
+    any request with more than one (RFC 9112 §3.2). Answered before the request is looked at \
+    further; the connection is closed.";
 
 impl Modify for Refusals {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let description = openapi.info.description.get_or_insert_with(String::new);
         description.push_str(&format!(
-            "\n\nEvery operation answers `413 payload_too_large` to a request that declares a \
-            body over {MAX_BODY_BYTES} bytes (only the session routes read one). The HTTP layer, before \
-            the API, answers `431` with no body to a request line and headers over {} KiB, and \
-            `400` with no body to a request that is not valid HTTP/1.1.",
+            "\n\nEvery operation answers `400 invalid_request` to an HTTP/1.1 request without \
+            exactly one `Host` header (HTTP/1.0 may leave it out), and `413 payload_too_large` \
+            to a request that declares a body over {MAX_BODY_BYTES} bytes (only the session \
+            routes read one). The HTTP layer, before the API, answers `431` with no body to a \
+            request line and headers over {} KiB, and `400` with no body to a request that is \
+            not valid HTTP/1.1.",
             MAX_HEADER_BYTES / 1024
         ));
         let components = openapi.components.get_or_insert_with(Default::default);
@@ -146,10 +161,18 @@ impl Modify for Refusals {
                 ),
                 ("Connection", ConnectionClose::schema()),
             );
-            operation
-                .responses
-                .responses
-                .insert("413".into(), response.into());
+            let responses = &mut operation.responses.responses;
+            responses.insert("413".into(), response.into());
+            // An operation's own `400` (a bad parameter) gains the reason; the others get one.
+            match responses.get_mut("400") {
+                Some(RefOr::T(own)) => {
+                    own.description = format!("{} Or {HOST_REFUSAL}", own.description);
+                }
+                _ => {
+                    let response = plain_error_response(HOST_REFUSAL.into());
+                    responses.insert("400".into(), response.into());
+                }
+            }
         }
     }
 }
@@ -166,6 +189,28 @@ impl Modify for RateLimited {
                 "`rate_limited`: only when `server.rate_limit_per_second` is set (it is 0, no \
                 limit, by default): this client address (an IPv6 client: its /64) has spent its \
                 `server.rate_limit_burst`. `Retry-After` says when to ask again."
+                    .into(),
+                ("Retry-After", Seconds::schema()),
+            );
+            operation
+                .responses
+                .responses
+                .insert("429".into(), response.into());
+        }
+    }
+}
+
+/// `429 rate_limited` on the admin routes, for an address that sent too many wrong tokens
+/// (`src/http/auth.rs`).
+struct AdminLockedOut;
+
+impl Modify for AdminLockedOut {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (_, operation) in operations(openapi).filter(|(path, _)| path.starts_with("/admin/")) {
+            let response = error_response(
+                "`rate_limited`: this address (an IPv6 client: its /64) sent 10 wrong bearer \
+                tokens within a minute, and is refused for 5 minutes whatever it sends, the \
+                right token included. `Retry-After` says when to ask again."
                     .into(),
                 ("Retry-After", Seconds::schema()),
             );
@@ -216,7 +261,8 @@ impl Modify for AdminToken {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "The value of `FLEXROUTE_ADMIN_TOKEN`, compared in constant time.",
+                        "The value of `FLEXROUTE_ADMIN_TOKEN`, compared in constant time; the \
+                        scheme in any case (`bearer` too).",
                     ))
                     .build(),
             ),

@@ -64,11 +64,12 @@ impl ConnectionLimits {
         }
     }
 
-    /// The ops listener's: the same timeouts, its own small share of connections.
+    /// The ops listener's: the same timeouts, its own small share of connections, and the
+    /// peer address on every request (the admin API keeps count of wrong tokens per peer).
     pub fn ops(server: &ServerConfig) -> Self {
         Self {
             max_connections: capacity::OPS_CONNECTIONS,
-            attach_peer: false,
+            attach_peer: true,
             ..Self::public(server, u64::MAX)
         }
     }

@@ -37,10 +37,12 @@ static JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// The widget configuration for the visitor's site and language.
 ///
-/// The site comes from `site`, else the host of `Origin`, else of the page URL (`page` or `Referer`), else `Host`. The
-/// language from `lang`, else the page URL's first path segment (sites with
-/// `path_language = true`), else the site's language cookie, else `Accept-Language`, else the
-/// site's default. Unknown query parameters are ignored; an empty one counts as absent.
+/// The site comes from `site`, else the host of `Origin`, else of the page URL (`page` or
+/// `Referer`), else the request's host (an absolute-form target's authority, else `Host`; one
+/// that is not a host name matches no site). The language from `lang`, else the page URL's
+/// first path segment (sites with `path_language = true`), else the site's language cookie,
+/// else `Accept-Language` (several lines read as one list), else the site's default. Unknown
+/// query parameters are ignored; an empty one counts as absent.
 #[utoipa::path(
     get,
     path = "/v1/webchat/config",
@@ -180,11 +182,25 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> 
 }
 
 /// A list-valued header as text, with any invalid byte replaced, so that one bad entry is
-/// skipped by the parser rather than costing the whole header. Borrowed unless repaired.
-fn header_list<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<Cow<'a, str>> {
-    headers
-        .get(name)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()))
+/// skipped by the parser rather than costing the whole header. Several lines of it are read as
+/// one, joined by `separator` (RFC 9110 §5.3: `, ` for `Accept-Language`; RFC 6265 §5.4: `; `
+/// for `Cookie`). Borrowed, with no allocation, when there is one line and it needs no repair.
+fn header_list<'a>(
+    headers: &'a HeaderMap,
+    name: &HeaderName,
+    separator: &str,
+) -> Option<Cow<'a, str>> {
+    let mut lines = headers.get_all(name).iter();
+    let first = String::from_utf8_lossy(lines.next()?.as_bytes());
+    let Some(second) = lines.next() else {
+        return Some(first);
+    };
+    let mut joined = first.into_owned();
+    for line in std::iter::once(second).chain(lines) {
+        joined.push_str(separator);
+        joined.push_str(&String::from_utf8_lossy(line.as_bytes()));
+    }
+    Some(Cow::Owned(joined))
 }
 
 /// The list-valued headers, held for the duration of a request so that [`Inputs`] can borrow.
@@ -196,15 +212,26 @@ struct ListHeaders<'a> {
 impl<'a> ListHeaders<'a> {
     fn read(headers: &'a HeaderMap) -> Self {
         Self {
-            cookie: header_list(headers, &header::COOKIE),
-            accept_language: header_list(headers, &header::ACCEPT_LANGUAGE),
+            cookie: header_list(headers, &header::COOKIE, "; "),
+            accept_language: header_list(headers, &header::ACCEPT_LANGUAGE, ", "),
         }
+    }
+}
+
+/// The host the request was sent to: the authority of an absolute-form request target
+/// (`GET http://acme.example/… HTTP/1.1`), which RFC 9112 §3.2.2 says wins over `Host`, else
+/// `Host`.
+fn request_host<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<&'a str> {
+    match uri.authority() {
+        Some(authority) => Some(authority.as_str()),
+        None => header_str(headers, &header::HOST),
     }
 }
 
 fn inputs<'a>(
     query: &'a Query<'_>,
     lists: &'a ListHeaders<'_>,
+    uri: &'a Uri,
     headers: &'a HeaderMap,
 ) -> Inputs<'a> {
     Inputs {
@@ -213,7 +240,7 @@ fn inputs<'a>(
         page: query.page.as_deref(),
         origin: header_str(headers, &header::ORIGIN),
         referer: header_str(headers, &header::REFERER),
-        host: header_str(headers, &header::HOST),
+        host: request_host(uri, headers),
         cookie: lists.cookie.as_deref(),
         accept_language: lists.accept_language.as_deref(),
     }
@@ -241,7 +268,7 @@ struct Decided {
 fn decide(table: &RoutingTable, uri: &Uri, headers: &HeaderMap) -> Result<Decided, ApiError> {
     let query = parse_query(uri)?;
     let lists = ListHeaders::read(headers);
-    let decision = resolve::resolve(table, &inputs(&query, &lists, headers))
+    let decision = resolve::resolve(table, &inputs(&query, &lists, uri, headers))
         .map_err(|unknown| unknown_site(unknown.explicit))?;
     Ok(Decided {
         site: decision.site,
@@ -505,7 +532,9 @@ pub async fn preflight(State(app): State<AppState>, request: Request) -> Respons
     };
     let table = app.table();
     let lists = ListHeaders::read(&parts.headers);
-    let Ok(decision) = resolve::resolve(&table, &inputs(&query, &lists, &parts.headers)) else {
+    let Ok(decision) =
+        resolve::resolve(&table, &inputs(&query, &lists, &parts.uri, &parts.headers))
+    else {
         return response;
     };
     let site = &table.sites[decision.site];

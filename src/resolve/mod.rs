@@ -17,6 +17,7 @@ pub struct Inputs<'a> {
     pub page: Option<&'a str>,
     pub origin: Option<&'a str>,
     pub referer: Option<&'a str>,
+    /// The host the request was sent to: an absolute-form target's authority, else `Host`.
     pub host: Option<&'a str>,
     pub cookie: Option<&'a str>,
     pub accept_language: Option<&'a str>,

@@ -80,26 +80,39 @@ impl HostIndex {
         };
     }
 
-    /// The site claiming `host` (any case, with or without a port or a trailing dot).
+    /// The site claiming `host` (any case, with or without a port or one trailing dot). A host
+    /// that is not a host name — anything but letters, digits, `-` and `_` in non-empty labels
+    /// between dots (`evil.example#.acme.example`, `a@b.acme.example`, `a b.acme.example`,
+    /// `localhost..`) — matches no site, not even a wildcard it ends like. Checked in the same
+    /// pass that lower-cases it, with no allocation.
     pub fn lookup(&self, host: &str) -> Option<usize> {
-        let host = strip_port(host).trim_end_matches('.');
+        let host = strip_port(host);
+        let host = host.strip_suffix('.').unwrap_or(host);
         if host.is_empty() || host.len() > MAX_HOST {
             return None;
         }
         let mut buf = [0u8; MAX_HOST];
         let lower = &mut buf[..host.len()];
-        lower.copy_from_slice(host.as_bytes());
-        lower.make_ascii_lowercase();
+        // `.` before the first byte: a leading dot is an empty label.
+        let mut previous = b'.';
+        for (slot, byte) in lower.iter_mut().zip(host.bytes()) {
+            let byte = byte.to_ascii_lowercase();
+            match byte {
+                b'.' if previous == b'.' => return None,
+                b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => *slot = byte,
+                _ => return None,
+            }
+            previous = byte;
+        }
+        if previous == b'.' {
+            return None; // `localhost..`: an empty last label
+        }
         let lower = std::str::from_utf8(lower).ok()?;
         if let Some(site) = self.exact.get(lower) {
             return Some(*site);
         }
         let mut rest = lower;
         while let Some(dot) = rest.find('.') {
-            if dot == 0 {
-                // An empty label (`.acme.example`, `a..acme.example`): no host, so no subdomain.
-                return None;
-            }
             rest = &rest[dot + 1..];
             if let Some(site) = self.wildcard.get(rest) {
                 return Some(*site);
@@ -193,6 +206,35 @@ mod tests {
         );
         assert_eq!(index.lookup(""), None);
         assert_eq!(index.lookup(&"a.".repeat(300)), None);
+    }
+
+    #[test]
+    fn what_is_not_a_host_name_matches_nothing() {
+        let mut index = HostIndex::default();
+        index.insert(&HostPattern::parse("*.acme.example").unwrap(), 0);
+        index.insert(&HostPattern::parse("localhost").unwrap(), 1);
+        assert_eq!(
+            index.lookup("localhost."),
+            Some(1),
+            "one trailing dot: a name"
+        );
+        assert_eq!(index.lookup("Shop_1.acme.example"), Some(0));
+        for host in [
+            "evil.example#.acme.example",
+            "a@b.acme.example",
+            "a b.acme.example",
+            "a\tb.acme.example",
+            "localhost..",
+            "localhost..:8080",
+            ".localhost",
+            "shop.acme.example..",
+            "shop/x.acme.example",
+            "[::1].acme.example",
+            "shop.acme.example:80:80",
+            "\u{e9}.acme.example",
+        ] {
+            assert_eq!(index.lookup(host), None, "{host:?}");
+        }
     }
 
     #[test]

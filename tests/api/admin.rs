@@ -1,17 +1,26 @@
-//! `/admin/*` on the ops listener: bearer token (off without one), each pair's state, and
-//! plan/apply over HTTP against the emulator. Nothing secret in any answer.
+//! `/admin/*` on the ops listener: bearer token (off without one, refused at start when weak,
+//! its scheme in any case), refusals counted and logged at most once per interval, an address
+//! that keeps sending wrong tokens blocked for a while; each pair's state, and plan/apply over
+//! HTTP against the emulator. Nothing secret in any answer.
 
+use std::net::IpAddr;
+use std::process::Stdio;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use flexroute::Services;
 use flexroute::provision::store::MemoryStore;
 use flexroute::twilio::Credentials;
 use flexroute::twilio::types::{FlexFlow, Integration};
 
-use crate::common::{FIXTURE, Server, json};
-use crate::provisioning::{ACCOUNT, TOKEN, emulator, start_provisioning};
+use flexroute::config::{Config, Environment};
+use flexroute::http::AdminLockout;
 
-const ADMIN: &str = "admin-token-test-77";
+use crate::common::{FIXTURE, Server, json, metric};
+use crate::provisioning::{ACCOUNT, TOKEN, emulator, start_provisioning};
+use crate::running::{BIN, EXAMPLE, Running, client};
+
+const ADMIN: &str = crate::common::ADMIN_TOKEN;
 
 fn admin(server: &Server, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
     server
@@ -27,7 +36,10 @@ async fn admin_needs_the_token_and_is_off_without_one() {
         admin(&server, reqwest::Method::GET, "/admin/routes"),
         admin(&server, reqwest::Method::GET, "/admin/routes").bearer_auth("wrong-token-00000"),
         admin(&server, reqwest::Method::GET, "/admin/routes").header("Authorization", ADMIN),
-        admin(&server, reqwest::Method::POST, "/admin/provision").bearer_auth("admin-token-test-7"),
+        admin(&server, reqwest::Method::POST, "/admin/provision")
+            .bearer_auth(&ADMIN[..ADMIN.len() - 1]),
+        admin(&server, reqwest::Method::GET, "/admin/routes")
+            .header("Authorization", format!("Basic {ADMIN}")),
     ] {
         let response = request.send().await.unwrap();
         assert_eq!(response.status(), 401);
@@ -42,6 +54,7 @@ async fn admin_needs_the_token_and_is_off_without_one() {
         store: Some(Arc::new(MemoryStore::default())),
         admin_token: None,
         config_source: None,
+        ..Services::default()
     };
     let server = Server::start_full(FIXTURE, env, without).await;
     let response = admin(&server, reqwest::Method::GET, "/admin/routes")
@@ -342,4 +355,307 @@ async fn plan_differences_mask_webhook_credentials() {
     for secret in secrets {
         assert!(!text.contains(secret), "{secret} in {text}");
     }
+}
+
+/// `flexroute serve` with `token` as `FLEXROUTE_ADMIN_TOKEN`, which must exit before listening:
+/// its exit code and everything it printed.
+fn serve_with_token(token: &str) -> (Option<i32>, String) {
+    let state = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(BIN)
+        .args(["serve", "--config", EXAMPLE])
+        .env("FLEXROUTE_ADMIN_TOKEN", token)
+        .env("FLEXROUTE_SERVER_LISTEN", "127.0.0.1:0")
+        .env("FLEXROUTE_SERVER_ADMIN_LISTEN", "127.0.0.1:0")
+        .env(
+            "FLEXROUTE_PROVISIONING_STATE",
+            format!("file:{}", state.path().join("state").display()),
+        )
+        .env_remove("FLEXROUTE_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(20) {
+            child.kill().unwrap();
+            panic!("flexroute started with the weak token {token:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.code(), text)
+}
+
+/// A weak `FLEXROUTE_ADMIN_TOKEN` stops the real binary before it listens: exit code 1 and a
+/// line naming the rule it breaks, never the token. The library refuses it too.
+#[tokio::test]
+async fn weak_admin_tokens_are_refused_at_start() {
+    for (token, rule) in [
+        ("Qx7", "it has 3 characters, at least 24 are needed"),
+        (
+            "admin-token-test-77",
+            "it has 19 characters, at least 24 are needed",
+        ),
+        (
+            "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz",
+            "it uses 1 different character, at least 8 are needed",
+        ),
+        (
+            "changeme-changeme-changeme",
+            "it is one string of 9 characters written again and again",
+        ),
+        (
+            "correct horse battery staple",
+            "character 8 is not visible ASCII",
+        ),
+    ] {
+        let (code, out) = serve_with_token(token);
+        assert_eq!(code, Some(1), "{token:?}: {out}");
+        assert!(
+            out.contains(&format!("FLEXROUTE_ADMIN_TOKEN is too weak: {rule}"))
+                || out.contains(&format!("FLEXROUTE_ADMIN_TOKEN is refused: {rule}")),
+            "{token:?}: {out}"
+        );
+        assert!(out.contains("openssl rand -hex 32"), "{out}");
+        assert!(!out.contains(token), "the token was printed: {out}");
+        assert!(!out.contains("flexroute listening"), "{out}");
+    }
+
+    let config = Config::from_toml_str(FIXTURE, &Environment::default())
+        .unwrap()
+        .config;
+    let services = Services {
+        store: Some(Arc::new(MemoryStore::default())),
+        admin_token: Some("admin-token-test-77".into()),
+        ..Services::default()
+    };
+    let error = flexroute::app(&config, services).await.err().unwrap();
+    assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(error.to_string().contains("too weak"), "{error}");
+}
+
+/// RFC 9110 §11.1: the auth scheme is case-insensitive.
+#[tokio::test]
+async fn the_bearer_scheme_is_accepted_in_any_case() {
+    let server = admin_server(AdminLockout::default()).await;
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let response = admin(&server, reqwest::Method::GET, "/admin/routes")
+            .header("Authorization", format!("{scheme} {ADMIN}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{scheme}");
+    }
+    server.stop().await;
+}
+
+/// A server with the admin token and `lockout`, no upstream.
+async fn admin_server(lockout: AdminLockout) -> Server {
+    let services = Services {
+        admin_token: Some(ADMIN.into()),
+        admin_lockout: lockout,
+        ..Services::default()
+    };
+    Server::start_full(FIXTURE, Environment::default(), services).await
+}
+
+/// `GET /admin/routes` from `client` with `token` (none: no `Authorization`): the status and
+/// `Retry-After`.
+async fn routes_from(
+    server: &Server,
+    client: &reqwest::Client,
+    token: Option<&str>,
+) -> (u16, Option<u64>) {
+    let mut request = client.get(format!("http://{}/admin/routes", server.ops));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().parse().unwrap());
+    (response.status().as_u16(), retry_after)
+}
+
+fn client_from(address: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .local_address(address.parse::<IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+/// An address that sends `max_failures` wrong tokens within the window is answered `429` with
+/// `Retry-After` for the block's duration, the right token included, while another address is
+/// not; requests without a token never block; once the block is over (after exactly
+/// `Retry-After`), the right token is let in at once and a wrong one starts a fresh count.
+/// Every refusal is counted by reason.
+#[tokio::test]
+async fn an_address_that_keeps_sending_wrong_tokens_is_blocked_for_a_while() {
+    let lockout = AdminLockout {
+        max_failures: 3,
+        window: Duration::from_secs(60),
+        block: Duration::from_secs(2),
+        ..AdminLockout::default()
+    };
+    let server = admin_server(lockout).await;
+    // Loopback is all of 127.0.0.0/8: two clients, two peer addresses.
+    let (first, other) = (client_from("127.0.0.1"), client_from("127.0.0.2"));
+
+    // Requests without a bearer token cannot be guesses: counted, never blocked.
+    for _ in 0..5 {
+        assert_eq!(routes_from(&server, &first, None).await, (401, None));
+    }
+    // Two wrong tokens, then the right one: allowed, and it clears the count.
+    for _ in 0..2 {
+        assert_eq!(
+            routes_from(&server, &first, Some("wrong-token-1")).await,
+            (401, None)
+        );
+    }
+    assert_eq!(routes_from(&server, &first, Some(ADMIN)).await, (200, None));
+    for _ in 0..2 {
+        assert_eq!(
+            routes_from(&server, &first, Some("wrong-token-2")).await,
+            (401, None)
+        );
+    }
+    assert_eq!(routes_from(&server, &first, Some(ADMIN)).await, (200, None));
+
+    // Three wrong tokens in a row: the third is refused (401) and starts the block.
+    for _ in 0..3 {
+        assert_eq!(
+            routes_from(&server, &first, Some("wrong-token-3")).await,
+            (401, None)
+        );
+    }
+    let (status, retry_after) = routes_from(&server, &first, Some(ADMIN)).await;
+    let answered = Instant::now();
+    assert_eq!(status, 429, "blocked, the right token included");
+    let retry_after = retry_after.expect("a 429 says when to come back");
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    let response = first
+        .get(format!("http://{}/admin/routes", server.ops))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    assert_eq!(json(response).await["error"]["code"], "rate_limited");
+    // Another address is not blocked; the rest of the ops listener is not either.
+    assert_eq!(routes_from(&server, &other, Some(ADMIN)).await, (200, None));
+    let metrics = first
+        .get(format!("http://{}/metrics", server.ops))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
+
+    // Waiting `Retry-After` from that answer is enough: the right token is let in at once.
+    tokio::time::sleep_until((answered + Duration::from_secs(retry_after)).into()).await;
+    assert_eq!(routes_from(&server, &first, Some(ADMIN)).await, (200, None));
+    // And a wrong token after the block starts a fresh count (no 429).
+    assert_eq!(
+        routes_from(&server, &first, Some("wrong-token-4")).await,
+        (401, None)
+    );
+    assert_eq!(
+        routes_from(&server, &first, Some("wrong-token-4")).await,
+        (401, None)
+    );
+    assert_eq!(routes_from(&server, &first, Some(ADMIN)).await, (200, None));
+
+    let metrics = server.metrics().await;
+    for (reason, count) in [("missing", 5.0), ("wrong", 9.0), ("blocked", 2.0)] {
+        let series = format!(r#"flexroute_admin_auth_failures_total{{reason="{reason}"}}"#);
+        assert_eq!(metric(&metrics, &series), Some(count), "{series}");
+    }
+    for secret in [ADMIN, "wrong-token"] {
+        assert!(!metrics.contains(secret), "{secret} in the metrics");
+    }
+    server.stop().await;
+}
+
+/// The real binary logs refusals at most once per 10 s, with how many there were since the last
+/// line and the peer address, and a block once; never a token, right or wrong.
+#[tokio::test]
+async fn refusals_are_logged_at_most_once_per_interval_with_a_count_and_the_peer() {
+    const GUESS: &str = "guess-5e0b7c1d";
+    let state = tempfile::tempdir().unwrap();
+    let server = Running::spawn(
+        &["serve", "--config", EXAMPLE],
+        &[
+            ("FLEXROUTE_ADMIN_TOKEN", ADMIN.to_string()),
+            (
+                "FLEXROUTE_PROVISIONING_STATE",
+                format!("file:{}", state.path().join("state").display()),
+            ),
+        ],
+    )
+    .await;
+    let client = client();
+    let started = Instant::now();
+    let routes = format!("http://{}/admin/routes", server.ops);
+    for _ in 0..5 {
+        let response = client.get(&routes).send().await.unwrap();
+        assert_eq!(response.status(), 401);
+    }
+    // The default lockout: the 10th wrong token blocks.
+    let mut statuses = Vec::new();
+    for i in 0..30 {
+        let response = client
+            .get(&routes)
+            .bearer_auth(format!("{GUESS}-{i}"))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses[..10], [401; 10]);
+    assert_eq!(statuses[10..], [429; 20]);
+    let metrics = server.metrics().await;
+    let elapsed = started.elapsed();
+    for (reason, count) in [("missing", 5.0), ("wrong", 10.0), ("blocked", 20.0)] {
+        let series = format!(r#"flexroute_admin_auth_failures_total{{reason="{reason}"}}"#);
+        assert_eq!(metric(&metrics, &series), Some(count), "{series}");
+    }
+    let log = server.stop().await;
+    let events: Vec<serde_json::Value> = log
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let refusals: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| {
+            e["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("admin API: refused"))
+        })
+        .collect();
+    let blocks: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| {
+            e["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("admin API: address blocked"))
+        })
+        .collect();
+    let all = log.join("\n");
+    assert_eq!(refusals[0]["level"], "WARN", "{all}");
+    assert_eq!(refusals[0]["peer"], "127.0.0.1", "{all}");
+    assert_eq!(refusals[0]["refused"], 1, "{all}");
+    assert_eq!(blocks.len(), 1, "{all}");
+    assert_eq!(blocks[0]["peer"], "127.0.0.1", "{all}");
+    if elapsed < Duration::from_secs(10) {
+        assert_eq!(refusals.len(), 1, "one line per 10 s: {all}");
+    } else {
+        println!("slow machine ({elapsed:?}): not counting the lines");
+    }
+    assert!(
+        !all.contains(ADMIN) && !all.contains(GUESS),
+        "a token in the log: {all}"
+    );
 }

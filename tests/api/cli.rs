@@ -152,7 +152,7 @@ async fn serve_logs_json_without_secrets_and_stops_on_sigterm() {
     const SECRETS: [&str; 4] = [
         "auth-token-4f1d9c",
         "api-secret-77ab01",
-        "admin-token-9e2c33",
+        "admin-token-9e2c33-a7f0154bd86e",
         "cookie-secret-5d0e",
     ];
     let state = tempfile::tempdir().unwrap();

@@ -12,6 +12,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub const FIXTURE: &str = include_str!("fixture.toml");
+/// The admin token of test servers: strong enough to be accepted (`check_admin_token`).
+pub const ADMIN_TOKEN: &str = "admin-token-test-77-5c1e9a0f3b7d42e8";
 
 pub struct Server {
     pub public: SocketAddr,

@@ -36,7 +36,7 @@ async fn routes(server: &Server) -> serde_json::Value {
     let response = server
         .client
         .get(format!("http://{}/admin/routes", server.ops))
-        .bearer_auth("admin-token-test-77")
+        .bearer_auth(crate::common::ADMIN_TOKEN)
         .send()
         .await
         .unwrap();

@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::common::{Server, json};
 use crate::sessions::{ACCOUNT, KEY, SECRET, SERVICE, emulator, start};
 
-const ADMIN: &str = "admin-token-test-77";
+const ADMIN: &str = crate::common::ADMIN_TOKEN;
 
 /// One site per kind question: `multi` pins one address of each kind.
 const PINNED: &str = r#"
@@ -501,6 +501,7 @@ async fn a_language_moved_to_conversations_and_back_keeps_the_address_it_had_of_
             path: path.clone(),
             env: env.clone(),
         }),
+        ..Services::default()
     };
     let server = Server::start_full(&legacy, env, services).await;
     let (_, before) = answer(&server, "site=shop&lang=fr").await;

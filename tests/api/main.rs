@@ -9,6 +9,7 @@ mod client;
 mod client_conversations;
 mod common;
 mod config;
+mod conformance;
 mod emulator;
 mod faults;
 mod kinds;

@@ -21,7 +21,7 @@ use serde_json::Value;
 use crate::common::{FIXTURE, Server, raw_exchange};
 use crate::provisioning::{emulator, start_provisioning};
 
-const ADMIN: &str = "admin-token-test-77";
+const ADMIN: &str = crate::common::ADMIN_TOKEN;
 const METHODS: [Method; 6] = [
     Method::GET,
     Method::POST,
@@ -212,6 +212,31 @@ impl Contract {
                 (413, &"payload_too_large".into()),
                 "{method} {path}"
             );
+        }
+    }
+
+    /// Sends every documented operation a request with two `Host` lines, and one with none, on
+    /// a raw socket; each must be a documented `400 invalid_request` that closes the
+    /// connection. (HTTP/1.1 requires exactly one, RFC 9112 §3.2.)
+    async fn check_refused_hosts(&self, listener: SocketAddr, token: Option<&str>) {
+        let authorization = token
+            .map(|token| format!("Authorization: Bearer {token}\r\n"))
+            .unwrap_or_default();
+        for (method, path) in self.operations() {
+            for hosts in ["Host: acme.example\r\nHost: globex.example\r\n", ""] {
+                let request = format!(
+                    "{method} {path} HTTP/1.1\r\n{hosts}{authorization}Content-Length: 0\r\n\r\n"
+                );
+                let (status, headers, body) = raw_answer(listener, &request).await;
+                assert_eq!(headers["connection"], "close", "{method} {path}");
+                let (status, body) =
+                    self.check_answer(method.clone(), &path, status, &headers, &body);
+                assert_eq!(
+                    (status, &body["error"]["code"]),
+                    (400, &"invalid_request".into()),
+                    "{method} {path} with {hosts:?}"
+                );
+            }
         }
     }
 
@@ -470,6 +495,7 @@ async fn public_answers_match_the_document() {
         .check(Method::GET, get("/openapi.json").send().await.unwrap())
         .await;
     contract.check_refused_bodies(server.public, None).await;
+    contract.check_refused_hosts(server.public, None).await;
 
     // Shutting down: readiness turns 503 while requests are still served (drain).
     let (client, public) = (server.client.clone(), server.public);
@@ -596,6 +622,7 @@ async fn session_answers_match_the_document() {
     expect(post(init, ok, json_type, "{}"), 502, "upstream_error").await;
     emulator.switches().clear_failures();
     contract.check_refused_bodies(server.public, None).await;
+    contract.check_refused_hosts(server.public, None).await;
     server.stop().await;
 
     // Without credentials nothing can start a chat or sign a token: 503.
@@ -670,6 +697,7 @@ async fn ops_answers_match_the_document() {
         .check(Method::GET, get("/openapi.json").send().await.unwrap())
         .await;
     contract.check_refused_bodies(server.ops, Some(ADMIN)).await;
+    contract.check_refused_hosts(server.ops, Some(ADMIN)).await;
     let (status, body) = check_admin(&server, &contract, Method::GET, "/admin/routes").await;
     assert_eq!(status, 200);
     let states: BTreeSet<&str> = body["routes"]
@@ -749,6 +777,36 @@ async fn ops_answers_match_the_document() {
         (422, &"failure".into()),
         "{body}"
     );
+    server.stop().await;
+
+    // An address that sent a wrong token, with a lockout of one failure: every admin
+    // operation answers 429, the right token included.
+    let services = Services {
+        admin_token: Some(ADMIN.into()),
+        admin_lockout: flexroute::http::AdminLockout {
+            max_failures: 1,
+            ..Default::default()
+        },
+        ..Services::default()
+    };
+    let server = Server::start_full(FIXTURE, Environment::default(), services).await;
+    let response = request(&server, server.ops, Method::GET, "/admin/routes")
+        .bearer_auth("wrong-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(contract.check(Method::GET, response).await.0, 401);
+    for (method, path) in [
+        (Method::GET, "/admin/routes"),
+        (Method::POST, "/admin/provision"),
+        (Method::POST, "/admin/reload"),
+    ] {
+        let (status, body) = check_admin(&server, &contract, method, path).await;
+        assert_eq!(
+            (status, &body["error"]["code"]),
+            (429, &"rate_limited".into())
+        );
+    }
     server.stop().await;
 
     // Without a token, the admin API does not exist.

@@ -267,7 +267,7 @@ async fn kill_9_mid_burst_loses_nothing_and_duplicates_nothing() {
 #[tokio::test]
 async fn secrets_appear_nowhere() {
     const API_SECRET: &str = "api-secret-9c1e77d2";
-    const ADMIN: &str = "admin-token-51aa0f3e";
+    const ADMIN: &str = "admin-token-51aa0f3e-6b09d2c7e4f1";
     let (_emulator, env) = emulator().await;
     let dir = tempfile::tempdir().unwrap();
     let server = Running::spawn(

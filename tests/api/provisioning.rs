@@ -36,7 +36,8 @@ pub fn services(store: Arc<dyn StateStore>) -> Services {
     Services {
         credentials: Some(Credentials::new(ACCOUNT, TOKEN)),
         store: Some(store),
-        admin_token: Some("admin-token-test-77".into()),
+        admin_token: Some(crate::common::ADMIN_TOKEN.into()),
+        admin_lockout: Default::default(),
         config_source: None,
     }
 }

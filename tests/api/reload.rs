@@ -11,7 +11,7 @@ use flexroute::reload::ConfigSource;
 
 use crate::common::{FIXTURE, Server, json, metric};
 
-const ADMIN: &str = "admin-token-reload";
+const ADMIN: &str = "admin-token-reload-8d2f61c0a9e4b735";
 
 /// The fixture with es-MX's greeting replaced.
 fn with_greeting(greeting: &str) -> String {

@@ -83,7 +83,8 @@ pub async fn start(table: &str, base: &str) -> Server {
     let services = Services {
         credentials: Some(Credentials::new(KEY, SECRET)),
         store: Some(Arc::new(MemoryStore::default())),
-        admin_token: Some("admin-token-test-77".into()),
+        admin_token: Some(crate::common::ADMIN_TOKEN.into()),
+        admin_lockout: Default::default(),
         config_source: None,
     };
     Server::start_full(table, env, services).await

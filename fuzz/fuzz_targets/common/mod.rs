@@ -158,17 +158,24 @@ pub fn best_claim(hosts: &[Vec<String>], request_host: &str) -> Option<(usize, u
     best
 }
 
-/// A request host as a bare lower-case name: without `:port` (digits, possibly none) and
-/// trailing dots; an IPv6 literal (`[…]`, which no pattern names) loses only what follows it.
-/// Names over 253 characters are never configured names.
+/// A request host as a bare lower-case name: without `:port` (digits, possibly none) and one
+/// trailing dot; an IPv6 literal (`[…]`, which no pattern names) loses only what follows it.
+/// Names over 253 characters are never configured names. `None` unless what is left is a host
+/// name: non-empty labels of letters, digits, `-` and `_`, between dots.
 fn request_host_name(raw: &str) -> Option<String> {
     let host = match raw.rsplit_once(':') {
         _ if raw.starts_with('[') => raw.find(']').map_or(raw, |end| &raw[..=end]),
         Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
         _ => raw,
     };
-    let host = host.trim_end_matches('.');
-    (!host.is_empty() && host.len() <= 253).then(|| host.to_ascii_lowercase())
+    let host = host.strip_suffix('.').unwrap_or(host);
+    let is_name = host.split('.').all(|label| {
+        !label.is_empty()
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    });
+    (is_name && host.len() <= 253).then(|| host.to_ascii_lowercase())
 }
 
 /// Whether a path segment is shaped like a language prefix: `de`, `es-ar`, `pt_br`, `es-419`.
