@@ -5,9 +5,11 @@
 //! With a shared store (Redis) the task also holds the pair's lease across replicas
 //! (`flight`), and addresses other replicas record become known here (`follow`).
 
+mod embedded;
 mod flight;
 mod follow;
 mod lease;
+mod oldlog;
 pub mod params;
 pub mod plan;
 pub mod redis;
