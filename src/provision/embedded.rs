@@ -43,7 +43,7 @@ impl FileStore {
     pub fn open(path: &Path) -> io::Result<Self> {
         let real = resolve(path)?;
         if looks_like_old_log(&real)? {
-            oldlog::migrate(path, &real, |tmp, records| write_new(tmp, records))?;
+            oldlog::migrate(path, &real, write_new)?;
         }
         let db = Database::builder().create(&real).map_err(|e| match e {
             DatabaseError::DatabaseAlreadyOpen => io::Error::new(

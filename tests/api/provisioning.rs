@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use flexroute::Services;
 use flexroute::config::Environment;
-use flexroute::provision::store::{MemoryStore, StateStore};
+use flexroute::provision::store::{BoxFuture, MemoryStore, StateStore, StoredAddress};
 use flexroute::twilio::Credentials;
 use flexroute::twilio::emulator::{Emulator, Op};
 use flexroute::twilio::types::FlexFlow;
 use tokio::net::TcpListener;
 
-use crate::common::{FIXTURE, Server, json, metric};
+use crate::common::{FIXTURE, Server, eventually, json, metric};
 
 pub const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
 pub const TOKEN: &str = "emulator-auth-token-3f9a";
@@ -216,4 +216,127 @@ async fn restart_with_the_store_makes_no_upstream_call() {
         Some(1.0)
     );
     second.stop().await;
+}
+
+/// A store whose writes fail while `failing` is set (a full disk, a read-only volume).
+#[derive(Default)]
+struct FailingWrites {
+    inner: MemoryStore,
+    failing: std::sync::atomic::AtomicBool,
+    refused: std::sync::atomic::AtomicUsize,
+}
+
+impl StateStore for FailingWrites {
+    fn load(&self) -> BoxFuture<'_, std::io::Result<Vec<StoredAddress>>> {
+        self.inner.load()
+    }
+
+    fn record(&self, address: StoredAddress) -> BoxFuture<'_, std::io::Result<()>> {
+        use std::sync::atomic::Ordering;
+        if self.failing.load(Ordering::SeqCst) {
+            self.refused.fetch_add(1, Ordering::SeqCst);
+            return Box::pin(async {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    "No space left on device",
+                ))
+            });
+        }
+        self.inner.record(address)
+    }
+
+    fn describe(&self) -> String {
+        "a store whose writes fail on demand".into()
+    }
+}
+
+/// An address whose record cannot be written is served (chat must not go away) but marked:
+/// `"persisted": false` in `/admin/routes`, counted by `flexroute_unpersisted_addresses`, and
+/// written again until the store takes it; then it is persisted and the gauge is 0. No second
+/// create meanwhile.
+#[tokio::test]
+async fn an_address_that_cannot_be_written_is_served_marked_counted_and_retried() {
+    use std::sync::atomic::Ordering;
+    let (emulator, env) = emulator().await;
+    let store = Arc::new(FailingWrites::default());
+    store.failing.store(true, Ordering::SeqCst);
+    let server = Server::start_full(FIXTURE, env, services(store.clone())).await;
+    let routes = async |server: &Server| -> serde_json::Value {
+        let body = json(
+            server
+                .client
+                .get(format!("http://{}/admin/routes", server.ops))
+                .bearer_auth("admin-token-test-77")
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        body["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["site"] == "initech" && r["language"] == "it-IT")
+            .cloned()
+            .unwrap()
+    };
+    let unpersisted =
+        async |server: &Server| metric(&server.metrics().await, "flexroute_unpersisted_addresses");
+    assert_eq!(unpersisted(&server).await, Some(0.0));
+
+    let body = json(
+        server
+            .config("site=initech&lang=it-IT")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(body.get("degraded").is_none(), "served: {body}");
+    let sid = body["address"]["sid"].as_str().unwrap().to_string();
+    let pair = routes(&server).await;
+    assert_eq!(pair["state"], "ready", "{pair}");
+    assert_eq!(pair["sid"], sid.as_str());
+    assert_eq!(pair["persisted"], false, "{pair}");
+    assert_eq!(unpersisted(&server).await, Some(1.0));
+    // Retried while the writes fail, the address served all along.
+    eventually(Duration::from_secs(10), "a retry", async || {
+        store.refused.load(Ordering::SeqCst) >= 2
+    })
+    .await;
+    assert!(store.load().await.unwrap().is_empty());
+    assert_eq!(unpersisted(&server).await, Some(1.0));
+    let again = json(server.config("site=initech&lang=it").send().await.unwrap()).await;
+    assert_eq!(again["address"]["sid"], sid.as_str());
+
+    store.failing.store(false, Ordering::SeqCst);
+    eventually(Duration::from_secs(10), "persisted", async || {
+        routes(&server).await["persisted"] == true
+    })
+    .await;
+    assert_eq!(unpersisted(&server).await, Some(0.0));
+    let recorded = store.load().await.unwrap();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].sid, sid);
+    assert_eq!(emulator.calls(Op::Create), 1, "retries write, never create");
+    // Every other pair is persisted (pinned ones have nothing to write).
+    let all = json(
+        server
+            .client
+            .get(format!("http://{}/admin/routes", server.ops))
+            .bearer_auth("admin-token-test-77")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        all["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["persisted"] == true),
+        "{all}"
+    );
+    server.stop().await;
 }
