@@ -59,10 +59,11 @@ impl Provisioner {
             .map(|(k, r)| (k.clone(), r.clone()))
             .collect();
         for (key, record) in pending {
-            // A pair that moved to another address since (a shared store's) has nothing to write.
+            // A pair that moved to another address since (a shared store's) has nothing to
+            // write. One not known yet is being settled by its task: written all the same.
             if self
                 .known_key(&key)
-                .is_none_or(|(sid, _)| sid != record.sid)
+                .is_some_and(|(sid, _)| sid != record.sid)
             {
                 self.forget_unpersisted(&key);
                 continue;
