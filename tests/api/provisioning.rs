@@ -252,8 +252,8 @@ impl StateStore for FailingWrites {
 
 /// An address whose record cannot be written is served (chat must not go away) but marked:
 /// `"persisted": false` in `/admin/routes`, counted by `flexroute_unpersisted_addresses`, and
-/// written again until the store takes it; then it is persisted and the gauge is 0. No second
-/// create meanwhile.
+/// written again until the store takes it; then it is persisted and the gauge is 0. The same
+/// for a flow the operator's apply adopts. No second create meanwhile.
 #[tokio::test]
 async fn an_address_that_cannot_be_written_is_served_marked_counted_and_retried() {
     use std::sync::atomic::Ordering;
@@ -279,6 +279,19 @@ async fn an_address_that_cannot_be_written_is_served_marked_counted_and_retried(
             .find(|r| r["site"] == "initech" && r["language"] == "it-IT")
             .cloned()
             .unwrap()
+    };
+    let all_routes = async |server: &Server| -> Vec<serde_json::Value> {
+        let body = json(
+            server
+                .client
+                .get(format!("http://{}/admin/routes", server.ops))
+                .bearer_auth("admin-token-test-77")
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        body["routes"].as_array().unwrap().clone()
     };
     let unpersisted =
         async |server: &Server| metric(&server.metrics().await, "flexroute_unpersisted_addresses");
@@ -309,34 +322,58 @@ async fn an_address_that_cannot_be_written_is_served_marked_counted_and_retried(
     let again = json(server.config("site=initech&lang=it").send().await.unwrap()).await;
     assert_eq!(again["address"]["sid"], sid.as_str());
 
+    // The operator's apply adopts a flow found by name (`adopt`): marked the same way.
+    emulator.insert_flow(FlexFlow {
+        sid: "FO00000000000000000000000000000077".into(),
+        friendly_name: Some("WebChat hooli en-US".into()),
+        ..FlexFlow::default()
+    });
+    let applied = server
+        .client
+        .post(format!(
+            "http://{}/admin/provision?dry_run=false",
+            server.ops
+        ))
+        .bearer_auth("admin-token-test-77")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(applied.status(), 200);
+    let all = all_routes(&server).await;
+    let hooli = all
+        .iter()
+        .find(|r| r["site"] == "hooli" && r["language"] == "en-US")
+        .unwrap();
+    assert_eq!(
+        (hooli["sid"].as_str(), &hooli["persisted"]),
+        (Some("FO00000000000000000000000000000077"), &false.into()),
+        "{hooli}"
+    );
+    let marked = all.iter().filter(|r| r["persisted"] == false).count();
+    assert!(marked >= 2, "{all:?}");
+    assert_eq!(unpersisted(&server).await, Some(marked as f64));
+
     store.failing.store(false, Ordering::SeqCst);
     eventually(Duration::from_secs(10), "persisted", async || {
-        routes(&server).await["persisted"] == true
+        all_routes(&server)
+            .await
+            .iter()
+            .all(|r| r["persisted"] == true)
     })
     .await;
     assert_eq!(unpersisted(&server).await, Some(0.0));
     let recorded = store.load().await.unwrap();
-    assert_eq!(recorded.len(), 1);
-    assert_eq!(recorded[0].sid, sid);
-    assert_eq!(emulator.calls(Op::Create), 1, "retries write, never create");
-    // Every other pair is persisted (pinned ones have nothing to write).
-    let all = json(
-        server
-            .client
-            .get(format!("http://{}/admin/routes", server.ops))
-            .bearer_auth("admin-token-test-77")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    assert_eq!(recorded.len(), marked);
+    assert!(recorded.iter().any(|r| r.sid == sid));
     assert!(
-        all["routes"]
-            .as_array()
-            .unwrap()
+        recorded
             .iter()
-            .all(|r| r["persisted"] == true),
-        "{all}"
+            .any(|r| r.sid == "FO00000000000000000000000000000077")
+    );
+    assert_eq!(
+        emulator.calls(Op::Create) as usize,
+        marked - 1,
+        "retries write, never create"
     );
     server.stop().await;
 }
