@@ -10,7 +10,7 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition};
 
@@ -29,7 +29,11 @@ const REDB_MAGIC: &[u8] = b"redb\x1a\x0a\xa9\x0d\x0a";
 pub struct FileStore {
     /// As configured (for messages).
     path: PathBuf,
-    db: Arc<Database>,
+    /// With its symlinks resolved: what is reopened.
+    real: PathBuf,
+    /// `None` after a failed write until reopened: redb refuses every operation after an I/O
+    /// error (a full disk) until the database is closed and opened again.
+    db: Arc<Mutex<Option<Database>>>,
 }
 
 fn named(path: &Path, what: impl std::fmt::Display) -> io::Error {
@@ -45,25 +49,61 @@ impl FileStore {
         if looks_like_old_log(&real)? {
             oldlog::migrate(path, &real, write_new)?;
         }
-        let db = Database::builder().create(&real).map_err(|e| match e {
-            DatabaseError::DatabaseAlreadyOpen => io::Error::new(
-                io::ErrorKind::WouldBlock,
-                format!(
-                    "state store {} is in use by another flexroute process (one process per file)",
-                    path.display()
-                ),
-            ),
-            other => named(path, format!("cannot open it as a database: {other}")),
-        })?;
+        let db = open_db(path, &real)?;
         // The table exists from the first open on, so that reads never meet its absence.
         let txn = db.begin_write().map_err(|e| named(path, e))?;
         txn.open_table(RECORDS).map_err(|e| named(path, e))?;
         txn.commit().map_err(|e| named(path, e))?;
         Ok(Self {
             path: path.to_path_buf(),
-            db: Arc::new(db),
+            real,
+            db: Arc::new(Mutex::new(Some(db))),
         })
     }
+
+    /// Runs `f` on the database, reopening it first if an earlier failure closed it; a failure
+    /// closes it (the next call reopens it, and so recovers once the disk has room again).
+    fn with_db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Database) -> Result<T, Box<dyn std::error::Error>> + Send + 'static,
+    ) -> BoxFuture<'static, io::Result<T>> {
+        let (db, path, real) = (self.db.clone(), self.path.clone(), self.real.clone());
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let mut slot = lock(&db);
+                if slot.is_none() {
+                    *slot = Some(open_db(&path, &real)?);
+                    tracing::info!(path = %path.display(), "state store reopened");
+                }
+                let result = f(slot.as_ref().expect("opened above"));
+                if result.is_err() {
+                    *slot = None; // closes it: redb takes nothing more after an I/O error
+                }
+                result.map_err(|e| named(&path, e))
+            })
+            .await
+            .map_err(io::Error::other)?
+        })
+    }
+}
+
+fn open_db(path: &Path, real: &Path) -> io::Result<Database> {
+    Database::builder().create(real).map_err(|e| match e {
+        DatabaseError::DatabaseAlreadyOpen => io::Error::new(
+            io::ErrorKind::WouldBlock,
+            format!(
+                "state store {} is in use by another flexroute process (one process per file)",
+                path.display()
+            ),
+        ),
+        other => named(path, format!("cannot open it as a database: {other}")),
+    })
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The path with its symlinks resolved (the file itself when it exists, else its directory,
@@ -177,38 +217,30 @@ fn read_all(db: &Database) -> Result<(Vec<StoredAddress>, usize), Box<dyn std::e
 
 impl StateStore for FileStore {
     fn load(&self) -> BoxFuture<'_, io::Result<Vec<StoredAddress>>> {
-        let db = self.db.clone();
         let path = self.path.clone();
+        let read = self.with_db(read_all);
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || {
-                let (records, skipped) = read_all(&db).map_err(|e| named(&path, e))?;
-                if skipped > 0 {
-                    tracing::warn!(path = %path.display(), skipped, "the state store has records that cannot be served; skipped them");
-                }
-                Ok(records)
-            })
-            .await
-            .map_err(io::Error::other)?
+            let (records, skipped) = read.await?;
+            if skipped > 0 {
+                tracing::warn!(path = %path.display(), skipped, "the state store has records that cannot be served; skipped them");
+            }
+            Ok(records)
         })
     }
 
     fn record(&self, address: StoredAddress) -> BoxFuture<'_, io::Result<()>> {
-        let db = self.db.clone();
-        let path = self.path.clone();
-        Box::pin(async move {
-            let value = serde_json::to_vec(&address)?;
-            tokio::task::spawn_blocking(move || {
-                let txn = db.begin_write().map_err(|e| named(&path, e))?;
-                {
-                    let mut table = txn.open_table(RECORDS).map_err(|e| named(&path, e))?;
-                    table
-                        .insert((address.site.as_str(), &*address.slot()), value.as_slice())
-                        .map_err(|e| named(&path, e))?;
-                }
-                txn.commit().map_err(|e| named(&path, e))
-            })
-            .await
-            .map_err(io::Error::other)?
+        let value = match serde_json::to_vec(&address) {
+            Ok(value) => value,
+            Err(e) => return Box::pin(async move { Err(e.into()) }),
+        };
+        self.with_db(move |db| {
+            let txn = db.begin_write()?;
+            {
+                let mut table = txn.open_table(RECORDS)?;
+                table.insert((address.site.as_str(), &*address.slot()), value.as_slice())?;
+            }
+            txn.commit()?;
+            Ok(())
         })
     }
 

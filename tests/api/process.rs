@@ -622,3 +622,112 @@ async fn an_old_state_log_is_migrated_at_start_and_served_without_a_call() {
     assert_eq!(std::fs::metadata(&kept).unwrap().len(), log.len() as u64);
     assert!(std::fs::read(&state).unwrap().starts_with(b"redb"));
 }
+
+/// A real full disk, as far as the state file can tell: the process's file-size limit is
+/// lowered below the database's size while it runs (writes to it fail with `EFBIG`, as they
+/// would with `ENOSPC`), then raised again. The new address is served at once, marked
+/// `"persisted": false` and counted while the writes fail, written by the retry once they work
+/// (redb refuses everything after an I/O error until reopened: the store reopens it), and a
+/// restart then finds it in the store without a call to Twilio.
+#[tokio::test]
+async fn with_the_disk_full_an_address_is_served_marked_and_persisted_once_it_has_room() {
+    const ADMIN: &str = "admin-token-disk-full-1";
+    let (emulator, env) = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let mut process_env = upstream_env(&env, &state);
+    process_env.push(("FLEXROUTE_ADMIN_TOKEN", ADMIN.to_string()));
+    let mut command = Command::new("sh");
+    // SIGXFSZ ignored, so that a write over the limit fails instead of killing the process.
+    command.args([
+        "-c",
+        &format!("trap '' XFSZ; exec {BIN} --log-format json serve --config {EXAMPLE}"),
+    ]);
+    let server = Running::spawn_command(command, &process_env).await;
+    let pid = server.child.id().unwrap() as i32;
+    let fsize = |limit: u64| {
+        rlimit::prlimit(
+            pid,
+            rlimit::Resource::FSIZE,
+            Some((limit, rlimit::INFINITY)),
+            None,
+        )
+        .unwrap()
+    };
+    let client = client();
+    let pair = async || -> serde_json::Value {
+        let body = json(
+            client
+                .get(format!("http://{}/admin/routes", server.ops))
+                .bearer_auth(ADMIN)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        body["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["site"] == "acme" && r["language"] == "fr-CA")
+            .unwrap()
+            .clone()
+    };
+    let gauge =
+        async || crate::common::metric(&server.metrics().await, "flexroute_unpersisted_addresses");
+
+    fsize(4096); // the database is 72 KiB: no page past its first 4 KiB can be written
+    let body = json(
+        client
+            .get(server.config_url("site=acme&lang=fr-CA"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let sid = body["address"]["sid"].as_str().expect("served").to_string();
+    let marked = pair().await;
+    assert_eq!(
+        (&marked["state"], &marked["persisted"]),
+        (&"ready".into(), &false.into()),
+        "{marked}"
+    );
+    assert_eq!(gauge().await, Some(1.0));
+    tokio::time::sleep(Duration::from_millis(2500)).await; // a retry fails too
+    assert_eq!(pair().await["persisted"], false);
+
+    fsize(rlimit::INFINITY);
+    let started = Instant::now();
+    while pair().await["persisted"] != true {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never persisted"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(gauge().await, Some(0.0));
+    eprintln!(
+        "disk full: persisted {:?} after the limit was raised",
+        started.elapsed()
+    );
+    server.stop().await;
+
+    let calls = [Op::List, Op::Fetch, Op::Create, Op::Update].map(|op| emulator.calls(op));
+    let again = Running::spawn(&["serve", "--config", EXAMPLE], &process_env).await;
+    let body = json(
+        client
+            .get(again.config_url("site=acme&lang=fr-CA"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(body["address"]["sid"], sid.as_str());
+    again.stop().await;
+    assert_eq!(
+        [Op::List, Op::Fetch, Op::Create, Op::Update].map(|op| emulator.calls(op)),
+        calls,
+        "found in the store"
+    );
+    assert_eq!(emulator.calls(Op::Create), 1);
+}
