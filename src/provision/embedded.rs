@@ -3,8 +3,10 @@
 //! atomic and fsynced before they return, so a record is durable when `record` returns and a
 //! `kill -9` loses at most the transaction being committed. redb locks the database file
 //! itself, so a second process on the same file (through another path or a symlink) is
-//! refused, and two different files never share a lock. Nothing here ever renames the
-//! database, except the one-off migration of a log written by earlier versions
+//! refused, and two different files never share a lock. After an I/O error (a full disk) redb
+//! refuses every operation until the database is reopened: a failed write closes it and the
+//! next operation reopens it (the file is unlocked for that moment only). Nothing here ever
+//! renames the database, except the one-off migration of a log written by earlier versions
 //! ([`super::oldlog`]), which works on the path with its symlinks resolved.
 
 use std::fs::File;
