@@ -49,13 +49,23 @@ impl FileStore {
     pub fn open(path: &Path) -> io::Result<Self> {
         let real = resolve(path)?;
         if looks_like_old_log(&real)? {
-            oldlog::migrate(path, &real, write_new)?;
+            oldlog::migrate(path, &real, write_new).map_err(|e| match e.kind() {
+                io::ErrorKind::WouldBlock => e,
+                _ => named(path, format!("cannot migrate the old log: {e}")),
+            })?;
         }
+        let existed = real.exists();
         let db = open_db(path, &real)?;
         // The table exists from the first open on, so that reads never meet its absence.
         let txn = db.begin_write().map_err(|e| named(path, e))?;
         txn.open_table(RECORDS).map_err(|e| named(path, e))?;
         txn.commit().map_err(|e| named(path, e))?;
+        if !existed && let Some(dir) = real.parent() {
+            // A new file's directory entry must be durable before records in it are.
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| named(path, e))?;
+        }
         Ok(Self {
             path: path.to_path_buf(),
             real,
