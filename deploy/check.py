@@ -46,6 +46,7 @@ REQUIRED_ALERTS = [
     "FlexrouteUpstreamErrorRate",
     "FlexrouteProvisioningFailures",
     "FlexrouteConfigReloadFailing",
+    "FlexrouteAddressesNotPersisted",
     "FlexrouteNoReadyPods",
     "FlexrouteHighLatencyP99",
 ]

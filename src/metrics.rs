@@ -26,6 +26,8 @@ pub struct Metrics {
     pub upstream_duration: HistogramVec,
     /// 1 while the state store answers (always, for the embedded ones).
     pub state_store_up: IntGauge,
+    /// Addresses served whose record the state store could not write yet (retried).
+    pub unpersisted_addresses: IntGauge,
     /// Provisioning leases of a shared store, by outcome.
     pub leases: IntCounterVec,
     /// Public requests refused by the per-client rate limit (no client label: unbounded).
@@ -142,6 +144,11 @@ impl Metrics {
             "1 while the state store answers, 0 while a shared (Redis) store cannot be reached.",
         )
         .expect("valid metric");
+        let unpersisted_addresses = IntGauge::new(
+            "flexroute_unpersisted_addresses",
+            "Addresses being served whose record the state store could not write (disk full, Redis down): a restart would have to find them again at Twilio. Retried every few seconds.",
+        )
+        .expect("valid metric");
         let leases = IntCounterVec::new(
             Opts::new(
                 "flexroute_provision_leases_total",
@@ -201,6 +208,7 @@ impl Metrics {
             Box::new(upstream_requests.clone()),
             Box::new(upstream_duration.clone()),
             Box::new(state_store_up.clone()),
+            Box::new(unpersisted_addresses.clone()),
             Box::new(leases.clone()),
             Box::new(rate_limited.clone()),
             Box::new(rate_limit_clients.clone()),
@@ -235,6 +243,7 @@ impl Metrics {
             upstream_requests,
             upstream_duration,
             state_store_up,
+            unpersisted_addresses,
             leases,
             rate_limited,
             rate_limit_clients,

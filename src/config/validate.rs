@@ -262,7 +262,19 @@ fn provisioning(c: &mut Checker, config: &Config) {
             c.push("provisioning.state", message);
         }
         lease_ttl(c, p);
-    } else if !p.state.starts_with("file:") {
+    } else if let Some(path) = p.state.strip_prefix("file:") {
+        // Cheap to see here; opening the store at start refuses these (and more) too.
+        if path.is_empty() {
+            c.push("provisioning.state", "file: needs a path");
+        } else if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+            c.push(
+                "provisioning.state",
+                format!(
+                    "{path} is not a regular file (a directory or a device cannot hold the state)"
+                ),
+            );
+        }
+    } else {
         c.push(
             "provisioning.state",
             format!(

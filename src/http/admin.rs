@@ -35,6 +35,9 @@ pub struct RouteState {
     /// Where the SID came from.
     #[schema(value_type = Option<SidSource>)]
     source: Option<&'static str>,
+    /// False while the address is served but its record could not be written to the state
+    /// store (retried every few seconds; `flexroute_unpersisted_addresses` counts such pairs).
+    persisted: bool,
     /// The last provisioning attempt's error, while the pair is failing.
     last_error: Option<String>,
     failed_attempts: u32,
@@ -97,6 +100,7 @@ pub async fn routes(State(app): State<AppState>) -> Json<Routes> {
                 state,
                 sid: known.as_ref().map(|(address, _)| address.sid().to_string()),
                 source: known.as_ref().map(|(_, source)| source.as_str()),
+                persisted: p.persisted(site, pair),
                 last_error: failure.as_ref().map(|f| f.error.clone()),
                 failed_attempts: failure.as_ref().map_or(0, |f| f.attempts),
                 retry_in_secs: failure.as_ref().map(|f| {

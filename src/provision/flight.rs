@@ -138,8 +138,11 @@ async fn hold(
         source: source.as_str().to_string(),
         recorded_at: super::unix_now(),
     };
-    match p.store.record_leased(lease, record).await {
-        Ok(Recorded::Written) => Held::Done(Ok(Found { sid, source })),
+    match p.store.record_leased(lease, record.clone()).await {
+        Ok(Recorded::Written) => {
+            p.persisted_one();
+            Held::Done(Ok(Found { sid, source }))
+        }
         Ok(Recorded::Existing(record)) => {
             if record.sid != sid {
                 tracing::warn!(site = %key.site, language = %key.language, ours = %sid, recorded = %record.sid, "the store already had another address for this pair; following it");
@@ -151,9 +154,9 @@ async fn hold(
         }
         Ok(Recorded::LeaseLost) => Held::Lost,
         Err(e) => {
-            // Serve it anyway: a shared store gets it written back when it answers again, and
-            // a restart finds it again by name.
-            tracing::error!(site = %key.site, language = %key.language, "cannot persist address: {e}");
+            // Served anyway (chat must not go away), but marked, counted and retried until
+            // the store takes it (`super::persist`).
+            p.not_persisted(record, &e);
             Held::Done(Ok(Found { sid, source }))
         }
     }

@@ -5,10 +5,13 @@
 //! With a shared store (Redis) the task also holds the pair's lease across replicas
 //! (`flight`), and addresses other replicas record become known here (`follow`).
 
+mod embedded;
 mod flight;
 mod follow;
 mod lease;
+mod oldlog;
 pub mod params;
+mod persist;
 pub mod plan;
 pub mod redis;
 mod scan;
@@ -109,6 +112,10 @@ pub struct Provisioner {
     store_up: AtomicBool,
     /// Told when a pair's address changes (the response cache drops the pair's answers).
     on_change: OnceLock<ChangeHook>,
+    /// Addresses served whose record the store could not write yet (`persist`).
+    unpersisted: Mutex<HashMap<RouteKey, store::StoredAddress>>,
+    /// Wakes the retry of unpersisted records early (a write just succeeded).
+    persist_wake: Arc<Notify>,
 }
 
 /// What the routing table in force configures, for `flexroute_routes{state}`.
@@ -179,7 +186,14 @@ impl Provisioner {
             learned: Notify::new(),
             store_up: AtomicBool::new(store_up),
             on_change: OnceLock::new(),
+            unpersisted: Mutex::new(HashMap::new()),
+            persist_wake: Arc::new(Notify::new()),
         });
+        provisioner.metrics.unpersisted_addresses.set(0);
+        tokio::spawn(persist::retry(
+            Arc::downgrade(&provisioner),
+            provisioner.persist_wake.clone(),
+        ));
         provisioner.metrics.state_store_up.set(i64::from(store_up));
         if let Some(feed) = feed {
             tokio::spawn(follow::follow(Arc::downgrade(&provisioner), feed));
@@ -414,9 +428,10 @@ impl Provisioner {
             source: source.as_str().to_string(),
             recorded_at: unix_now(),
         };
-        if let Err(e) = self.store.record(record).await {
-            // Serve it anyway: the next start finds it again by name.
-            tracing::error!(site = %key.site, language = %key.language, "cannot persist address: {e}");
+        match self.store.record(record.clone()).await {
+            Ok(()) => self.persisted_one(),
+            // Served anyway (chat must not go away), marked, counted and retried.
+            Err(e) => self.not_persisted(record, &e),
         }
         // A shared store keeps an address it already had and publishes it: the follower
         // then replaces this one, as every replica does.

@@ -95,6 +95,10 @@ impl Provisioner {
         }
         drop(census);
         lock(&self.failures).remove(key);
+        if source == Source::Stored {
+            // The store has the pair's record (and it wins): nothing left to write.
+            self.forget_unpersisted(key);
+        }
         match previous {
             // Records of pairs the table does not configure (another replica's newer table)
             // are kept quietly, as at start.

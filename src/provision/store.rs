@@ -3,24 +3,19 @@
 //! trait also carries what replicas need to agree: a per-pair lease, a record fenced by it, and
 //! a feed of what the others record; the embedded stores answer those trivially.
 //!
-//! The embedded store is an append-only log: one line per record, `<json>\t<xxh3 hex>\n`,
-//! written with a single `write` and `fdatasync` before `record` returns. A `kill -9` can only
-//! tear the last line, which opening drops; a failed write is cut back off at once; a line
-//! that fails its checksum anywhere else is skipped, not allowed to take the lines after it
-//! along. So at most the record being written is lost. Each write is O(1); the log is
-//! compacted on open when most of it is superseded. A separate `.lock` file (never renamed)
-//! is held exclusively, so two processes never append to one log.
+//! The embedded store is a redb database (`super::embedded`), which replaced the append-only
+//! log of earlier versions (migrated on first open: `super::oldlog`).
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
 use std::future::Future;
-use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
+pub use super::embedded::FileStore;
 pub use super::lease::{Claim, Feed, Lease, Recorded, Update};
 use crate::address::AddressKind;
 use crate::config::ProvisioningConfig;
@@ -163,182 +158,9 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-pub struct FileStore {
-    path: PathBuf,
-    file: Arc<Mutex<File>>,
-    records: Vec<StoredAddress>,
-    /// Held for the life of the store; the lock goes when it drops.
-    _lock: File,
-}
-
-impl FileStore {
-    /// Opens (creating) the log, drops a torn last line, and takes an exclusive lock so two
-    /// processes never append to one log.
-    pub fn open(path: &Path) -> io::Result<Self> {
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)?;
-        let lock_path = path.with_extension("lock");
-        let lock = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&lock_path)?;
-        lock.try_lock().map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::WouldBlock,
-                format!("{} is in use by another flexroute process", path.display()),
-            )
-        })?;
-        let existed = path.exists();
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(path)?;
-        if !existed {
-            // The new file's directory entry must be durable before records in it are.
-            File::open(dir)?.sync_all()?;
-        }
-        let contents = read_log(&mut file)?;
-        if contents.skipped > 0 {
-            tracing::warn!(path = %path.display(), skipped = contents.skipped, "state log has damaged records; skipped them");
-        }
-        if contents.complete_len < file.metadata()?.len() {
-            tracing::warn!(path = %path.display(), "state log ends in a torn record; dropping it");
-            file.set_len(contents.complete_len)?;
-            file.sync_data()?;
-        }
-        let records: Vec<StoredAddress> = contents.latest.into_values().collect();
-        let mut store = Self {
-            path: path.to_path_buf(),
-            file: Arc::new(Mutex::new(file)),
-            records,
-            _lock: lock,
-        };
-        if contents.lines > 2 * store.records.len() + 64
-            && let Err(e) = store.compact()
-        {
-            // Compaction saves space; failing it loses nothing.
-            tracing::warn!(path = %path.display(), "cannot compact the state log: {e}");
-        }
-        Ok(store)
-    }
-
-    /// Rewrites the log with only the latest records: temp file, fsync, rename, fsync dir.
-    fn compact(&mut self) -> io::Result<()> {
-        let tmp = self.path.with_extension("compacting");
-        {
-            let mut out = File::create(&tmp)?;
-            for record in &self.records {
-                out.write_all(&encode(record)?)?;
-            }
-            out.sync_all()?;
-        }
-        std::fs::rename(&tmp, &self.path)?;
-        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            File::open(dir)?.sync_all()?;
-        }
-        *lock(&self.file) = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .open(&self.path)?;
-        Ok(())
-    }
-}
-
-/// What opening found in a log.
-struct LogContents {
-    /// The latest record per (site, slot): a pair has one per address kind.
-    latest: HashMap<(String, String), StoredAddress>,
-    /// Good lines, superseded ones included.
-    lines: usize,
-    /// Complete lines that failed their checksum (skipped).
-    skipped: usize,
-    /// Bytes up to the end of the last complete line; anything after is a torn tail.
-    complete_len: u64,
-}
-
-fn read_log(file: &mut File) -> io::Result<LogContents> {
-    file.seek(SeekFrom::Start(0))?;
-    let mut reader = BufReader::new(&*file);
-    let mut contents = LogContents {
-        latest: HashMap::new(),
-        lines: 0,
-        skipped: 0,
-        complete_len: 0,
-    };
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        let read = reader.read_until(b'\n', &mut line)?;
-        if read == 0 || !line.ends_with(b"\n") {
-            break; // end, or a torn tail without its newline
-        }
-        contents.complete_len += read as u64;
-        match decode(&line) {
-            Some(record) => {
-                contents.lines += 1;
-                let key = (record.site.clone(), record.slot().into_owned());
-                contents.latest.insert(key, record);
-            }
-            None => contents.skipped += 1,
-        }
-    }
-    Ok(contents)
-}
-
-fn encode(record: &StoredAddress) -> io::Result<Vec<u8>> {
-    let json = serde_json::to_vec(record)?;
-    let mut line = json.clone();
-    line.extend_from_slice(format!("\t{:016x}\n", xxhash_rust::xxh3::xxh3_64(&json)).as_bytes());
-    Ok(line)
-}
-
-fn decode(line: &[u8]) -> Option<StoredAddress> {
-    let line = line.strip_suffix(b"\n")?;
-    let tab = line.iter().rposition(|b| *b == b'\t')?;
-    let (json, sum) = (&line[..tab], &line[tab + 1..]);
-    let expected = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(json));
-    let record: StoredAddress =
-        (sum == expected.as_bytes()).then(|| serde_json::from_slice(json).ok())??;
-    record.is_servable().then_some(record)
-}
-
-impl StateStore for FileStore {
-    fn load(&self) -> BoxFuture<'_, io::Result<Vec<StoredAddress>>> {
-        let records = self.records.clone();
-        Box::pin(async move { Ok(records) })
-    }
-
-    fn record(&self, address: StoredAddress) -> BoxFuture<'_, io::Result<()>> {
-        let file = self.file.clone();
-        Box::pin(async move {
-            let line = encode(&address)?;
-            tokio::task::spawn_blocking(move || {
-                let mut file = lock(&file);
-                let before = file.metadata()?.len();
-                let written = file.write_all(&line).and_then(|()| file.sync_data());
-                if written.is_err() {
-                    // Never leave half a line for the next record to be appended to.
-                    let _ = file.set_len(before);
-                }
-                written
-            })
-            .await
-            .map_err(io::Error::other)?
-        })
-    }
-
-    fn describe(&self) -> String {
-        format!("file {}", self.path.display())
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::oldlog;
     use super::*;
 
     /// A well-formed Flex Flow SID standing for `short` (the same one every time).
@@ -358,119 +180,178 @@ mod tests {
         }
     }
 
+    async fn sorted(store: &dyn StateStore) -> Vec<StoredAddress> {
+        let mut loaded = store.load().await.unwrap();
+        loaded.sort_by(|x, y| (&x.site, &x.language).cmp(&(&y.site, &y.language)));
+        loaded
+    }
+
     #[tokio::test]
-    async fn records_survive_reopen_and_a_torn_tail_is_dropped() {
+    async fn records_survive_reopen_keyed_by_site_and_slot() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state/log");
+        let path = dir.path().join("state/db");
         {
             let store = FileStore::open(&path).unwrap();
             store.record(address("a", "en", "FO1")).await.unwrap();
             store.record(address("a", "de", "FO2")).await.unwrap();
             store.record(address("a", "en", "FO3")).await.unwrap();
+            let mut chat = address("a", "en", "IS1");
+            chat.kind = AddressKind::Conversations;
+            chat.sid = format!("IG{:032x}", 7);
+            store.record(chat).await.unwrap();
         }
-        // A crash mid-write leaves half a line.
-        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
-        file.write_all(b"{\"site\":\"b\",\"lang").unwrap();
-        drop(file);
         let store = FileStore::open(&path).unwrap();
-        let mut loaded = store.load().await.unwrap();
-        loaded.sort_by(|x, y| x.language.cmp(&y.language));
-        assert_eq!(
-            loaded,
-            vec![address("a", "de", "FO2"), address("a", "en", "FO3")]
-        );
-        store.record(address("b", "en", "FO4")).await.unwrap();
-        drop(store);
-        assert_eq!(
-            FileStore::open(&path).unwrap().load().await.unwrap().len(),
-            3
-        );
+        let loaded = sorted(&store).await;
+        assert_eq!(loaded.len(), 3, "{loaded:?}");
+        assert_eq!(loaded[0], address("a", "de", "FO2"));
+        let en: Vec<_> = loaded.iter().filter(|r| r.language == "en").collect();
+        assert!(en.iter().any(|r| r.sid == sid("FO3")));
+        assert!(en.iter().any(|r| r.kind == AddressKind::Conversations));
     }
 
-    #[tokio::test]
-    async fn a_damaged_line_in_the_middle_costs_only_itself() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("log");
-        {
-            let store = FileStore::open(&path).unwrap();
-            store.record(address("a", "en", "FO1")).await.unwrap();
-            store.record(address("a", "de", "FO2")).await.unwrap();
-            store.record(address("a", "fr", "FO3")).await.unwrap();
-        }
-        let text = std::fs::read_to_string(&path).unwrap();
-        let flipped = sid("FO2").replacen("FO", "FX", 1);
-        std::fs::write(&path, text.replacen(&sid("FO2"), &flipped, 1)).unwrap(); // a flipped byte
-        let store = FileStore::open(&path).unwrap();
-        let mut sids: Vec<String> = store
-            .load()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|r| r.sid)
-            .collect();
-        sids.sort();
-        let mut expected = [sid("FO1"), sid("FO3")];
-        expected.sort();
-        assert_eq!(sids, expected);
-        store.record(address("a", "de", "FO4")).await.unwrap();
-        drop(store);
-        assert_eq!(
-            FileStore::open(&path).unwrap().load().await.unwrap().len(),
-            3
-        );
-    }
-
-    /// A line whose checksum holds but whose address is not a SID of its kind (written by
-    /// something else, or damaged before it was summed) is skipped, never served.
+    /// A value that does not decode, is not the record of its key, or whose address is not a
+    /// SID of its kind (written by something else, or damaged) is skipped, never served.
     #[tokio::test]
     async fn a_record_that_is_not_a_sid_of_its_kind_is_never_served() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("log");
+        let path = dir.path().join("db");
         {
             let store = FileStore::open(&path).unwrap();
             store.record(address("a", "en", "FO1")).await.unwrap();
+            let mut forged = address("a", "de", "FO2");
+            forged.sid = "FO<script>".into();
+            store.record(forged).await.unwrap();
+            let mut wrong_kind = address("a", "fr", "FO3");
+            wrong_kind.kind = AddressKind::Conversations; // an FO SID recorded as a chat address
+            store.record(wrong_kind).await.unwrap();
         }
-        let mut forged = address("a", "de", "FO2");
-        forged.sid = "FO<script>".into();
-        let mut wrong_kind = address("a", "fr", "FO3");
-        wrong_kind.kind = AddressKind::Conversations; // an FO SID recorded as a chat address
-        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
-        file.write_all(&encode(&forged).unwrap()).unwrap();
-        file.write_all(&encode(&wrong_kind).unwrap()).unwrap();
-        drop(file);
-        let loaded = FileStore::open(&path).unwrap().load().await.unwrap();
-        assert_eq!(loaded, vec![address("a", "en", "FO1")]);
+        {
+            // Garbage and a record filed under another pair's key, written behind our back.
+            let db = redb::Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut table = txn
+                    .open_table(redb::TableDefinition::<(&str, &str), &[u8]>::new(
+                        "addresses",
+                    ))
+                    .unwrap();
+                table.insert(("a", "it"), b"not json".as_slice()).unwrap();
+                let misfiled = serde_json::to_vec(&address("a", "en", "FO9")).unwrap();
+                table.insert(("b", "en"), misfiled.as_slice()).unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let store = FileStore::open(&path).unwrap();
+        assert_eq!(store.load().await.unwrap(), vec![address("a", "en", "FO1")]);
     }
 
+    /// The database file itself is locked: a second open of it is refused, through a symlink
+    /// too, naming the path; two different files never share a lock.
     #[tokio::test]
-    async fn a_second_process_cannot_open_the_same_log() {
+    async fn a_second_open_of_the_same_file_is_refused_even_through_a_symlink() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("log");
+        let path = dir.path().join("state.v1");
         let _first = FileStore::open(&path).unwrap();
         let second = FileStore::open(&path).err().expect("locked");
         assert!(second.to_string().contains("in use"), "{second}");
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        let through_link = FileStore::open(&link).err().expect("locked");
+        assert!(
+            through_link
+                .to_string()
+                .contains(&link.display().to_string())
+                && through_link.to_string().contains("in use"),
+            "{through_link}"
+        );
+        // Names that differ only in their extension are different stores.
+        FileStore::open(&dir.path().join("state.v2")).unwrap();
     }
 
-    #[tokio::test]
-    async fn superseded_records_are_compacted_on_open() {
+    /// `/dev/null`, a directory, a dangling symlink: refused at open, with the path named.
+    #[test]
+    fn a_path_that_cannot_hold_the_state_is_refused_by_name() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("log");
-        {
-            let store = FileStore::open(&path).unwrap();
-            for i in 0..200 {
-                store
-                    .record(address("a", "en", &format!("FO{i}")))
-                    .await
-                    .unwrap();
-            }
+        let dangling = dir.path().join("dangling");
+        std::os::unix::fs::symlink(dir.path().join("nowhere/at/all"), &dangling).unwrap();
+        for path in [Path::new("/dev/null"), dir.path(), &dangling] {
+            let e = FileStore::open(path).err().expect("refused");
+            assert!(e.to_string().contains(&path.display().to_string()), "{e}");
         }
-        let store = FileStore::open(&path).unwrap();
+    }
+
+    /// A log written by earlier versions is moved into the database on first open: its latest
+    /// records kept, a torn tail, a bad checksum and a huge garbage line skipped (the huge line
+    /// streamed past, never held), the old log kept as `PATH.log-migrated`, and opening
+    /// through a symlink migrates the file it points to and leaves the link alone.
+    #[tokio::test]
+    async fn an_old_log_is_migrated_once_and_kept_beside_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("flexroute-state");
+        let mut log = Vec::new();
+        log.extend(oldlog::encode(&address("a", "en", "FO1")).unwrap());
+        log.extend(oldlog::encode(&address("a", "de", "FO2")).unwrap());
+        let mut bad_sum = oldlog::encode(&address("a", "fr", "FO3")).unwrap();
+        let at = bad_sum.len() - 3;
+        bad_sum[at] = if bad_sum[at] == b'0' { b'1' } else { b'0' };
+        log.extend(bad_sum);
+        log.extend(vec![b'x'; 8 * 1024 * 1024]); // a huge garbage line
+        log.push(b'\n');
+        log.extend(oldlog::encode(&address("a", "en", "FO4")).unwrap()); // supersedes FO1
+        log.extend(oldlog::encode(&address("b", "en", "FO5")).unwrap());
+        log.extend(&oldlog::encode(&address("c", "en", "FO6")).unwrap()[..40]); // torn tail
+        std::fs::write(&real, &log).unwrap();
+        let link = dir.path().join("via-link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+
+        let store = FileStore::open(&link).unwrap();
         assert_eq!(
-            store.load().await.unwrap(),
-            vec![address("a", "en", "FO199")]
+            sorted(&store).await,
+            vec![
+                address("a", "de", "FO2"),
+                address("a", "en", "FO4"),
+                address("b", "en", "FO5")
+            ]
         );
+        store.record(address("d", "en", "FO7")).await.unwrap();
         drop(store);
-        let lines = std::fs::read_to_string(&path).unwrap().lines().count();
-        assert_eq!(lines, 1);
+        assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+        let kept = dir.path().join("flexroute-state.log-migrated");
+        assert_eq!(
+            std::fs::read(&kept).unwrap(),
+            log,
+            "the old log is kept as it was"
+        );
+        // Opened again: a database now, not migrated twice.
+        let store = FileStore::open(&real).unwrap();
+        assert_eq!(store.load().await.unwrap().len(), 4);
+        assert!(!dir.path().join("flexroute-state.log-migrated.2").exists());
+    }
+
+    /// The reader never holds a line longer than its bound, and counts what it skipped.
+    #[test]
+    fn the_old_log_reader_streams_past_a_huge_line() {
+        let mut log = Vec::new();
+        log.extend(oldlog::encode(&address("a", "en", "FO1")).unwrap());
+        log.extend(vec![b'{'; 3 * oldlog::MAX_LINE]);
+        log.push(b'\n');
+        log.extend(oldlog::encode(&address("a", "de", "FO2")).unwrap());
+        log.extend(b"torn");
+        let reader = std::io::BufReader::with_capacity(4096, log.as_slice());
+        let (mut records, counts) = oldlog::read(reader).unwrap();
+        records.sort_by(|x, y| x.language.cmp(&y.language));
+        assert_eq!(
+            records,
+            vec![address("a", "de", "FO2"), address("a", "en", "FO1")]
+        );
+        assert_eq!(
+            counts,
+            oldlog::Counts {
+                lines: 2,
+                damaged: 0,
+                oversized: 1,
+                torn: true
+            }
+        );
     }
 }

@@ -15,6 +15,30 @@ fn flexroute(args: &[&str]) -> (i32, String) {
     (output.status.code().unwrap_or(-1), text)
 }
 
+/// A state path that cannot hold the state (`/dev/null`, a directory) is named by `check`
+/// and refused by `serve` at start, before it listens.
+#[test]
+fn a_state_path_that_is_not_a_file_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().to_str().unwrap();
+    for path in ["/dev/null", folder] {
+        let state = format!("file:{path}");
+        let output = Command::new(BIN)
+            .args(["check", "--config", EXAMPLE])
+            .env_remove("FLEXROUTE_LOG")
+            .env("FLEXROUTE_PROVISIONING_STATE", &state)
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&output.stdout).to_string()
+            + &String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{out}");
+        assert!(
+            out.contains(&format!("provisioning.state: {path} is not a regular file")),
+            "{out}"
+        );
+    }
+}
+
 #[test]
 fn check_prints_a_summary_or_every_problem() {
     let (code, out) = flexroute(&["check", "--config", EXAMPLE]);

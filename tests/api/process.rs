@@ -522,3 +522,212 @@ async fn sigterm_drains_then_finishes_in_flight_work_and_exits_0() {
     assert!(log.contains("readiness off"), "{log}");
     assert!(log.contains("\"message\":\"stopped\""), "{log}");
 }
+
+/// Two real processes on one state file, the second through a symlink (they once both
+/// started, the lock being keyed by the path string, and duplicated flows): the second is
+/// refused at start with its path named, and never listens. A store of another name
+/// (`state.v2` beside `state.v1`) is another lock and starts.
+#[tokio::test]
+async fn a_second_process_on_the_same_file_through_a_symlink_is_refused() {
+    let (_emulator, env) = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("state.v1");
+    let link = dir.path().join("link-to-state");
+    let args = ["serve", "--config", EXAMPLE];
+    let first = Running::spawn(&args, &upstream_env(&env, &real)).await;
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let mut second = Command::new(BIN);
+    second
+        .args(args)
+        .env("FLEXROUTE_SERVER_LISTEN", "127.0.0.1:0")
+        .env("FLEXROUTE_SERVER_ADMIN_LISTEN", "127.0.0.1:0")
+        .env_remove("FLEXROUTE_LOG")
+        .kill_on_drop(true);
+    for (key, value) in upstream_env(&env, &link) {
+        second.env(key, value);
+    }
+    let output = tokio::time::timeout(Duration::from_secs(30), second.output())
+        .await
+        .expect("the second process stops by itself")
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stderr).to_string()
+        + &String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{text}");
+    assert!(
+        text.contains(&link.display().to_string()) && text.contains("in use by another flexroute"),
+        "{text}"
+    );
+    assert!(!text.contains("flexroute listening"), "{text}");
+    let other = Running::spawn(&args, &upstream_env(&env, &dir.path().join("state.v2"))).await;
+    other.stop().await;
+    first.stop().await;
+}
+
+/// A state file written by an earlier version (the checksummed log, written here by hand with
+/// a torn tail, a line whose checksum fails and a 32 MB garbage line) is migrated when the
+/// new version starts on it: its pair is served from the store with no call to Twilio, one
+/// log line gives the counts, and the old log is kept beside the database.
+#[tokio::test]
+async fn an_old_state_log_is_migrated_at_start_and_served_without_a_call() {
+    let (emulator, env) = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("flexroute-state");
+    let sid = "FO0123456789abcdef0123456789abcd01";
+    let line = |site: &str, language: &str, sid: &str| {
+        let json = format!(
+            r#"{{"site":"{site}","language":"{language}","sid":"{sid}","friendly_name":"WebChat {site} {language}","source":"created","recorded_at":1}}"#
+        );
+        let sum = xxhash_rust::xxh3::xxh3_64(json.as_bytes());
+        format!("{json}\t{sum:016x}\n").into_bytes()
+    };
+    let mut log = line("acme", "fr-CA", "FO0123456789abcdef0123456789abcd00");
+    let mut bad = line("initech", "it-IT", "FO0123456789abcdef0123456789abcd02");
+    let at = bad.len() - 2;
+    bad[at] = if bad[at] == b'a' { b'b' } else { b'a' };
+    log.extend(bad);
+    log.extend(vec![b'#'; 32 << 20]);
+    log.push(b'\n');
+    log.extend(line("acme", "fr-CA", sid)); // the latest
+    log.extend(&line("acme", "de-DE", "FO0123456789abcdef0123456789abcd03")[..30]);
+    std::fs::write(&state, &log).unwrap();
+
+    let server = Running::spawn(&["serve", "--config", EXAMPLE], &upstream_env(&env, &state)).await;
+    let migrated = server
+        .early()
+        .iter()
+        .find(|l| l.contains("migrated the state log"))
+        .expect("one line says what was migrated")
+        .clone();
+    let event: serde_json::Value = serde_json::from_str(&migrated).unwrap();
+    assert_eq!(event["records"], 1, "{migrated}");
+    assert_eq!(event["lines"], 2, "{migrated}");
+    assert_eq!(event["damaged"], 1, "{migrated}");
+    assert_eq!(event["oversized"], 1, "{migrated}");
+    assert_eq!(event["torn_tail"], true, "{migrated}");
+    let body = json(
+        client()
+            .get(server.config_url("site=acme&lang=fr-CA"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(body["address"]["sid"], sid, "{body}");
+    server.stop().await;
+    assert_eq!(
+        [Op::List, Op::Fetch, Op::Create, Op::Update].map(|op| emulator.calls(op)),
+        [0; 4]
+    );
+    let kept = dir.path().join("flexroute-state.log-migrated");
+    assert_eq!(std::fs::metadata(&kept).unwrap().len(), log.len() as u64);
+    assert!(std::fs::read(&state).unwrap().starts_with(b"redb"));
+}
+
+/// A real full disk, as far as the state file can tell: the process's file-size limit is
+/// lowered below the database's size while it runs (writes to it fail with `EFBIG`, as they
+/// would with `ENOSPC`), then raised again. The new address is served at once, marked
+/// `"persisted": false` and counted while the writes fail, written by the retry once they work
+/// (redb refuses everything after an I/O error until reopened: the store reopens it), and a
+/// restart then finds it in the store without a call to Twilio.
+#[tokio::test]
+async fn with_the_disk_full_an_address_is_served_marked_and_persisted_once_it_has_room() {
+    const ADMIN: &str = "admin-token-disk-full-7c41e9b2d05a";
+    let (emulator, env) = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let mut process_env = upstream_env(&env, &state);
+    process_env.push(("FLEXROUTE_ADMIN_TOKEN", ADMIN.to_string()));
+    let mut command = Command::new("sh");
+    // SIGXFSZ ignored, so that a write over the limit fails instead of killing the process.
+    command.args([
+        "-c",
+        &format!("trap '' XFSZ; exec {BIN} --log-format json serve --config {EXAMPLE}"),
+    ]);
+    let server = Running::spawn_command(command, &process_env).await;
+    let pid = server.child.id().unwrap() as i32;
+    let fsize = |limit: u64| {
+        rlimit::prlimit(
+            pid,
+            rlimit::Resource::FSIZE,
+            Some((limit, rlimit::INFINITY)),
+            None,
+        )
+        .unwrap()
+    };
+    let client = client();
+    let pair = async || -> serde_json::Value {
+        let body = json(
+            client
+                .get(format!("http://{}/admin/routes", server.ops))
+                .bearer_auth(ADMIN)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        body["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["site"] == "acme" && r["language"] == "fr-CA")
+            .unwrap()
+            .clone()
+    };
+    let gauge =
+        async || crate::common::metric(&server.metrics().await, "flexroute_unpersisted_addresses");
+
+    fsize(4096); // the database is 72 KiB: no page past its first 4 KiB can be written
+    let body = json(
+        client
+            .get(server.config_url("site=acme&lang=fr-CA"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let sid = body["address"]["sid"].as_str().expect("served").to_string();
+    let marked = pair().await;
+    assert_eq!(
+        (&marked["state"], &marked["persisted"]),
+        (&"ready".into(), &false.into()),
+        "{marked}"
+    );
+    assert_eq!(gauge().await, Some(1.0));
+    tokio::time::sleep(Duration::from_millis(2500)).await; // a retry fails too
+    assert_eq!(pair().await["persisted"], false);
+
+    fsize(rlimit::INFINITY);
+    let started = Instant::now();
+    while pair().await["persisted"] != true {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never persisted"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(gauge().await, Some(0.0));
+    eprintln!(
+        "disk full: persisted {:?} after the limit was raised",
+        started.elapsed()
+    );
+    server.stop().await;
+
+    let calls = [Op::List, Op::Fetch, Op::Create, Op::Update].map(|op| emulator.calls(op));
+    let again = Running::spawn(&["serve", "--config", EXAMPLE], &process_env).await;
+    let body = json(
+        client
+            .get(again.config_url("site=acme&lang=fr-CA"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(body["address"]["sid"], sid.as_str());
+    again.stop().await;
+    assert_eq!(
+        [Op::List, Op::Fetch, Op::Create, Op::Update].map(|op| emulator.calls(op)),
+        calls,
+        "found in the store"
+    );
+    assert_eq!(emulator.calls(Op::Create), 1);
+}

@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use flexroute::Services;
 use flexroute::config::Environment;
-use flexroute::provision::store::{MemoryStore, StateStore};
+use flexroute::provision::store::{BoxFuture, MemoryStore, StateStore, StoredAddress};
 use flexroute::twilio::Credentials;
 use flexroute::twilio::emulator::{Emulator, Op};
 use flexroute::twilio::types::FlexFlow;
 use tokio::net::TcpListener;
 
-use crate::common::{FIXTURE, Server, json, metric};
+use crate::common::{FIXTURE, Server, eventually, json, metric};
 
 pub const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
 pub const TOKEN: &str = "emulator-auth-token-3f9a";
@@ -217,4 +217,164 @@ async fn restart_with_the_store_makes_no_upstream_call() {
         Some(1.0)
     );
     second.stop().await;
+}
+
+/// A store whose writes fail while `failing` is set (a full disk, a read-only volume).
+#[derive(Default)]
+struct FailingWrites {
+    inner: MemoryStore,
+    failing: std::sync::atomic::AtomicBool,
+    refused: std::sync::atomic::AtomicUsize,
+}
+
+impl StateStore for FailingWrites {
+    fn load(&self) -> BoxFuture<'_, std::io::Result<Vec<StoredAddress>>> {
+        self.inner.load()
+    }
+
+    fn record(&self, address: StoredAddress) -> BoxFuture<'_, std::io::Result<()>> {
+        use std::sync::atomic::Ordering;
+        if self.failing.load(Ordering::SeqCst) {
+            self.refused.fetch_add(1, Ordering::SeqCst);
+            return Box::pin(async {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    "No space left on device",
+                ))
+            });
+        }
+        self.inner.record(address)
+    }
+
+    fn describe(&self) -> String {
+        "a store whose writes fail on demand".into()
+    }
+}
+
+/// An address whose record cannot be written is served (chat must not go away) but marked:
+/// `"persisted": false` in `/admin/routes`, counted by `flexroute_unpersisted_addresses`, and
+/// written again until the store takes it; then it is persisted and the gauge is 0. The same
+/// for a flow the operator's apply adopts. No second create meanwhile.
+#[tokio::test]
+async fn an_address_that_cannot_be_written_is_served_marked_counted_and_retried() {
+    use std::sync::atomic::Ordering;
+    let (emulator, env) = emulator().await;
+    let store = Arc::new(FailingWrites::default());
+    store.failing.store(true, Ordering::SeqCst);
+    let server = Server::start_full(FIXTURE, env, services(store.clone())).await;
+    let routes = async |server: &Server| -> serde_json::Value {
+        let body = json(
+            server
+                .client
+                .get(format!("http://{}/admin/routes", server.ops))
+                .bearer_auth(crate::common::ADMIN_TOKEN)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        body["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["site"] == "initech" && r["language"] == "it-IT")
+            .cloned()
+            .unwrap()
+    };
+    let all_routes = async |server: &Server| -> Vec<serde_json::Value> {
+        let body = json(
+            server
+                .client
+                .get(format!("http://{}/admin/routes", server.ops))
+                .bearer_auth(crate::common::ADMIN_TOKEN)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        body["routes"].as_array().unwrap().clone()
+    };
+    let unpersisted =
+        async |server: &Server| metric(&server.metrics().await, "flexroute_unpersisted_addresses");
+    assert_eq!(unpersisted(&server).await, Some(0.0));
+
+    let body = json(
+        server
+            .config("site=initech&lang=it-IT")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(body.get("degraded").is_none(), "served: {body}");
+    let sid = body["address"]["sid"].as_str().unwrap().to_string();
+    let pair = routes(&server).await;
+    assert_eq!(pair["state"], "ready", "{pair}");
+    assert_eq!(pair["sid"], sid.as_str());
+    assert_eq!(pair["persisted"], false, "{pair}");
+    assert_eq!(unpersisted(&server).await, Some(1.0));
+    // Retried while the writes fail, the address served all along.
+    eventually(Duration::from_secs(10), "a retry", async || {
+        store.refused.load(Ordering::SeqCst) >= 2
+    })
+    .await;
+    assert!(store.load().await.unwrap().is_empty());
+    assert_eq!(unpersisted(&server).await, Some(1.0));
+    let again = json(server.config("site=initech&lang=it").send().await.unwrap()).await;
+    assert_eq!(again["address"]["sid"], sid.as_str());
+
+    // The operator's apply adopts a flow found by name (`adopt`): marked the same way.
+    emulator.insert_flow(FlexFlow {
+        sid: "FO00000000000000000000000000000077".into(),
+        friendly_name: Some("WebChat hooli en-US".into()),
+        ..FlexFlow::default()
+    });
+    let applied = server
+        .client
+        .post(format!(
+            "http://{}/admin/provision?dry_run=false",
+            server.ops
+        ))
+        .bearer_auth(crate::common::ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(applied.status(), 200);
+    let all = all_routes(&server).await;
+    let hooli = all
+        .iter()
+        .find(|r| r["site"] == "hooli" && r["language"] == "en-US")
+        .unwrap();
+    assert_eq!(
+        (hooli["sid"].as_str(), &hooli["persisted"]),
+        (Some("FO00000000000000000000000000000077"), &false.into()),
+        "{hooli}"
+    );
+    let marked = all.iter().filter(|r| r["persisted"] == false).count();
+    assert!(marked >= 2, "{all:?}");
+    assert_eq!(unpersisted(&server).await, Some(marked as f64));
+
+    store.failing.store(false, Ordering::SeqCst);
+    eventually(Duration::from_secs(10), "persisted", async || {
+        all_routes(&server)
+            .await
+            .iter()
+            .all(|r| r["persisted"] == true)
+    })
+    .await;
+    assert_eq!(unpersisted(&server).await, Some(0.0));
+    let recorded = store.load().await.unwrap();
+    assert_eq!(recorded.len(), marked);
+    assert!(recorded.iter().any(|r| r.sid == sid));
+    assert!(
+        recorded
+            .iter()
+            .any(|r| r.sid == "FO00000000000000000000000000000077")
+    );
+    assert_eq!(
+        emulator.calls(Op::Create) as usize,
+        marked - 1,
+        "retries write, never create"
+    );
+    server.stop().await;
 }
