@@ -32,9 +32,10 @@ const RETRY_AFTER_SECS: &str = "5";
 #[serde(rename_all = "camelCase")]
 pub struct InitWebchat {
     /// Every field of the form; `friendlyName` names the visitor, `query` is posted as their
-    /// first message. `site` and `language` are set by flexroute.
+    /// first message. `site` and `language` are set by flexroute. Absent or `null`: an empty
+    /// form (as the react app's own server reads it).
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>, required = false)]
     form_data: Option<Map<String, Value>>,
 }
 
@@ -73,9 +74,9 @@ pub struct TokenRefreshed {
     tag = "sessions",
     operation_id = "initWebchat",
     params(
-        ("site" = String, Path, description = "A site id."),
-        ("language" = String, Path, description = "One of the site's languages, as configured (case-insensitive)."),
-        ("Origin" = String, Header, description = "Must be one of the site's `allowed_origins`."),
+        ("site" = String, Path, description = "A site id.", example = "initech"),
+        ("language" = String, Path, description = "One of the site's languages, as configured (case-insensitive).", example = "en-US"),
+        ("Origin" = String, Header, description = "Must be one of the site's `allowed_origins`.", example = "http://localhost:3000"),
     ),
     request_body(content = InitWebchat, content_type = "application/json"),
     responses(
@@ -176,9 +177,9 @@ pub async fn init_webchat(
     tag = "sessions",
     operation_id = "refreshToken",
     params(
-        ("site" = String, Path, description = "A site id."),
-        ("language" = String, Path, description = "One of the site's languages."),
-        ("Origin" = String, Header, description = "Must be one of the site's `allowed_origins`."),
+        ("site" = String, Path, description = "A site id.", example = "initech"),
+        ("language" = String, Path, description = "One of the site's languages.", example = "en-US"),
+        ("Origin" = String, Header, description = "Must be one of the site's `allowed_origins`.", example = "http://localhost:3000"),
     ),
     request_body(content = RefreshToken, content_type = "application/json"),
     responses(
