@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 seconds="${1:-20}"
-targets=(accept_language host_match config_parse)
+targets=(accept_language host_match config_parse token_verify)
 # No sanitizer: the crate forbids unsafe code, and without ASan the build takes half as long
 # and the targets run twice as fast. The dev profile: CI builds from scratch on every run, and
 # Cargo.toml optimises only the crates the targets exercise (see [profile.dev] there).
