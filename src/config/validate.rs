@@ -334,6 +334,9 @@ fn redis(c: &mut Checker, p: &super::ProvisioningConfig) {
     if p.redis_resync_ms < 100 {
         c.push("provisioning.redis_resync_ms", "must be at least 100");
     }
+    if p.redis_warn_every_ms < 100 {
+        c.push("provisioning.redis_warn_every_ms", "must be at least 100");
+    }
     if p.redis_key_prefix.len() > 64
         || p.redis_key_prefix
             .chars()

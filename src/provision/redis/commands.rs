@@ -167,6 +167,7 @@ impl StateStore for RedisStore {
         Some(Feed {
             updates: rx,
             available: self.inner.available.subscribe(),
+            problem: self.inner.problem.subscribe(),
         })
     }
 }
