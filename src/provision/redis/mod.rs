@@ -57,8 +57,13 @@ struct Inner {
     /// While Redis fails, one warning per this interval (the last one's time).
     warn_every: Duration,
     warned_at: Mutex<Option<Instant>>,
+    /// The last TCP probe's time and answer: at most one per [`PROBE_EVERY`].
+    probed: Mutex<Option<(Instant, bool)>>,
     description: String,
 }
+
+/// How long a TCP probe's answer (TLS failure or unreachable host) is reused.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
 
 impl RedisStore {
     /// Prepares the pool without connecting (the first command does): the process starts
@@ -103,6 +108,7 @@ impl RedisStore {
                 endpoint: url::endpoint(&config.state),
                 warn_every: Duration::from_millis(config.redis_warn_every_ms),
                 warned_at: Mutex::new(None),
+                probed: Mutex::new(None),
                 description,
             }),
             follower: Mutex::new(None),
@@ -231,17 +237,25 @@ impl Inner {
         *lock(&self.warned_at) = None;
     }
 
-    /// Whether a TCP connection to the URL's host and port opens (within the connect timeout).
+    /// Whether a TCP connection to the URL's host and port opens (within the connect timeout);
+    /// a recent answer is reused, so failing commands do not each wait for a probe.
     async fn tcp_answers(&self) -> bool {
+        if let Some((at, answered)) = *lock(&self.probed)
+            && at.elapsed() < PROBE_EVERY
+        {
+            return answered;
+        }
         let Some((host, port, _)) = &self.endpoint else {
             return false;
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let connect = tokio::net::TcpStream::connect((host, *port));
-        matches!(
+        let answered = matches!(
             tokio::time::timeout(self.connect_timeout, connect).await,
             Ok(Ok(_))
-        )
+        );
+        *lock(&self.probed) = Some((Instant::now(), answered));
+        answered
     }
 
     fn set_available(&self, up: bool) {
