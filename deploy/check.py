@@ -591,6 +591,51 @@ def cmd_consistency(rendered):
     p.finish(f"{len(docs)} objects agree: ports, probes, security context, config mount, state volume, grace period, secrets, selectors")
 
 
+def cmd_redis(rendered):
+    """The example Redis keeps its data across rescheduling: one StatefulSet replica whose /data
+    is a PersistentVolumeClaim from its volumeClaimTemplate (no emptyDir), the append-only file
+    on, eviction off, and a Service that selects it."""
+    p = Problems()
+    docs = load_docs(rendered)
+    by_kind = {}
+    for doc in docs:
+        by_kind.setdefault(doc["kind"], []).append(doc)
+    p.check(not by_kind.get("Deployment"), "Redis runs as a Deployment: its data would not follow a rescheduled pod")
+    sets = by_kind.get("StatefulSet", [])
+    if not p.check(len(sets) == 1, f"expected one StatefulSet, found {len(sets)}"):
+        p.finish("")
+        return
+    sts = sets[0]
+    spec = sts["spec"]
+    p.check(spec.get("replicas", 1) == 1, "more than one Redis: two primaries would each grant the same lease")
+    templates = {t["metadata"]["name"]: t for t in spec.get("volumeClaimTemplates", [])}
+    pod = spec["template"]["spec"]
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    p.check(not any("emptyDir" in v for v in volumes.values()), "an emptyDir volume: lost when the pod is rescheduled")
+    containers = [c for c in pod["containers"] if c["name"] == "redis"]
+    if not p.check(len(containers) == 1, "no container named redis"):
+        p.finish("")
+        return
+    redis = containers[0]
+    mounts = {m["mountPath"]: m["name"] for m in redis.get("volumeMounts", [])}
+    data = mounts.get("/data")
+    p.check(data is not None, "nothing mounted at /data (where Redis writes its append-only file)")
+    p.check(data in templates and data not in volumes, f"/data ({data}) is not a volumeClaimTemplate")
+    if data in templates:
+        claim = templates[data]["spec"]
+        p.check("ReadWriteOnce" in claim.get("accessModes", []), "the claim is not ReadWriteOnce")
+        p.check(bool(claim.get("resources", {}).get("requests", {}).get("storage")), "the claim requests no storage")
+    args = redis.get("args", [])
+    pairs = dict(zip(args[::2], args[1::2]))
+    p.check(pairs.get("--appendonly") == "yes", "the append-only file is off")
+    p.check(pairs.get("--maxmemory-policy") == "noeviction", "eviction is on: records have no expiry")
+    labels = spec["template"]["metadata"]["labels"]
+    services = by_kind.get("Service", [])
+    p.check(any(sts["spec"].get("serviceName") == s["metadata"]["name"] for s in services), "serviceName names no Service")
+    p.check(all(all(labels.get(k) == v for k, v in s["spec"]["selector"].items()) for s in services), "a Service does not select the Redis pod")
+    p.finish(f"StatefulSet {sts['metadata']['name']}: 1 replica, /data on claim {data} ({templates.get(data, {}).get('spec', {}).get('resources', {}).get('requests', {}).get('storage')}), appendonly yes, noeviction")
+
+
 COMMANDS = {
     "kustomize-refs": cmd_kustomize_refs,
     "render-fallback": cmd_render_fallback,
@@ -600,6 +645,7 @@ COMMANDS = {
     "dashboard": cmd_dashboard,
     "dockerfile": cmd_dockerfile,
     "consistency": cmd_consistency,
+    "redis": cmd_redis,
 }
 
 if __name__ == "__main__":

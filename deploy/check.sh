@@ -150,6 +150,7 @@ run "kubernetes-validate deploy/base/secret.example.yaml" k8s_validate deploy/ba
 run "render deploy/redis" render deploy/redis "$WORK/redis.yaml"
 run "kubernetes-validate deploy/redis (example Redis)" k8s_validate "$WORK/redis.yaml"
 run "kubernetes-validate deploy/redis/secret.example.yaml" k8s_validate deploy/redis/secret.example.yaml
+run "deploy/redis keeps its data (StatefulSet, claim at /data, append-only file)" "$PY" deploy/check.py redis "$WORK/redis.yaml"
 run "ServiceMonitor and PrometheusRule fields" "$PY" deploy/check.py operator "$WORK/operator.yaml" "$WORK/rules.yaml" "$WORK/rules-bare.yaml"
 run "promtool check rules (alerts)" promtool_quiet check rules "$WORK/rules.yaml"
 run "promtool test rules (deploy/monitoring/alerts_test.yaml)" rule_tests

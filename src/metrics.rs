@@ -26,6 +26,8 @@ pub struct Metrics {
     pub upstream_duration: HistogramVec,
     /// 1 while the state store answers (always, for the embedded ones).
     pub state_store_up: IntGauge,
+    /// 1 for the reason the shared store fails now (`auth`, `unreachable`, `tls`, `other`).
+    pub state_store_problem: IntGaugeVec,
     /// Addresses served whose record the state store could not write yet (retried).
     pub unpersisted_addresses: IntGauge,
     /// Provisioning leases of a shared store, by outcome.
@@ -144,6 +146,14 @@ impl Metrics {
             "1 while the state store answers, 0 while a shared (Redis) store cannot be reached.",
         )
         .expect("valid metric");
+        let state_store_problem = IntGaugeVec::new(
+            Opts::new(
+                "flexroute_state_store_problem",
+                "1 for the reason the shared (Redis) store fails now, 0 for the others: auth (credentials refused), unreachable (no connection), tls (handshake or certificate), other. All 0 while it answers.",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
         let unpersisted_addresses = IntGauge::new(
             "flexroute_unpersisted_addresses",
             "Addresses being served whose record the state store could not write (disk full, Redis down): a restart would have to find them again at Twilio. Retried every few seconds.",
@@ -208,6 +218,7 @@ impl Metrics {
             Box::new(upstream_requests.clone()),
             Box::new(upstream_duration.clone()),
             Box::new(state_store_up.clone()),
+            Box::new(state_store_problem.clone()),
             Box::new(unpersisted_addresses.clone()),
             Box::new(leases.clone()),
             Box::new(rate_limited.clone()),
@@ -228,6 +239,9 @@ impl Metrics {
             admin_auth_failures.with_label_values(&[reason]);
         }
         state_store_up.set(1);
+        for problem in crate::provision::store::StoreProblem::ALL {
+            state_store_problem.with_label_values(&[problem.as_str()]);
+        }
         Self {
             registry,
             http_requests,
@@ -243,6 +257,7 @@ impl Metrics {
             upstream_requests,
             upstream_duration,
             state_store_up,
+            state_store_problem,
             unpersisted_addresses,
             leases,
             rate_limited,

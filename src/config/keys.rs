@@ -50,6 +50,7 @@ pub const PROVISIONING: &[&str] = &[
     "redis_lease_ttl_ms",
     "redis_resync_ms",
     "redis_unavailable",
+    "redis_warn_every_ms",
 ];
 /// Address settings, accepted in `[defaults]`, in a site and in a language.
 pub const FLOW: &[&str] = &[

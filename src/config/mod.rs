@@ -162,6 +162,8 @@ pub struct ProvisioningConfig {
     pub redis_resync_ms: u64,
     /// What `/readyz` says while Redis is unreachable.
     pub redis_unavailable: RedisUnavailable,
+    /// While Redis fails, one warning (with the reason) per this interval.
+    pub redis_warn_every_ms: u64,
 }
 
 /// `provisioning.redis_unavailable`: readiness while the shared store cannot be reached.
@@ -192,6 +194,7 @@ impl fmt::Debug for ProvisioningConfig {
             .field("redis_lease_ttl_ms", &self.redis_lease_ttl_ms)
             .field("redis_resync_ms", &self.redis_resync_ms)
             .field("redis_unavailable", &self.redis_unavailable)
+            .field("redis_warn_every_ms", &self.redis_warn_every_ms)
             .finish()
     }
 }
@@ -214,6 +217,7 @@ impl Default for ProvisioningConfig {
             redis_lease_ttl_ms: 30_000,
             redis_resync_ms: 30_000,
             redis_unavailable: RedisUnavailable::ServeStale,
+            redis_warn_every_ms: 30_000,
         }
     }
 }

@@ -234,8 +234,14 @@ fn provisioning(c: &mut Checker, config: &Config) {
     if p.max_concurrent_calls == 0 {
         c.push("provisioning.max_concurrent_calls", "must be at least 1");
     }
-    if p.upstream_timeout_ms == 0 {
-        c.push("provisioning.upstream_timeout_ms", "must be at least 1");
+    if !(UPSTREAM_TIMEOUT_MS.0..=UPSTREAM_TIMEOUT_MS.1).contains(&p.upstream_timeout_ms) {
+        c.push(
+            "provisioning.upstream_timeout_ms",
+            format!(
+                "must be between {} and {}: a create given up on sooner may still be applied by Twilio after another replica looked for it (a duplicate), and the Redis lease must outlive two of these",
+                UPSTREAM_TIMEOUT_MS.0, UPSTREAM_TIMEOUT_MS.1
+            ),
+        );
     }
     let unpinned = |kind: AddressKind| {
         pair_settings(config)
@@ -286,26 +292,45 @@ fn provisioning(c: &mut Checker, config: &Config) {
     redis(c, p);
 }
 
+/// Bounds of `provisioning.upstream_timeout_ms` (see docs/replicas.md, "The guarantee").
+pub const UPSTREAM_TIMEOUT_MS: (u64, u64) = (1000, 120_000);
+/// Bounds of `redis_command_timeout_ms` and `redis_connect_timeout_ms`.
+pub const REDIS_TIMEOUT_MS: (u64, u64) = (50, 60_000);
+/// Longest `redis_lease_ttl_ms`: a holder that dies keeps its pair from being created that long.
+pub const LEASE_TTL_MAX_MS: u64 = 600_000;
+
 /// The lease must outlast what its holder does under it: renewals (every third of it) that may
 /// each take a command timeout, and creates, each started only while the lease is valid for at
 /// least one upstream timeout (0.9 of the TTL right after a renewal, 0.57 just before the next).
+/// Just before a renewal's answer arrives the holder counts on about 0.9 × TTL − TTL / 3 − one
+/// command timeout, at least one upstream timeout when TTL ≥ 2 × (upstream + command): creates
+/// then start without waiting for a renewal. Safety does not rest on this (a create never starts
+/// without one upstream timeout of lease left); liveness does.
 fn lease_ttl(c: &mut Checker, p: &super::ProvisioningConfig) {
     let ttl = p.redis_lease_ttl_ms;
+    let least = 2 * (p.upstream_timeout_ms + p.redis_command_timeout_ms);
+    if ttl < least {
+        c.push(
+            "provisioning.redis_lease_ttl_ms",
+            format!(
+                "must be at least 2 × (upstream_timeout_ms + redis_command_timeout_ms) ({least} ms): a create starts only while the lease holds for one upstream timeout more, which a shorter lease, waiting for a renewal's answer, does not always"
+            ),
+        );
+    }
+    if ttl > LEASE_TTL_MAX_MS {
+        c.push(
+            "provisioning.redis_lease_ttl_ms",
+            format!(
+                "must be at most {LEASE_TTL_MAX_MS}: a replica that dies holding a lease keeps its pair from being provisioned that long"
+            ),
+        );
+    }
     if ttl < 3 * p.redis_command_timeout_ms.max(1) {
         c.push(
             "provisioning.redis_lease_ttl_ms",
             format!(
                 "must be at least 3 × redis_command_timeout_ms ({} ms): the holder renews every third of it",
                 3 * p.redis_command_timeout_ms
-            ),
-        );
-    }
-    if ttl < 2 * p.upstream_timeout_ms {
-        c.push(
-            "provisioning.redis_lease_ttl_ms",
-            format!(
-                "must be at least 2 × upstream_timeout_ms ({} ms): a create starts only while the lease holds for one upstream timeout more",
-                2 * p.upstream_timeout_ms
             ),
         );
     }
@@ -327,12 +352,21 @@ fn redis(c: &mut Checker, p: &super::ProvisioningConfig) {
             p.redis_command_timeout_ms,
         ),
     ] {
-        if value == 0 {
-            c.push(key, "must be at least 1");
+        if !(REDIS_TIMEOUT_MS.0..=REDIS_TIMEOUT_MS.1).contains(&value) {
+            c.push(
+                key,
+                format!(
+                    "must be between {} and {}: shorter, ordinary network jitter fails lease renewals and creates stop; longer, a dead Redis holds requests that long",
+                    REDIS_TIMEOUT_MS.0, REDIS_TIMEOUT_MS.1
+                ),
+            );
         }
     }
     if p.redis_resync_ms < 100 {
         c.push("provisioning.redis_resync_ms", "must be at least 100");
+    }
+    if p.redis_warn_every_ms < 100 {
+        c.push("provisioning.redis_warn_every_ms", "must be at least 100");
     }
     if p.redis_key_prefix.len() > 64
         || p.redis_key_prefix

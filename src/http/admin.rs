@@ -17,7 +17,32 @@ use crate::reload::ReloadReport;
 /// `GET /admin/routes`' answer.
 #[derive(Serialize, ToSchema)]
 pub struct Routes {
+    /// The state store as this replica sees it.
+    state_store: StoreState,
     routes: Vec<RouteState>,
+}
+
+/// Whether the state store answers, and if not, why (the embedded stores always answer).
+#[derive(Serialize, ToSchema)]
+pub struct StoreState {
+    up: bool,
+    /// Why the shared store fails now, from its last failure (`null` while it answers).
+    #[schema(value_type = Option<StoreProblemKind>)]
+    problem: Option<&'static str>,
+}
+
+/// Documentation of [`StoreState::problem`] (`crate::provision::store::StoreProblem`).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum StoreProblemKind {
+    /// The store refused the credentials (`NOAUTH`, `WRONGPASS`).
+    Auth,
+    /// No connection: unknown host, connection refused, no answer in time.
+    Unreachable,
+    /// The TLS handshake failed (`rediss://` to a plain server, a refused certificate).
+    Tls,
+    Other,
 }
 
 /// One configured (site, language) pair as this replica sees it.
@@ -111,7 +136,14 @@ pub async fn routes(State(app): State<AppState>) -> Json<Routes> {
             });
         }
     }
-    Json(Routes { routes })
+    let state_store = StoreState {
+        up: p.store_up(),
+        problem: p.store_problem().map(|problem| problem.as_str()),
+    };
+    Json(Routes {
+        state_store,
+        routes,
+    })
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]

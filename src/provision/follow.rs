@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
-use super::store::{Feed, StoredAddress, Update};
+use super::store::{Feed, StoreProblem, StoredAddress, Update};
 use super::{Provisioner, Source, lock, params, unix_now};
 use crate::cache::RouteKey;
 
@@ -27,6 +27,20 @@ pub(super) async fn follow(provisioner: Weak<Provisioner>, mut feed: Feed) {
                 let up = *feed.available.borrow_and_update();
                 let Some(p) = provisioner.upgrade() else { return };
                 availability(&p, up);
+            }
+            changed = feed.problem.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let problem = *feed.problem.borrow_and_update();
+                let Some(p) = provisioner.upgrade() else { return };
+                *lock(&p.store_problem) = problem;
+                for reason in StoreProblem::ALL {
+                    p.metrics
+                        .state_store_problem
+                        .with_label_values(&[reason.as_str()])
+                        .set(i64::from(problem == Some(reason)));
+                }
             }
         }
     }

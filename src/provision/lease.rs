@@ -134,6 +134,34 @@ pub struct Feed {
     pub updates: mpsc::UnboundedReceiver<Update>,
     /// Whether the store answers now.
     pub available: watch::Receiver<bool>,
+    /// Why it does not, as far as the last failure tells (`None` once it answers).
+    pub problem: watch::Receiver<Option<StoreProblem>>,
+}
+
+/// Why a shared store fails, in bounded categories (a metric label, an admin field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreProblem {
+    /// The store refused the credentials (`NOAUTH`, `WRONGPASS`, an ACL refusal).
+    Auth,
+    /// No connection: host unknown, connection refused, no answer in time.
+    Unreachable,
+    /// The TLS handshake failed (`rediss://` to a plain server, a certificate refused).
+    Tls,
+    /// Anything else the store answered with.
+    Other,
+}
+
+impl StoreProblem {
+    pub const ALL: [StoreProblem; 4] = [Self::Auth, Self::Unreachable, Self::Tls, Self::Other];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auth => "auth",
+            Self::Unreachable => "unreachable",
+            Self::Tls => "tls",
+            Self::Other => "other",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

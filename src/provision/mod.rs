@@ -110,6 +110,8 @@ pub struct Provisioner {
     learned: Notify,
     /// Whether the state store answers (always, for the embedded ones).
     store_up: AtomicBool,
+    /// Why the shared store fails now, if it does.
+    store_problem: Mutex<Option<store::StoreProblem>>,
     /// Told when a pair's address changes (the response cache drops the pair's answers).
     on_change: OnceLock<ChangeHook>,
     /// Addresses served whose record the store could not write yet (`persist`).
@@ -185,6 +187,7 @@ impl Provisioner {
             census: Mutex::new(Census::default()),
             learned: Notify::new(),
             store_up: AtomicBool::new(store_up),
+            store_problem: Mutex::new(None),
             on_change: OnceLock::new(),
             unpersisted: Mutex::new(HashMap::new()),
             persist_wake: Arc::new(Notify::new()),
@@ -253,6 +256,11 @@ impl Provisioner {
     /// Whether the state store answers (a shared one may not; the embedded ones always do).
     pub fn store_up(&self) -> bool {
         self.store_up.load(Ordering::Acquire)
+    }
+
+    /// Why the shared store fails now (`None` while it answers, and for the embedded ones).
+    pub fn store_problem(&self) -> Option<store::StoreProblem> {
+        *lock(&self.store_problem)
     }
 
     /// Readiness as far as provisioning is concerned: false only while a shared store is

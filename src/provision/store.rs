@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 pub use super::embedded::FileStore;
-pub use super::lease::{Claim, Feed, Lease, Recorded, Update};
+pub use super::lease::{Claim, Feed, Lease, Recorded, StoreProblem, Update};
 use crate::address::AddressKind;
 use crate::config::ProvisioningConfig;
 

@@ -304,3 +304,76 @@ fn the_readme_documents_every_key() {
     }
     assert!(missing.is_empty(), "README does not document {missing:?}");
 }
+
+/// The timing keys exactly-once rests on are bounded to values that keep it meaningful: each
+/// problem names the key and why; the bounds themselves are accepted.
+#[test]
+fn timing_keys_are_bounded_to_values_that_keep_the_guarantee() {
+    let with = |extra: &str| {
+        let text = FIXTURE.replace(
+            "[defaults]",
+            &format!(
+                "[provisioning]\nstate = \"redis://redis.example:6379/0\"\n{extra}\n\n[defaults]"
+            ),
+        );
+        assert_ne!(text, FIXTURE, "the fixture has a [defaults] table");
+        problems(&text)
+    };
+    // What was accepted before: a 1 ms upstream timeout, a 1 ms command timeout, a 3 ms lease.
+    let found = with(
+        "upstream_timeout_ms = 1\nredis_command_timeout_ms = 1\nredis_connect_timeout_ms = 1\nredis_lease_ttl_ms = 3",
+    );
+    for expected in [
+        "provisioning.upstream_timeout_ms: must be between 1000 and 120000: a create given up on sooner",
+        "provisioning.redis_command_timeout_ms: must be between 50 and 60000: shorter, ordinary network jitter fails lease renewals",
+        "provisioning.redis_connect_timeout_ms: must be between 50 and 60000",
+        "provisioning.redis_lease_ttl_ms: must be at least 2 × (upstream_timeout_ms + redis_command_timeout_ms) (4 ms)",
+    ] {
+        assert_has(&found, expected);
+    }
+    // The relation, at the smallest upstream timeout: 2 × (1000 + 50) = 2100.
+    let base =
+        "upstream_timeout_ms = 1000\nredis_command_timeout_ms = 50\nredis_connect_timeout_ms = 50";
+    assert_eq!(
+        with(&format!("{base}\nredis_lease_ttl_ms = 2100")),
+        Vec::<String>::new()
+    );
+    assert_has(
+        &with(&format!("{base}\nredis_lease_ttl_ms = 2099")),
+        "provisioning.redis_lease_ttl_ms: must be at least 2 × (upstream_timeout_ms + redis_command_timeout_ms) (2100 ms): a create starts only while the lease holds for one upstream timeout more",
+    );
+    // Still at least 3 × the command timeout (a renewal every third of the lease).
+    assert_has(
+        &with(
+            "upstream_timeout_ms = 1000\nredis_command_timeout_ms = 60000\nredis_lease_ttl_ms = 122000",
+        ),
+        "provisioning.redis_lease_ttl_ms: must be at least 3 × redis_command_timeout_ms (180000 ms)",
+    );
+    // The maxima.
+    let found = with(
+        "upstream_timeout_ms = 120001\nredis_command_timeout_ms = 60001\nredis_connect_timeout_ms = 60001\nredis_lease_ttl_ms = 600001",
+    );
+    for expected in [
+        "provisioning.upstream_timeout_ms: must be between 1000 and 120000",
+        "provisioning.redis_command_timeout_ms: must be between 50 and 60000",
+        "provisioning.redis_connect_timeout_ms: must be between 50 and 60000",
+        "provisioning.redis_lease_ttl_ms: must be at most 600000: a replica that dies holding a lease",
+    ] {
+        assert_has(&found, expected);
+    }
+    assert_eq!(
+        with(
+            "upstream_timeout_ms = 120000\nredis_command_timeout_ms = 60000\nredis_connect_timeout_ms = 60000\nredis_lease_ttl_ms = 600000"
+        ),
+        Vec::<String>::new()
+    );
+    // The upstream timeout is bounded whatever the store.
+    let file = FIXTURE.replace(
+        "[defaults]",
+        "[provisioning]\nstate = \"file:/tmp/flexroute-bounds-state\"\nupstream_timeout_ms = 999\n\n[defaults]",
+    );
+    assert_has(
+        &problems(&file),
+        "provisioning.upstream_timeout_ms: must be between 1000 and 120000",
+    );
+}

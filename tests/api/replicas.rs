@@ -52,7 +52,7 @@ fn replica_env(env: &Environment, state: &str, extra: &[(&str, &str)]) -> Vec<(S
         ("FLEXROUTE_PROVISIONING_STATE", state),
         ("FLEXROUTE_PROVISIONING_WAIT_MS", "10000"),
         ("FLEXROUTE_PROVISIONING_FAILURE_BACKOFF_MS", "200"),
-        ("FLEXROUTE_PROVISIONING_REDIS_LEASE_TTL_MS", "2000"),
+        ("FLEXROUTE_PROVISIONING_REDIS_LEASE_TTL_MS", "2600"),
         ("FLEXROUTE_PROVISIONING_UPSTREAM_TIMEOUT_MS", "1000"),
         ("FLEXROUTE_PROVISIONING_REDIS_COMMAND_TIMEOUT_MS", "300"),
         ("FLEXROUTE_PROVISIONING_REDIS_CONNECT_TIMEOUT_MS", "300"),
@@ -220,7 +220,7 @@ async fn a_holder_killed_mid_create_is_taken_over_and_its_flow_adopted() {
     emulator.switches().set_latency(Duration::from_millis(1000));
     let slow: &[(&str, &str)] = &[
         ("FLEXROUTE_PROVISIONING_UPSTREAM_TIMEOUT_MS", "1500"),
-        ("FLEXROUTE_PROVISIONING_REDIS_LEASE_TTL_MS", "3000"),
+        ("FLEXROUTE_PROVISIONING_REDIS_LEASE_TTL_MS", "3600"),
     ];
     let cluster = Cluster::start(3, &env, &redis, &[slow, slow, slow]).await;
     let client = client();
@@ -289,7 +289,7 @@ async fn a_holder_killed_mid_create_is_taken_over_and_its_flow_adopted() {
     }
     assert_eq!(adopted, 1.0, "one survivor adopted the dead holder's flow");
     println!(
-        "kill -9 of the lease holder mid-create: survivors answered {taken_over:?} after the kill (lease TTL 3 s, emulator 1 s/call), 1 flow"
+        "kill -9 of the lease holder mid-create: survivors answered {taken_over:?} after the kill (lease TTL 3.6 s, emulator 1 s/call), 1 flow"
     );
     for replica in replicas {
         replica.stop().await;
@@ -568,6 +568,122 @@ async fn a_replica_started_while_redis_is_down_catches_up_and_never_shows_the_pa
     assert!(log.contains("redis://***@127.0.0.1"), "described, masked");
     assert!(log.contains("cannot be reached at start"), "{log}");
     assert!(!log.contains(PASSWORD), "the Redis password is in the log");
+}
+
+/// What a replica given `state` says about its Redis: waits until `/admin/routes` names
+/// `reason`, checks the metric, provokes failures with requests for an unpinned pair, and
+/// returns the log. The warning repeats while the failure lasts, at most once per interval.
+async fn diagnosed(state: &str, reason: &str, secret: &str) {
+    const EVERY_MS: u64 = 300;
+    let (_emulator, env) = emulator().await;
+    let every = EVERY_MS.to_string();
+    let cluster = Cluster::start_at(
+        1,
+        &env,
+        state,
+        &[&[
+            ("FLEXROUTE_ADMIN_TOKEN", crate::common::ADMIN_TOKEN),
+            ("FLEXROUTE_PROVISIONING_REDIS_WARN_EVERY_MS", &every),
+        ]],
+    )
+    .await;
+    let replica = &cluster.replicas[0];
+    let client = client();
+    let started = Instant::now();
+    let admin = format!("http://{}/admin/routes", replica.ops);
+    let routes = async || {
+        let response = client
+            .get(&admin)
+            .bearer_auth(crate::common::ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap()
+    };
+    let mut named = false;
+    while !named && started.elapsed() < Duration::from_secs(10) {
+        let body: serde_json::Value = serde_json::from_str(&routes().await).unwrap();
+        named = body["state_store"] == serde_json::json!({"up": false, "problem": reason});
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if !named {
+        let body = routes().await;
+        let log = cluster.replicas.into_iter().next().unwrap().stop().await;
+        panic!("{reason} not named in 10 s: {body}\n{}", log.join("\n"));
+    }
+    // Failures keep coming (requests for a pair without an address, the follower's retries).
+    let until = Instant::now() + Duration::from_millis(2500);
+    while Instant::now() < until {
+        let (status, body) = ask(&client, replica, "de").await;
+        assert_eq!((status, &body["degraded"]), (200, &serde_json::json!(true)));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let body = routes().await;
+    assert!(
+        body.contains(&format!("\"problem\":\"{reason}\"")),
+        "{body}"
+    );
+    let metrics = replica.metrics().await;
+    for other in ["auth", "unreachable", "tls", "other"] {
+        let series = format!("flexroute_state_store_problem{{reason=\"{other}\"}}");
+        let expected = if other == reason { 1.0 } else { 0.0 };
+        assert_eq!(metric(&metrics, &series), Some(expected), "{series}");
+    }
+    assert_eq!(metric(&metrics, "flexroute_state_store_up"), Some(0.0));
+    let elapsed = started.elapsed();
+    let log = cluster.replicas.into_iter().next().unwrap().stop().await;
+    let warning = format!("the shared state store fails ({reason})");
+    let warnings = log.iter().filter(|line| line.contains(&warning)).count();
+    let most = (elapsed.as_millis() as u64 / EVERY_MS + 1) as usize;
+    println!("{reason}: {warnings} warnings in {elapsed:?} at one per {EVERY_MS} ms at most");
+    assert!(
+        warnings >= 2 && warnings <= most,
+        "{warnings} warnings in {elapsed:?} (at most {most}): {log:#?}"
+    );
+    let log = log.join("\n");
+    for text in [&log, &metrics, &body] {
+        assert!(!text.contains(secret), "the secret leaked: {text}");
+    }
+}
+
+/// A wrong Redis password is named as such (`auth`): in `/admin/routes`, in
+/// `flexroute_state_store_problem`, and in a warning repeated while it lasts; the password
+/// nowhere.
+#[tokio::test]
+async fn a_wrong_redis_password_is_reported_as_auth_without_the_password() {
+    const WRONG: &str = "wrong-pass-3f9a1c";
+    let redis = RedisServer::start_with(RedisServer::free_port(), Some("right-pass-81d2e7")).await;
+    let url = format!("redis://:{WRONG}@127.0.0.1:{}/0", redis.port);
+    diagnosed(&url, "auth", WRONG).await;
+}
+
+/// A Redis that needs a password given none is `auth` too (`NOAUTH`).
+#[tokio::test]
+async fn a_missing_redis_password_is_reported_as_auth() {
+    let redis = RedisServer::start_with(RedisServer::free_port(), Some("right-pass-81d2e7")).await;
+    let url = format!("redis://127.0.0.1:{}/0", redis.port);
+    diagnosed(&url, "auth", "right-pass-81d2e7").await;
+}
+
+/// Nothing listening on the port (held, bound without listening, so that no other test's
+/// server takes it meanwhile): connections refused, `unreachable`.
+#[tokio::test]
+async fn a_closed_redis_port_is_reported_as_unreachable() {
+    let closed = tokio::net::TcpSocket::new_v4().unwrap();
+    closed.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = closed.local_addr().unwrap().port();
+    let url = format!("redis://:pass-closed-5e7b@127.0.0.1:{port}/0");
+    diagnosed(&url, "unreachable", "pass-closed-5e7b").await;
+    drop(closed);
+}
+
+/// `rediss://` to a Redis that speaks plain TCP: `tls`.
+#[tokio::test]
+async fn rediss_to_a_plain_redis_is_reported_as_tls() {
+    let redis = RedisServer::start().await;
+    let url = format!("rediss://:pass-tls-0c4d@127.0.0.1:{}/0", redis.port);
+    diagnosed(&url, "tls", "pass-tls-0c4d").await;
 }
 
 /// Provisioning latency of one new pair (lookup + create at an emulator without added latency,

@@ -162,11 +162,14 @@ impl StateStore for RedisStore {
             return None;
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(follow::follow(self.inner.clone(), tx));
-        *follower = Some(task.abort_handle());
-        Some(Feed {
+        // Subscribed before the follower starts: a change it makes at once is still seen.
+        let feed = Feed {
             updates: rx,
             available: self.inner.available.subscribe(),
-        })
+            problem: self.inner.problem.subscribe(),
+        };
+        let task = tokio::spawn(follow::follow(self.inner.clone(), tx));
+        *follower = Some(task.abort_handle());
+        Some(feed)
     }
 }

@@ -35,8 +35,12 @@ pub(super) async fn follow(inner: Arc<Inner>, updates: mpsc::UnboundedSender<Upd
         .await;
         let pubsub = match subscribed {
             Ok(Ok(pubsub)) => pubsub,
-            _ => {
+            failure => {
                 inner.set_available(false);
+                match &failure {
+                    Ok(Err(e)) => inner.failed(&super::io_error(e).to_string(), Some(e)).await,
+                    _ => inner.failed("redis: no answer in time", None).await,
+                }
                 if was_connected {
                     tracing::warn!(
                         "Redis is unreachable; serving known addresses from memory, new pairs wait for it"
@@ -67,6 +71,7 @@ pub(super) async fn follow(inner: Arc<Inner>, updates: mpsc::UnboundedSender<Upd
         }
         pause = FIRST_PAUSE;
         inner.set_available(true);
+        inner.answered();
         let (mut sink, mut stream) = pubsub.split();
         let now = Instant::now();
         let mut resync = interval_at(now + inner.resync_every, inner.resync_every);

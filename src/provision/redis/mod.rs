@@ -19,13 +19,13 @@ mod url;
 use std::io;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, RedisError};
 use tokio::sync::watch;
 
-use super::store::StoredAddress;
+use super::store::{StoreProblem, StoredAddress};
 use crate::config::ProvisioningConfig;
 use scripts::Keys;
 pub use url::{check_url, describe};
@@ -50,8 +50,20 @@ struct Inner {
     lease_ttl: Duration,
     resync_every: Duration,
     available: watch::Sender<bool>,
+    /// Why Redis fails now (`None` while it answers).
+    problem: watch::Sender<Option<StoreProblem>>,
+    /// Where the URL points, for telling a TLS failure from an unreachable host.
+    endpoint: Option<(String, u16, bool)>,
+    /// While Redis fails, one warning per this interval (the last one's time).
+    warn_every: Duration,
+    warned_at: Mutex<Option<Instant>>,
+    /// The last TCP probe's time and answer: at most one per [`PROBE_EVERY`].
+    probed: Mutex<Option<(Instant, bool)>>,
     description: String,
 }
+
+/// How long a TCP probe's answer (TLS failure or unreachable host) is reused.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
 
 impl RedisStore {
     /// Prepares the pool without connecting (the first command does): the process starts
@@ -92,6 +104,11 @@ impl RedisStore {
                 lease_ttl: Duration::from_millis(config.redis_lease_ttl_ms),
                 resync_every: Duration::from_millis(config.redis_resync_ms),
                 available: watch::Sender::new(false),
+                problem: watch::Sender::new(None),
+                endpoint: url::endpoint(&config.state),
+                warn_every: Duration::from_millis(config.redis_warn_every_ms),
+                warned_at: Mutex::new(None),
+                probed: Mutex::new(None),
                 description,
             }),
             follower: Mutex::new(None),
@@ -158,7 +175,89 @@ fn io_error(e: &RedisError) -> io::Error {
     io::Error::new(kind, format!("redis: {e}"))
 }
 
+/// What a failure says about Redis, before any probe: `None` when only a probe can tell a TLS
+/// failure from an unreachable host.
+fn classify(e: &RedisError, tls: bool) -> Option<StoreProblem> {
+    if e.kind() == redis::ErrorKind::AuthenticationFailed
+        || matches!(e.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM"))
+    {
+        return Some(StoreProblem::Auth);
+    }
+    if tls && !e.is_connection_refusal() && (unreachable(e) || e.is_io_error()) {
+        return None;
+    }
+    if unreachable(e) {
+        return Some(StoreProblem::Unreachable);
+    }
+    Some(StoreProblem::Other)
+}
+
 impl Inner {
+    /// Notes a failure: its category (`flexroute_state_store_problem`, `/admin/routes`) and,
+    /// at most once per `redis_warn_every_ms` while failures last, a warning with the reason
+    /// and the URL with its credentials masked.
+    async fn failed(&self, detail: &str, error: Option<&RedisError>) {
+        let tls = self.endpoint.as_ref().is_some_and(|(_, _, tls)| *tls);
+        let problem = match error.map(|e| classify(e, tls)) {
+            Some(Some(problem)) => problem,
+            // A timeout, or a broken TLS connection: the host answering TCP means the TLS
+            // handshake is what fails.
+            _ if tls && self.tcp_answers().await => StoreProblem::Tls,
+            _ => StoreProblem::Unreachable,
+        };
+        self.problem.send_if_modified(|now| {
+            let changed = *now != Some(problem);
+            *now = Some(problem);
+            changed
+        });
+        let mut warned_at = lock(&self.warned_at);
+        if warned_at.is_none_or(|at| at.elapsed() >= self.warn_every) {
+            *warned_at = Some(Instant::now());
+            drop(warned_at);
+            let hint = match problem {
+                StoreProblem::Auth => "check the password (or user) in provisioning.state",
+                StoreProblem::Unreachable => "check the host and port, and that Redis runs",
+                StoreProblem::Tls => {
+                    "check rediss:// against the server's TLS setup and its certificate"
+                }
+                StoreProblem::Other => "see the error",
+            };
+            tracing::warn!(
+                store = %self.description,
+                reason = problem.as_str(),
+                "the shared state store fails ({}): {hint}; {detail}",
+                problem.as_str()
+            );
+        }
+    }
+
+    /// Notes that Redis answered: no problem any more.
+    fn answered(&self) {
+        self.problem.send_if_modified(|now| now.take().is_some());
+        *lock(&self.warned_at) = None;
+    }
+
+    /// Whether a TCP connection to the URL's host and port opens (within the connect timeout);
+    /// a recent answer is reused, so failing commands do not each wait for a probe.
+    async fn tcp_answers(&self) -> bool {
+        if let Some((at, answered)) = *lock(&self.probed)
+            && at.elapsed() < PROBE_EVERY
+        {
+            return answered;
+        }
+        let Some((host, port, _)) = &self.endpoint else {
+            return false;
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let connect = tokio::net::TcpStream::connect((host, *port));
+        let answered = matches!(
+            tokio::time::timeout(self.connect_timeout, connect).await,
+            Ok(Ok(_))
+        );
+        *lock(&self.probed) = Some((Instant::now(), answered));
+        answered
+    }
+
     fn set_available(&self, up: bool) {
         self.available.send_if_modified(|now| {
             let changed = *now != up;
@@ -187,6 +286,7 @@ impl Inner {
         match tokio::time::timeout(limit, op(connection)).await {
             Ok(Ok(value)) => {
                 self.set_available(true);
+                self.answered();
                 Ok(value)
             }
             Ok(Err(e)) => {
@@ -196,15 +296,19 @@ impl Inner {
                         self.replace(slot);
                     }
                 }
-                Err(io_error(&e))
+                let error = io_error(&e);
+                self.failed(&error.to_string(), Some(&e)).await;
+                Err(error)
             }
             Err(_) => {
                 self.set_available(false);
                 self.replace(slot);
-                Err(io::Error::new(
+                let error = io::Error::new(
                     io::ErrorKind::TimedOut,
                     "redis: no answer within redis_connect_timeout_ms + redis_command_timeout_ms",
-                ))
+                );
+                self.failed(&error.to_string(), None).await;
+                Err(error)
             }
         }
     }

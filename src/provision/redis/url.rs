@@ -44,6 +44,17 @@ pub fn describe(url: &str) -> String {
     }
 }
 
+/// The host and port a Redis URL connects to (6379 when it names none), and whether it asks
+/// for TLS.
+pub(super) fn endpoint(url: &str) -> Option<(String, u16, bool)> {
+    let parts = Parts::parse(url)?;
+    let port = match parts.port {
+        Some(port) => port.parse().ok()?,
+        None => 6379,
+    };
+    Some((parts.host.to_string(), port, parts.scheme == "rediss"))
+}
+
 /// A Redis URL's pieces. User-info is what [`crate::redact::redact_url`] masks (everything up
 /// to the last `@` after `://`): a password may contain `/`, `?` or `#` unescaped, and must
 /// still never leak into the host.
