@@ -1,4 +1,4 @@
-//! The command line (DESIGN §4). Each command is a small function over the library; `serve`
+//! The command line. Each command is a small function over the library; `serve`
 //! is the only one that starts a runtime.
 
 use std::path::{Path, PathBuf};

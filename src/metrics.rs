@@ -1,4 +1,4 @@
-//! Prometheus series (DESIGN §3), in a registry the application owns so that tests can read
+//! Prometheus series, in a registry the application owns so that tests can read
 //! exact values. Labels are bounded: routes are the router's patterns, statuses are the ones
 //! flexroute sends, and site/language pairs come from the config, never from a request.
 

@@ -1,4 +1,4 @@
-//! Hot reload (DESIGN §5): on a change of the config file (polled), on `SIGHUP`, and on
+//! Hot reload: on a change of the config file (polled), on `SIGHUP`, and on
 //! `POST /admin/reload`, the file is validated completely and the new routing table swapped in
 //! atomically. Requests in flight keep the table they loaded; a bad file is rejected with every
 //! problem logged and returned, and the last good table keeps serving. Cached answers are

@@ -1,4 +1,4 @@
-//! The configuration file (DESIGN §5): typed, layered (file, then `FLEXROUTE_*` environment),
+//! The configuration file: typed, layered (file, then `FLEXROUTE_*` environment),
 //! and validated once, so that everything past this module can trust it.
 
 mod env;

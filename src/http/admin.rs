@@ -1,4 +1,4 @@
-//! `/admin/*` on the ops listener (DESIGN §3): each pair's state, and plan/apply over HTTP.
+//! `/admin/*` on the ops listener: each pair's state, and plan/apply over HTTP.
 //! Only with `Authorization: Bearer $FLEXROUTE_ADMIN_TOKEN` (`super::auth`); without a
 //! configured token the endpoints do not exist. Answers carry SIDs and states, never a
 //! credential.

@@ -1,4 +1,4 @@
-//! Liveness and readiness (DESIGN §2). Liveness says only that the process answers;
+//! Liveness and readiness. Liveness says only that the process answers;
 //! readiness says whether this replica should receive traffic: not before the table is loaded,
 //! not while shutting down, and not while a shared state store is unreachable when
 //! `provisioning.redis_unavailable = "not-ready"` (the default, `serve-stale`, stays ready).

@@ -1,4 +1,4 @@
-//! The two listeners' routers: the public API (DESIGN §2) and the ops listener (DESIGN §3).
+//! The two listeners' routers: the public API and the ops listener.
 
 mod admin;
 mod auth;

@@ -1,4 +1,4 @@
-//! `GET /v1/webchat/config` (DESIGN §2): resolve the site and language, then answer from the
+//! `GET /v1/webchat/config`: resolve the site and language, then answer from the
 //! cache of prebuilt responses, adding only the per-request headers (304, CORS).
 
 use std::borrow::Cow;

@@ -1,4 +1,4 @@
-//! Ensuring every configured (site, language) pair has an address (DESIGN §1, §6): pinned in
+//! Ensuring every configured (site, language) pair has an address: pinned in
 //! the config → remembered in the state store → found at Twilio by its deterministic friendly
 //! name → created. One provisioning task per pair at a time however many requests want it; a
 //! request waits at most `provisioning.wait_ms` while the task carries on in the background.

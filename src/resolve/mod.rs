@@ -1,4 +1,4 @@
-//! Which site and which language a request is for (DESIGN §1), and why. Pure functions of the
+//! Which site and which language a request is for, and why. Pure functions of the
 //! routing table and the request's inputs: the HTTP handler and `flexroute resolve` share them.
 
 pub mod accept_language;

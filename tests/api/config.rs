@@ -1,4 +1,4 @@
-//! The configuration format (DESIGN §5): validation naming every problem with its location,
+//! The configuration format: validation naming every problem with its location,
 //! `FLEXROUTE_*` overrides, and the example file.
 
 use flexroute::config::{Config, ConfigError, Environment, keys};

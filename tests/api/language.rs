@@ -1,4 +1,4 @@
-//! Language resolution (DESIGN §1), table-driven over real HTTP: `lang`, page path prefix,
+//! Language resolution, table-driven over real HTTP: `lang`, page path prefix,
 //! cookie, `Accept-Language`, default — in that order, with RFC 4647 subtag fallback.
 
 use crate::common::{Server, json};

@@ -1,4 +1,4 @@
-//! Health, readiness and the ops listener's `/metrics` with exact values (DESIGN §3).
+//! Health, readiness and the ops listener's `/metrics` with exact values.
 
 use crate::common::{Server, metric};
 

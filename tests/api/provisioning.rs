@@ -1,4 +1,4 @@
-//! Lazy provisioning against the emulator on loopback (DESIGN §1, §6): find by name or create
+//! Lazy provisioning against the emulator on loopback: find by name or create
 //! once per pair however many requests arrive, remember it, serve it.
 
 use std::sync::Arc;

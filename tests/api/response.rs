@@ -1,4 +1,4 @@
-//! The answer itself (DESIGN §2): body with merged `appConfig`, caching headers and `304`,
+//! The answer itself: body with merged `appConfig`, caching headers and `304`,
 //! degraded and unavailable answers, and per-site CORS.
 
 use serde_json::json;

@@ -1,4 +1,4 @@
-//! Site resolution (DESIGN §1): `site` parameter, then the host of `Origin`, of the page URL
+//! Site resolution: `site` parameter, then the host of `Origin`, of the page URL
 //! (`page` parameter, then `Referer`), then `Host`; exact hosts and `*.` wildcards.
 
 use crate::common::{Server, json};
