@@ -157,7 +157,7 @@ fn public_routes(limited: Option<&AppState>) -> Vec<(&'static str, MethodRouter<
         ),
         (
             REFRESH_TOKEN_ROUTE,
-            limit(post(session::refresh_token).options(session::preflight)),
+            limit(post(session::refresh_token).options(session::preflight_refresh)),
         ),
         ("/healthz", get(health::healthz)),
         ("/readyz", get(health::readyz)),

@@ -38,7 +38,7 @@ use super::{
         session::init_webchat,
         session::refresh_token,
         session::preflight,
-        session::preflight_refresh_documented,
+        session::preflight_refresh,
         health::healthz,
         health::readyz,
         public_document

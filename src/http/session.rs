@@ -365,7 +365,7 @@ fn millis(minted: &Minted) -> u64 {
     minted.expires_at_ms()
 }
 
-/// CORS preflight for the two session routes.
+/// CORS preflight for `initWebchat` (and, through [`preflight_refresh`], `refreshToken`).
 ///
 /// Allowed origins get `POST` with `Content-Type`; anyone else an empty 204, which a
 /// browser reads as a refusal.
@@ -410,7 +410,7 @@ pub async fn preflight(
     response
 }
 
-/// The same preflight, documented for `refreshToken` (one handler serves both paths).
+/// CORS preflight for `refreshToken`: the same grant as [`preflight`].
 #[utoipa::path(
     options,
     path = "/v1/webchat/{site}/{language}/refreshToken",
@@ -423,5 +423,10 @@ pub async fn preflight(
     ),
     responses((status = 204, description = "Always 204; the grant headers only when the site allows `Origin`.")),
 )]
-#[allow(dead_code)]
-pub(super) fn preflight_refresh_documented() {}
+pub async fn preflight_refresh(
+    state: State<AppState>,
+    path: Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    preflight(state, path, headers).await
+}

@@ -262,25 +262,6 @@ async fn an_address_that_cannot_be_written_is_served_marked_counted_and_retried(
     let store = Arc::new(FailingWrites::default());
     store.failing.store(true, Ordering::SeqCst);
     let server = Server::start_full(FIXTURE, env, services(store.clone())).await;
-    let routes = async |server: &Server| -> serde_json::Value {
-        let body = json(
-            server
-                .client
-                .get(format!("http://{}/admin/routes", server.ops))
-                .bearer_auth(crate::common::ADMIN_TOKEN)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        body["routes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["site"] == "initech" && r["language"] == "it-IT")
-            .cloned()
-            .unwrap()
-    };
     let all_routes = async |server: &Server| -> Vec<serde_json::Value> {
         let body = json(
             server
@@ -293,6 +274,13 @@ async fn an_address_that_cannot_be_written_is_served_marked_counted_and_retried(
         )
         .await;
         body["routes"].as_array().unwrap().clone()
+    };
+    let routes = async |server: &Server| -> serde_json::Value {
+        all_routes(server)
+            .await
+            .into_iter()
+            .find(|r| r["site"] == "initech" && r["language"] == "it-IT")
+            .unwrap()
     };
     let unpersisted =
         async |server: &Server| metric(&server.metrics().await, "flexroute_unpersisted_addresses");
