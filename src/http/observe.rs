@@ -1,8 +1,9 @@
 //! One middleware for every public request: the request counter and latency histogram, a
 //! debug log line, the `400` for a request without exactly one `Host` and the `413` for a
-//! declared body over `MAX_BODY_BYTES` (counted like any answer). The route label is the matched pattern, so unknown paths collapse into one
-//! `unmatched` series instead of one per path. Metric handles are looked up once per (route,
-//! status) and kept, so a request costs atomic increments, not label hashing.
+//! declared body over `MAX_BODY_BYTES` (counted like any answer). The route label is the
+//! matched pattern, so unknown paths collapse into one `unmatched` series instead of one per
+//! path. Metric handles are looked up once per (route, status) and kept, so a request costs
+//! atomic increments, not label hashing.
 
 use std::convert::Infallible;
 use std::future::Future;
