@@ -76,6 +76,10 @@ pub enum Command {
     Apply {
         #[command(flatten)]
         config: ConfigPath,
+        /// Also delete the other addresses that carry a pair's name (the plan's orphans), for
+        /// pairs whose address is known (pinned or recorded) and exists at Twilio.
+        #[arg(long)]
+        delete_orphans: bool,
     },
     /// Validate the configuration: print a summary, or every problem and exit non-zero.
     Check {
@@ -135,9 +139,12 @@ pub enum Command {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve { config, sandbox } => serve(&config.path, sandbox),
-        Command::Plan { config } => plan(&config.path, false),
+        Command::Plan { config } => plan(&config.path, None),
         Command::Healthcheck { url, config } => healthcheck(url, &config.path),
-        Command::Apply { config } => plan(&config.path, true),
+        Command::Apply {
+            config,
+            delete_orphans,
+        } => plan(&config.path, Some(delete_orphans)),
         Command::Check { config } => check(&config.path),
         Command::Emulator {
             listen,
@@ -324,8 +331,9 @@ fn check(path: &Path) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// `plan` (`apply = false`) or `apply`: compare with Twilio, print a line per pair.
-fn plan(path: &Path, apply: bool) -> ExitCode {
+/// `plan` (`apply = None`) or `apply` (`Some(delete_orphans)`): compare with Twilio, print a
+/// line per pair.
+fn plan(path: &Path, apply: Option<bool>) -> ExitCode {
     let loaded = match load(path) {
         Ok(loaded) => loaded,
         Err(code) => return code,
@@ -338,8 +346,8 @@ fn plan(path: &Path, apply: bool) -> ExitCode {
         let state = crate::app(&loaded.config, services_from_env(None, None))
             .await
             .map_err(|e| format!("cannot open the state store: {e}"))?;
-        let items = if apply {
-            crate::provision::plan::apply(&state.table(), &state.provisioner).await
+        let items = if let Some(delete_orphans) = apply {
+            crate::provision::plan::apply(&state.table(), &state.provisioner, delete_orphans).await
         } else {
             crate::provision::plan::plan(&state.table(), &state.provisioner).await
         };
@@ -383,6 +391,12 @@ fn print_plan(items: &[PlanItem]) {
         );
         for d in &item.differences {
             println!("    {}: wanted {}, found {}", d.field, d.wanted, d.found);
+        }
+        if !item.orphans.is_empty() {
+            println!(
+                "    orphans (same name, never served; `apply --delete-orphans` deletes them): {}",
+                item.orphans.join(", ")
+            );
         }
     }
     let pending = items.iter().filter(|i| i.action != Action::None).count();

@@ -30,6 +30,7 @@ pub struct Metrics {
     pub state_store_problem: IntGaugeVec,
     /// Addresses served whose record the state store could not write yet (retried).
     pub unpersisted_addresses: IntGauge,
+    pub duplicate_addresses: IntGauge,
     /// Provisioning leases of a shared store, by outcome.
     pub leases: IntCounterVec,
     /// Public requests refused by the per-client rate limit (no client label: unbounded).
@@ -159,6 +160,11 @@ impl Metrics {
             "Addresses being served whose record the state store could not write (disk full, Redis down): a restart would have to find them again at Twilio. Retried every few seconds.",
         )
         .expect("valid metric");
+        let duplicate_addresses = IntGauge::new(
+            "flexroute_duplicate_addresses",
+            "Addresses at Twilio that carry a configured pair's name besides the one the pair is served with (or, for a pair without one, all of them): orphans of a create Twilio applied late. Found by the look after each create and by every look-up; `flexroute plan` lists them.",
+        )
+        .expect("valid metric");
         let leases = IntCounterVec::new(
             Opts::new(
                 "flexroute_provision_leases_total",
@@ -220,6 +226,7 @@ impl Metrics {
             Box::new(state_store_up.clone()),
             Box::new(state_store_problem.clone()),
             Box::new(unpersisted_addresses.clone()),
+            Box::new(duplicate_addresses.clone()),
             Box::new(leases.clone()),
             Box::new(rate_limited.clone()),
             Box::new(rate_limit_clients.clone()),
@@ -259,6 +266,7 @@ impl Metrics {
             state_store_up,
             state_store_problem,
             unpersisted_addresses,
+            duplicate_addresses,
             leases,
             rate_limited,
             rate_limit_clients,

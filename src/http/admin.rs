@@ -68,6 +68,10 @@ pub struct RouteState {
     failed_attempts: u32,
     /// Seconds until the next attempt, while the pair is failing.
     retry_in_secs: Option<u64>,
+    /// Other addresses at Twilio with the pair's friendly name (orphans of a create Twilio
+    /// applied late; never served). For a pair without an address, every address with its
+    /// name: flexroute does not guess between them.
+    duplicates: Vec<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -133,6 +137,7 @@ pub async fn routes(State(app): State<AppState>) -> Json<Routes> {
                         .saturating_duration_since(std::time::Instant::now())
                         .as_secs()
                 }),
+                duplicates: p.duplicates(&crate::provision::key(site, pair)),
             });
         }
     }
@@ -153,6 +158,11 @@ pub struct ProvisionQuery {
     #[serde(default = "yes")]
     #[param(default = true)]
     dry_run: bool,
+    /// With `dry_run=false`: also delete the other addresses carrying a pair's name
+    /// (`orphans`), for pairs whose address is known and exists at Twilio.
+    #[serde(default)]
+    #[param(default = false)]
+    delete_orphans: bool,
 }
 
 fn yes() -> bool {
@@ -179,7 +189,7 @@ pub struct Provisioned {
     params(ProvisionQuery),
     responses(
         (status = 200, description = "The plan; with `dry_run=false`, each item's `result`.", body = Provisioned),
-        (status = 400, description = "`invalid_request`: `dry_run` is not `true` or `false`.", body = ErrorBody),
+        (status = 400, description = "`invalid_request`: `dry_run` or `delete_orphans` is not `true` or `false`.", body = ErrorBody),
         (status = 401, description = "`unauthorized`: missing or wrong bearer token.", body = ErrorBody),
         (status = 404, description = "`not_found`: the admin API is off (no `FLEXROUTE_ADMIN_TOKEN`).", body = ErrorBody),
         (status = 502, description = "`upstream_error`: Twilio could not be listed (or provisioning is disabled).", body = ErrorBody),
@@ -190,14 +200,17 @@ pub async fn provision(
     query: Result<axum::extract::Query<ProvisionQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let Ok(axum::extract::Query(query)) = query else {
-        return ApiError::new(ErrorCode::InvalidRequest, "dry_run must be true or false")
-            .into_response();
+        return ApiError::new(
+            ErrorCode::InvalidRequest,
+            "dry_run and delete_orphans must be true or false",
+        )
+        .into_response();
     };
     let table = app.table();
     let result = if query.dry_run {
         plan::plan(&table, &app.provisioner).await
     } else {
-        plan::apply(&table, &app.provisioner).await
+        plan::apply(&table, &app.provisioner, query.delete_orphans).await
     };
     match result {
         Ok(pairs) => Json(Provisioned {

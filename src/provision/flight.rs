@@ -124,7 +124,7 @@ async fn hold(
         Ok(None) => {}
         Err(e) => return Held::Done(Err(store_failed(e))),
     }
-    let (sid, source) = match task::provision(p, client, name, desired, lease).await {
+    let (sid, source) = match task::provision(p, key, client, name, desired, lease).await {
         Ok(found) => found,
         Err(Stop::LeaseLost) => return Held::Lost,
         Err(Stop::Failed(e)) => return Held::Done(Err(Failed::Upstream(e))),
@@ -152,7 +152,29 @@ async fn hold(
                 source: Source::Stored,
             }))
         }
-        Ok(Recorded::LeaseLost) => Held::Lost,
+        // The lease went (it expired while Redis was away, or Redis lost it with its data)
+        // after the address was made or found: it is real, so it is recorded unless the pair
+        // has a record by now, which then wins. Looking again instead would create a second
+        // one if Twilio is slow to list it.
+        Ok(Recorded::LeaseLost) => match p.store.record_if_absent(record.clone()).await {
+            Ok(Recorded::Existing(existing)) => {
+                if existing.sid != sid {
+                    tracing::warn!(site = %key.site, language = %key.language, ours = %sid, recorded = %existing.sid, "lost the lease; the store has another address for this pair, following it");
+                }
+                Held::Done(Ok(Found {
+                    sid: existing.sid,
+                    source: Source::Stored,
+                }))
+            }
+            Ok(_) => {
+                p.persisted_one();
+                Held::Done(Ok(Found { sid, source }))
+            }
+            Err(e) => {
+                p.not_persisted(record, &e);
+                Held::Done(Ok(Found { sid, source }))
+            }
+        },
         Err(e) => {
             // Served anyway (chat must not go away), but marked, counted and retried until
             // the store takes it (`super::persist`).

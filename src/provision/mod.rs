@@ -5,6 +5,7 @@
 //! With a shared store (Redis) the task also holds the pair's lease across replicas
 //! (`flight`), and addresses other replicas record become known here (`follow`).
 
+mod duplicates;
 mod embedded;
 mod flight;
 mod follow;
@@ -118,6 +119,8 @@ pub struct Provisioner {
     unpersisted: Mutex<HashMap<RouteKey, store::StoredAddress>>,
     /// Wakes the retry of unpersisted records early (a write just succeeded).
     persist_wake: Arc<Notify>,
+    /// Addresses with a pair's name that it is not served with (`duplicates`).
+    duplicates: Mutex<HashMap<RouteKey, Vec<String>>>,
 }
 
 /// What the routing table in force configures, for `flexroute_routes{state}`.
@@ -191,6 +194,7 @@ impl Provisioner {
             on_change: OnceLock::new(),
             unpersisted: Mutex::new(HashMap::new()),
             persist_wake: Arc::new(Notify::new()),
+            duplicates: Mutex::new(HashMap::new()),
         });
         provisioner.metrics.unpersisted_addresses.set(0);
         tokio::spawn(persist::retry(
@@ -228,6 +232,7 @@ impl Provisioner {
             unpinned.iter().filter(|k| known.contains_key(*k)).count()
         };
         lock(&self.failures).retain(|k, _| unpinned.contains(k));
+        lock(&self.duplicates).retain(|k, _| unpinned.contains(k));
         *lock(&self.census) = Census {
             pairs: summary.pairs,
             pinned: summary.pinned,
@@ -373,9 +378,16 @@ impl Provisioner {
                 key: key.clone(),
             };
             let result = flight::provision(&this, &key, &client, &name, &desired).await;
+            let created = matches!(&result, Ok(found) if found.source == Source::Created);
             let outcome = this.settle(&key, result);
             drop(leaving);
             let _ = tx.send(Some(outcome));
+            if created {
+                // Long enough for a create another replica sent before ours to have been
+                // applied, however late its answer.
+                let after = this.settings.upstream_timeout * 2;
+                this.look_again_later(key, client, name, desired, after);
+            }
         });
         Some(rx)
     }

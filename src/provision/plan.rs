@@ -57,6 +57,10 @@ pub struct PlanItem {
     pub status: &'static str,
     pub action: Action,
     pub differences: Vec<Difference>,
+    /// Other addresses at Twilio with the pair's friendly name, besides the one the pair has
+    /// (orphans of a create Twilio applied late): never served; `apply --delete-orphans`
+    /// deletes them.
+    pub orphans: Vec<String>,
     /// Set by apply: what happened.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<String>,
@@ -236,6 +240,7 @@ fn compare(upstream: &Upstream, p: &Provisioner, site: &Site, pair: &Pair) -> Pl
         status,
         action,
         differences,
+        orphans: Vec::new(),
         result: None,
     };
     // Deployment keys are made and tied to an address in the Console; there is nothing to
@@ -247,15 +252,25 @@ fn compare(upstream: &Upstream, p: &Provisioner, site: &Site, pair: &Pair) -> Pl
         return item(sid, source, "console", Action::None, Vec::new());
     }
     let desired = p.desired(site, pair).map(|(_, desired)| desired);
+    let mut orphans = Vec::new();
     let (sid, source, existing) = match &known {
-        Some((address, source)) => (
-            Some(address.sid().to_string()),
-            Some(source.as_str()),
-            upstream.by_sid(pair.kind, address.sid()),
-        ),
+        Some((address, source)) => {
+            orphans = upstream
+                .by_name(pair.kind, &name)
+                .iter()
+                .map(Existing::sid)
+                .filter(|sid| *sid != address.sid())
+                .map(str::to_string)
+                .collect();
+            (
+                Some(address.sid().to_string()),
+                Some(source.as_str()),
+                upstream.by_sid(pair.kind, address.sid()),
+            )
+        }
         None => {
             let mut named = upstream.by_name(pair.kind, &name);
-            if named.len() > 1 && pair.kind == AddressKind::Conversations {
+            if named.len() > 1 {
                 // Never guessed: the operator decides which one the pair should have.
                 let sids = named
                     .iter()
@@ -301,14 +316,20 @@ fn compare(upstream: &Upstream, p: &Provisioner, site: &Site, pair: &Pair) -> Pl
         (None, Some(_)) => ("exists", Action::Adopt),
         (Some(_), Some(_)) => ("exists", Action::None),
     };
-    item(sid, source, status, action, differences)
+    let mut item = item(sid, source, status, action, differences);
+    item.orphans = orphans;
+    item
 }
 
 /// Carries a plan out: creates go through the provisioner (so they share its single flight
 /// and lookup-before-retry), updates send the fields that differ, adoptions are recorded.
+///
+/// `delete_orphans`: also delete the other addresses with a pair's name, for pairs whose
+/// address is known (pinned or recorded) and exists at Twilio; never for a pair without one.
 pub async fn apply(
     table: &RoutingTable,
     p: &Arc<Provisioner>,
+    delete_orphans: bool,
 ) -> Result<Vec<PlanItem>, TwilioError> {
     let mut items = plan(table, p).await?;
     let client = p
@@ -373,6 +394,30 @@ pub async fn apply(
             }
         };
         item.result = result;
+        if delete_orphans && !item.orphans.is_empty() && item.status != "missing" {
+            let deleted = delete(&client, item.kind, &item.orphans).await;
+            item.result = Some(match item.result.take() {
+                Some(done) => format!("{done}; {deleted}"),
+                None => deleted,
+            });
+        }
     }
     Ok(items)
+}
+
+/// Deletes a pair's orphans; what happened, for the plan's `result`.
+async fn delete(client: &FlexApiClient, kind: AddressKind, orphans: &[String]) -> String {
+    let mut outcome = Vec::new();
+    for sid in orphans {
+        let deleted = match kind {
+            AddressKind::FlexFlow => client.delete(sid).await,
+            AddressKind::Conversations => client.delete_address(sid).await,
+            AddressKind::Webchat3 => continue,
+        };
+        outcome.push(match deleted {
+            Ok(()) => format!("deleted orphan {sid}"),
+            Err(e) => format!("failed to delete orphan {sid}: {e}"),
+        });
+    }
+    outcome.join("; ")
 }

@@ -65,6 +65,11 @@ pub trait StateStore: Send + Sync {
     /// Durable when the future completes. A shared store keeps a record it already has for
     /// the pair (first writer wins) and tells every replica which one is in force.
     fn record(&self, address: StoredAddress) -> BoxFuture<'_, io::Result<()>>;
+    /// Records `address` unless the pair has a record already, and says which one is in
+    /// force (`Written`, or the `Existing` record, which wins).
+    fn record_if_absent(&self, address: StoredAddress) -> BoxFuture<'_, io::Result<Recorded>> {
+        Box::pin(async move { self.record(address).await.map(|()| Recorded::Written) })
+    }
     /// Human-readable location, for logs (never a secret).
     fn describe(&self) -> String;
 

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use super::store::Lease;
 use super::upstream::{Desired, Looked};
 use super::{Provisioner, Source};
+use crate::cache::RouteKey;
 use crate::twilio::client::{FlexApiClient, TwilioError};
 
 /// Tries per step (lookup, create) within one attempt.
@@ -35,12 +36,13 @@ impl From<String> for Stop {
 /// least one upstream timeout.
 pub(super) async fn provision(
     p: &Provisioner,
+    key: &RouteKey,
     client: &FlexApiClient,
     name: &str,
     desired: &Desired,
     lease: &Lease,
 ) -> Result<(String, Source), Stop> {
-    if let Some(sid) = find(p, client, desired, name, None).await? {
+    if let Some(sid) = find(p, key, client, desired, name, None).await? {
         return Ok((sid, Source::Adopted));
     }
     let mut tries = 0;
@@ -63,7 +65,7 @@ pub(super) async fn provision(
                 tracing::debug!(%name, tries, "create failed, will retry: {e}");
                 tokio::time::sleep(retry_delay(&e, tries)).await;
                 if e.may_have_applied()
-                    && let Some(sid) = find(p, client, desired, name, Some(started)).await?
+                    && let Some(sid) = find(p, key, client, desired, name, Some(started)).await?
                 {
                     return Ok((sid, Source::Created));
                 }
@@ -73,9 +75,10 @@ pub(super) async fn provision(
 }
 
 /// The pair's address found by name, if any. Several of them is a failure for the operator to
-/// look into (`plan` shows them), except for Flex Flows, where the oldest has always been taken.
+/// look into (`plan` shows them): flexroute never chooses between them.
 async fn find(
     p: &Provisioner,
+    key: &RouteKey,
     client: &FlexApiClient,
     desired: &Desired,
     name: &str,
@@ -87,9 +90,11 @@ async fn find(
         match desired.find(p, client, name, fresh_after).await {
             Ok(Looked::Nothing) => return Ok(None),
             Ok(Looked::Found(sid)) => return Ok(Some(sid)),
-            Ok(Looked::Ambiguous(count)) => {
+            Ok(Looked::Ambiguous(sids)) => {
+                p.found_duplicates(key, &sids, None);
                 return Err(format!(
-                    "{count} addresses at Twilio are named `{name}`: flexroute will not guess; delete or rename all but one (plan shows them)"
+                    "{} addresses at Twilio are named `{name}`: flexroute will not guess; pin one, or delete or rename all but one (plan shows them)",
+                    sids.len()
                 ));
             }
             Err(e) if tries >= MAX_TRIES || !e.is_transient() => return Err(e.to_string()),

@@ -20,13 +20,30 @@ pub enum Desired {
 pub(super) enum Looked {
     Nothing,
     Found(String),
-    /// Several addresses carry the pair's name: never guessed between.
-    Ambiguous(usize),
+    /// Several addresses carry the pair's name: never guessed between (their SIDs, in the
+    /// order Twilio lists them).
+    Ambiguous(Vec<String>),
+}
+
+impl Looked {
+    fn from(mut sids: Vec<String>) -> Self {
+        match sids.len() {
+            0 => Looked::Nothing,
+            1 => Looked::Found(sids.remove(0)),
+            _ => Looked::Ambiguous(sids),
+        }
+    }
 }
 
 impl Desired {
     /// Looks the pair's address up by `name`. `fresh_after`: the answer must reflect Twilio
     /// as of no earlier than this (the look after a create that may have happened).
+    ///
+    /// One rule for every kind: several addresses with the pair's name are never chosen
+    /// between. The one a pair is served with is the one the store recorded; a choice made
+    /// here after the store lost its data (the oldest, say) could differ from it and move the
+    /// whole fleet to another address. The operator decides (`plan` shows them, with which
+    /// one is in force when it is known).
     pub(super) async fn find(
         &self,
         p: &Provisioner,
@@ -34,50 +51,41 @@ impl Desired {
         name: &str,
         fresh_after: Option<Instant>,
     ) -> Result<Looked, TwilioError> {
-        match self {
+        let sids = match self {
             Desired::FlexFlow(_) => {
                 let flows = {
                     let _permit = p.permits.acquire().await.map_err(transport)?;
                     client.list(Some(name)).await?
                 };
-                let mut named = flows
+                flows
                     .into_iter()
-                    .filter(|f| f.friendly_name.as_deref() == Some(name));
-                let Some(first) = named.next() else {
-                    return Ok(Looked::Nothing);
-                };
-                let more = named.count();
-                if more > 0 {
-                    // Flex Flows made before flexroute looked by name may be duplicated: the
-                    // oldest is the one every earlier release adopted, so it stays the choice.
-                    tracing::warn!(%name, duplicates = more + 1, "several flows share this name; using the oldest");
-                }
-                Ok(Looked::Found(first.sid))
+                    .filter(|f| f.friendly_name.as_deref() == Some(name))
+                    .map(|f| f.sid)
+                    .collect()
             }
             Desired::Conversations(params) => {
                 let all = p
                     .scan
                     .chat_addresses(client, &p.permits, fresh_after)
                     .await?;
-                let named: Vec<&str> = all
+                let named: Vec<String> = all
                     .iter()
                     .filter(|a| a.friendly_name.as_deref() == Some(name))
-                    .map(|a| a.sid.as_str())
+                    .map(|a| a.sid.clone())
                     .collect();
                 // Our own deterministic `Address` is ours whatever its name became.
                 let own = params.address.as_deref().and_then(|address| {
                     all.iter()
                         .find(|a| a.address.as_deref() == Some(address))
-                        .map(|a| a.sid.as_str())
+                        .map(|a| a.sid.clone())
                 });
-                Ok(match (named.as_slice(), own) {
-                    ([], None) => Looked::Nothing,
-                    ([], Some(sid)) => Looked::Found(sid.to_string()),
-                    ([sid], _) => Looked::Found(sid.to_string()),
-                    (many, _) => Looked::Ambiguous(many.len()),
-                })
+                match (named.is_empty(), own) {
+                    (true, Some(sid)) => vec![sid],
+                    _ => named,
+                }
             }
-        }
+        };
+        Ok(Looked::from(sids))
     }
 
     /// Creates the address; its SID.

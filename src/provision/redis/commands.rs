@@ -17,6 +17,10 @@ impl StateStore for RedisStore {
     }
 
     fn record(&self, address: StoredAddress) -> BoxFuture<'_, io::Result<()>> {
+        Box::pin(async move { self.record_if_absent(address).await.map(|_| ()) })
+    }
+
+    fn record_if_absent(&self, address: StoredAddress) -> BoxFuture<'_, io::Result<Recorded>> {
         Box::pin(async move {
             let keys = &self.inner.keys;
             let mut invocation = scripts::RECORD_IF_ABSENT.prepare_invoke();
@@ -26,11 +30,14 @@ impl StateStore for RedisStore {
                 .arg(Keys::field(&address.site, &address.slot()))
                 .arg(to_json(&address)?)
                 .arg(&keys.channel);
-            let _: i64 = self
+            let (written, existing): (i64, String) = self
                 .inner
                 .call(async move |mut c| invocation.invoke_async(&mut c).await)
                 .await?;
-            Ok(())
+            Ok(match (written, parse(&existing)) {
+                (0, Some(record)) => Recorded::Existing(record),
+                _ => Recorded::Written,
+            })
         })
     }
 
@@ -40,19 +47,38 @@ impl StateStore for RedisStore {
 
     fn lease<'a>(&'a self, site: &'a str, language: &'a str) -> BoxFuture<'a, io::Result<Claim>> {
         Box::pin(async move {
-            let keys = &self.inner.keys;
-            let ttl = self.inner.lease_ttl;
+            let inner = &self.inner;
+            let keys = &inner.keys;
+            let ttl = inner.lease_ttl;
+            let lease_key = keys.lease(site, language);
+            let strays = inner.strays_of(&lease_key);
+            let nonce = nonce();
             let mut invocation = scripts::ACQUIRE.prepare_invoke();
             invocation
-                .key(keys.lease(site, language))
+                .key(&lease_key)
                 .key(keys.fence(site, language))
-                .arg(nonce())
-                .arg(ttl.as_millis() as u64);
+                .key(&keys.epoch)
+                .key(&keys.quiet)
+                .arg(&nonce)
+                .arg(ttl.as_millis() as u64)
+                .arg(inner.epoch_seen())
+                .arg(nonce.clone())
+                .arg(&strays);
             let sent_at = Instant::now();
-            let (granted, number, token): (i64, i64, String) = self
-                .inner
+            let answer: io::Result<(i64, i64, String, String)> = inner
                 .call(async move |mut c| invocation.invoke_async(&mut c).await)
-                .await?;
+                .await;
+            let (granted, number, token, epoch) = match answer {
+                Ok(answer) => answer,
+                Err(e) => {
+                    // It may still run in Redis, granting a lease nobody here holds: the next
+                    // request for the pair (or the reconnection) deletes it.
+                    inner.stray(&lease_key, nonce);
+                    return Err(e);
+                }
+            };
+            inner.settled_strays(&lease_key, &strays);
+            inner.saw_epoch(&epoch);
             Ok(if granted == 1 {
                 Claim::Granted(Lease::granted(
                     (site, language),
@@ -97,14 +123,20 @@ impl StateStore for RedisStore {
             let Some((site, language)) = lease.pair() else {
                 return Ok(());
             };
+            let lease_key = self.inner.keys.lease(site, language);
             let mut invocation = scripts::RELEASE.prepare_invoke();
-            invocation
-                .key(self.inner.keys.lease(site, language))
-                .arg(&lease.token);
-            let _: i64 = self
+            invocation.key(&lease_key).arg(&lease.token);
+            let released: io::Result<i64> = self
                 .inner
                 .call(async move |mut c| invocation.invoke_async(&mut c).await)
-                .await?;
+                .await;
+            if let Err(e) = released {
+                // Held until its TTL otherwise: deleted as soon as Redis answers again.
+                if let Some((_, nonce)) = lease.token.split_once(':') {
+                    self.inner.stray(&lease_key, nonce.to_string());
+                }
+                return Err(e);
+            }
             Ok(())
         })
     }

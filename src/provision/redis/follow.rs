@@ -1,7 +1,9 @@
 //! How a replica learns what the others record: a subscription to the records channel, a
 //! heartbeat on it, and a periodic check of the write counter that re-reads everything when it
 //! moved (the safety net for messages missed while disconnected: pub/sub does not queue). On
-//! every (re)subscription everything is re-read first. The connection is retried with a
+//! every (re)subscription everything is re-read first. Each heartbeat also checks the store's
+//! epoch: a Redis that lost its data (restarted empty, `FLUSHALL`) is noticed within a second,
+//! and what this replica knows is written back at once. The connection is retried with a
 //! growing pause while Redis is down; recovery needs no restart.
 
 use std::sync::Arc;
@@ -52,7 +54,12 @@ pub(super) async fn follow(inner: Arc<Inner>, updates: mpsc::UnboundedSender<Upd
                 continue;
             }
         };
-        // Everything recorded while this replica was not listening.
+        // Whether Redis lost its data while this replica was away (its epoch), then
+        // everything recorded while it was not listening.
+        if inner.check_epoch().await.is_err() {
+            tokio::time::sleep(pause).await;
+            continue;
+        }
         let mut seen = match inner.snapshot().await {
             Ok((version, records)) => {
                 if updates.send(Update::Snapshot(records)).is_err() {
@@ -72,6 +79,7 @@ pub(super) async fn follow(inner: Arc<Inner>, updates: mpsc::UnboundedSender<Upd
         pause = FIRST_PAUSE;
         inner.set_available(true);
         inner.answered();
+        inner.release_strays().await;
         let (mut sink, mut stream) = pubsub.split();
         let now = Instant::now();
         let mut resync = interval_at(now + inner.resync_every, inner.resync_every);
@@ -104,6 +112,18 @@ pub(super) async fn follow(inner: Arc<Inner>, updates: mpsc::UnboundedSender<Upd
                     match ping.await {
                         Ok(Ok(_)) => inner.set_available(true),
                         _ => break,
+                    }
+                    // A `FLUSHALL`, or a Redis restarted empty faster than the subscription
+                    // noticed: its epoch is gone, and this replica knows within a heartbeat.
+                    if inner.check_epoch().await.is_err() {
+                        break;
+                    }
+                }
+                () = inner.resync_now.notified() => {
+                    let Ok((version, records)) = inner.snapshot().await else { break };
+                    seen = version;
+                    if updates.send(Update::Snapshot(records)).is_err() {
+                        return;
                     }
                 }
             }

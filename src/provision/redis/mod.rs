@@ -16,6 +16,7 @@ mod follow;
 mod scripts;
 mod url;
 
+use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
@@ -60,7 +61,19 @@ struct Inner {
     /// The last TCP probe's time and answer: at most one per [`PROBE_EVERY`].
     probed: Mutex<Option<(Instant, bool)>>,
     description: String,
+    /// The epoch this replica last saw in Redis ('' before the first answer): another one
+    /// means Redis lost its data (see `scripts`).
+    epoch: Mutex<String>,
+    /// Wakes the follower to re-read everything and write back what Redis lost, at once.
+    resync_now: tokio::sync::Notify,
+    /// Lease requests (and releases) that got no answer here but may have run in Redis, by
+    /// lease key: their nonces. A grant nobody holds is deleted as soon as Redis answers.
+    strays: Mutex<HashMap<String, Vec<String>>>,
 }
+
+/// Stray grants remembered per pair (older ones are dropped: their leases have expired long
+/// before this many requests timed out).
+const MAX_STRAYS: usize = 8;
 
 /// How long a TCP probe's answer (TLS failure or unreachable host) is reused.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
@@ -110,6 +123,9 @@ impl RedisStore {
                 warned_at: Mutex::new(None),
                 probed: Mutex::new(None),
                 description,
+                epoch: Mutex::new(String::new()),
+                resync_now: tokio::sync::Notify::new(),
+                strays: Mutex::new(HashMap::new()),
             }),
             follower: Mutex::new(None),
         })
@@ -256,6 +272,103 @@ impl Inner {
         );
         *lock(&self.probed) = Some((Instant::now(), answered));
         answered
+    }
+
+    /// The epoch this replica last saw ('' if none yet).
+    fn epoch_seen(&self) -> String {
+        lock(&self.epoch).clone()
+    }
+
+    /// Takes in the epoch Redis answered with. A different one than this replica saw means
+    /// Redis lost its data: the follower re-reads and writes back what it knows, now.
+    fn saw_epoch(&self, epoch: &str) -> bool {
+        let mut seen = lock(&self.epoch);
+        if *seen == epoch {
+            return false;
+        }
+        let lost = !seen.is_empty();
+        *seen = epoch.to_string();
+        drop(seen);
+        if lost {
+            tracing::warn!(
+                store = %self.description,
+                quiet_ms = self.lease_ttl.as_millis() as u64,
+                "the shared state store lost its data (restarted empty, or flushed): writing back every address this replica knows; no new address is created for one lease TTL"
+            );
+            self.resync_now.notify_one();
+        }
+        lost
+    }
+
+    /// Runs the heartbeat's epoch check (see [`scripts::EPOCH`]); whether Redis lost its data
+    /// since the last one.
+    async fn check_epoch(&self) -> io::Result<bool> {
+        let mut invocation = scripts::EPOCH.prepare_invoke();
+        invocation
+            .key(&self.keys.epoch)
+            .key(&self.keys.quiet)
+            .arg(self.epoch_seen())
+            .arg(nonce())
+            .arg(self.lease_ttl.as_millis() as u64);
+        let epoch: String = self
+            .call(async move |mut c| invocation.invoke_async(&mut c).await)
+            .await?;
+        Ok(self.saw_epoch(&epoch))
+    }
+
+    fn strays_of(&self, lease_key: &str) -> Vec<String> {
+        lock(&self.strays)
+            .get(lease_key)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn stray(&self, lease_key: &str, nonce: String) {
+        let mut strays = lock(&self.strays);
+        let nonces = strays.entry(lease_key.to_string()).or_default();
+        if nonces.len() >= MAX_STRAYS {
+            nonces.remove(0);
+        }
+        nonces.push(nonce);
+    }
+
+    /// A lease request that carried `handled` was answered: each of them is deleted or no
+    /// longer holds the lease.
+    fn settled_strays(&self, lease_key: &str, handled: &[String]) {
+        if handled.is_empty() {
+            return;
+        }
+        let mut strays = lock(&self.strays);
+        if let Some(nonces) = strays.get_mut(lease_key) {
+            nonces.retain(|n| !handled.contains(n));
+            if nonces.is_empty() {
+                strays.remove(lease_key);
+            }
+        }
+    }
+
+    /// Deletes every lease a stray grant of this replica holds (Redis answers again).
+    async fn release_strays(&self) {
+        let pending: Vec<(String, Vec<String>)> = lock(&self.strays)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (lease_key, nonces) in pending {
+            let mut invocation = scripts::RELEASE_STRAYS.prepare_invoke();
+            invocation.key(&lease_key).arg(&nonces);
+            let released: io::Result<i64> = self
+                .call(async move |mut c| invocation.invoke_async(&mut c).await)
+                .await;
+            match released {
+                Ok(deleted) => {
+                    if deleted == 1 {
+                        tracing::info!(lease = %lease_key, "deleted a lease granted to a request that timed out here");
+                    }
+                    self.settled_strays(&lease_key, &nonces);
+                }
+                Err(_) => return,
+            }
+        }
     }
 
     fn set_available(&self, up: bool) {

@@ -6,6 +6,12 @@
 //!   when nothing changed;
 //! - `P lease:site/language` (string with a PX expiry): the holder's token `fence:nonce`;
 //! - `P fence:site/language` (counter): the pair's fencing numbers, only ever growing;
+//! - `P epoch` (string): an id the first replica to find it absent sets. A Redis that lost
+//!   its data (restarted empty, `FLUSHALL`) has none, or another one, so a replica that saw
+//!   the old one knows at once that leases and records are gone;
+//! - `P quiet` (string with a PX expiry): set for one lease TTL when a replica finds the epoch
+//!   gone: no lease is granted meanwhile, so that a create in flight under a lease Redis
+//!   forgot is applied (and then found by name) before anyone may create again;
 //! - channel `P recorded`: every record written, as JSON.
 
 use std::sync::LazyLock;
@@ -16,6 +22,8 @@ pub struct Keys {
     pub addresses: String,
     pub version: String,
     pub channel: String,
+    pub epoch: String,
+    pub quiet: String,
     prefix: String,
 }
 
@@ -25,6 +33,8 @@ impl Keys {
             addresses: format!("{prefix}addresses"),
             version: format!("{prefix}version"),
             channel: format!("{prefix}recorded"),
+            epoch: format!("{prefix}epoch"),
+            quiet: format!("{prefix}quiet"),
             prefix: prefix.to_string(),
         }
     }
@@ -43,19 +53,92 @@ impl Keys {
     }
 }
 
-/// KEYS: lease, fence. ARGV: nonce, ttl ms. Takes a free lease (`INCR` of the pair's fence,
-/// then `SET lease token PX ttl`; the key is known to be absent, so this is SET NX) and
-/// answers `{1, fence, token}`, or `{0, pttl, ""}` when someone holds it.
+/// The epoch check every lease request and every heartbeat starts with (KEYS[e], KEYS[q]:
+/// epoch, quiet; ARGV[k], ARGV[f], ARGV[t]: the epoch this replica saw, '' if none yet; a fresh
+/// one; the lease TTL). An absent epoch is set to the fresh one; if this replica had seen one,
+/// Redis lost its data, and leases are withheld for one TTL (`quiet`).
+macro_rules! epoch_check {
+    ($e:literal, $q:literal, $k:literal, $f:literal, $t:literal) => {
+        concat!(
+            "local epoch = redis.call('GET', KEYS[",
+            $e,
+            "])\n",
+            "if not epoch then\n",
+            "  epoch = ARGV[",
+            $f,
+            "]\n",
+            "  redis.call('SET', KEYS[",
+            $e,
+            "], epoch)\n",
+            "  if ARGV[",
+            $k,
+            "] ~= '' then\n",
+            "    redis.call('SET', KEYS[",
+            $q,
+            "], '1', 'PX', ARGV[",
+            $t,
+            "])\n",
+            "  end\n",
+            "end\n",
+        )
+    };
+}
+
+/// KEYS: lease, fence, epoch, quiet. ARGV: nonce, ttl ms, epoch seen, fresh epoch, then the
+/// nonces of this replica's stray grants for the pair (requests that timed out here but may
+/// have run in Redis). After the epoch check: while `quiet` lasts, `{0, pttl, "", epoch}`; a
+/// lease held by one of our strays is deleted (nobody holds it); a free lease is taken (`INCR`
+/// of the pair's fence, then `SET lease token PX ttl`) and answered `{1, fence, token, epoch}`;
+/// a lease someone holds, `{0, pttl, "", epoch}`.
 pub static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    Script::new(concat!(
+        epoch_check!(3, 4, 3, 4, 2),
         r"
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return {0, redis.call('PTTL', KEYS[1]), ''}
+local quiet = redis.call('PTTL', KEYS[4])
+if quiet > 0 then
+  return {0, quiet, '', epoch}
+end
+local held = redis.call('GET', KEYS[1])
+if held then
+  for i = 5, #ARGV do
+    if string.sub(held, -(#ARGV[i] + 1)) == ':' .. ARGV[i] then
+      redis.call('DEL', KEYS[1])
+      held = false
+      break
+    end
+  end
+end
+if held then
+  return {0, redis.call('PTTL', KEYS[1]), '', epoch}
 end
 local fence = redis.call('INCR', KEYS[2])
 local token = fence .. ':' .. ARGV[1]
 redis.call('SET', KEYS[1], token, 'PX', ARGV[2], 'NX')
-return {1, fence, token}
+return {1, fence, token, epoch}
+"
+    ))
+});
+
+/// KEYS: epoch, quiet. ARGV: epoch seen, fresh epoch, ttl ms. The heartbeat's epoch check:
+/// answers the epoch in force.
+pub static EPOCH: LazyLock<Script> =
+    LazyLock::new(|| Script::new(concat!(epoch_check!(1, 2, 1, 2, 3), "return epoch\n")));
+
+/// KEYS: lease. ARGV: nonces. Deletes the lease if one of this replica's stray grants holds
+/// it; 1 if it did.
+pub static RELEASE_STRAYS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local held = redis.call('GET', KEYS[1])
+if not held then
+  return 0
+end
+for i = 1, #ARGV do
+  if string.sub(held, -(#ARGV[i] + 1)) == ':' .. ARGV[i] then
+    return redis.call('DEL', KEYS[1])
+  end
+end
+return 0
 ",
     )
 });
@@ -108,21 +191,22 @@ return {1, ''}
 });
 
 /// KEYS: addresses, version. ARGV: field, record JSON, channel. The unfenced write (`apply`'s
-/// adoptions, write-backs after Redis lost its data): only if the pair has no record. The
-/// record in force (the existing one or this) is published either way, so every replica,
-/// the writer included, follows the same one.
+/// adoptions, write-backs after Redis lost its data, a holder's own address after its lease
+/// was lost): only if the pair has no record. The record in force (the existing one or this)
+/// is published either way, so every replica, the writer included, follows the same one.
+/// `{1, ""}` written, `{0, existing}` kept.
 pub static RECORD_IF_ABSENT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local existing = redis.call('HGET', KEYS[1], ARGV[1])
 if existing then
   redis.call('PUBLISH', ARGV[3], existing)
-  return 0
+  return {0, existing}
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('INCR', KEYS[2])
 redis.call('PUBLISH', ARGV[3], ARGV[2])
-return 1
+return {1, ''}
 ",
     )
 });

@@ -1,0 +1,84 @@
+//! Addresses at Twilio that carry a pair's name besides the one the pair is served with: what
+//! a create Twilio applied after every timeout had passed leaves behind (the one way to a
+//! duplicate the lease cannot rule out). They are found by every look-up by name and by one
+//! look a while after each create this replica makes, reported (a warning,
+//! `flexroute_duplicate_addresses`, `/admin/routes`), listed by `plan` as orphans, and never
+//! served: the pair keeps the address the store recorded.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::upstream::{Desired, Looked};
+use super::{Provisioner, lock};
+use crate::cache::RouteKey;
+use crate::twilio::client::FlexApiClient;
+
+/// Orphans remembered per pair (a pair with more has a problem the log and `plan` show).
+const MAX_PER_PAIR: usize = 16;
+
+impl Provisioner {
+    /// Takes in what a look by name found for `key`: `named`, every address with the pair's
+    /// name; `served`, the one the pair has (`None`: none chosen, so all are in question).
+    pub(super) fn found_duplicates(&self, key: &RouteKey, named: &[String], served: Option<&str>) {
+        let orphans: Vec<String> = named
+            .iter()
+            .filter(|sid| Some(sid.as_str()) != served)
+            .take(MAX_PER_PAIR)
+            .cloned()
+            .collect();
+        let listed =
+            served.is_none() && orphans.len() > 1 || served.is_some() && !orphans.is_empty();
+        let mut duplicates = lock(&self.duplicates);
+        let changed = if listed {
+            duplicates.insert(key.clone(), orphans.clone()) != Some(orphans.clone())
+        } else {
+            duplicates.remove(key).is_some()
+        };
+        let total: usize = duplicates.values().map(Vec::len).sum();
+        drop(duplicates);
+        self.metrics.duplicate_addresses.set(total as i64);
+        if changed && listed {
+            match served {
+                Some(served) => {
+                    tracing::warn!(site = %key.site, language = %key.language, %served, orphans = %orphans.join(","), "several addresses at Twilio carry this pair's name; serving the recorded one, the others are orphans (`flexroute plan` lists them, `flexroute apply --delete-orphans` deletes them)")
+                }
+                None => {
+                    tracing::warn!(site = %key.site, language = %key.language, sids = %orphans.join(","), "several addresses at Twilio carry this pair's name and none is recorded: flexroute will not guess; pin one")
+                }
+            }
+        }
+    }
+
+    /// Addresses with the pair's name that it is not served with (see [`Self::found_duplicates`]).
+    pub fn duplicates(&self, key: &RouteKey) -> Vec<String> {
+        lock(&self.duplicates).get(key).cloned().unwrap_or_default()
+    }
+
+    /// Looks the pair's name up once more, `after` a create this replica made: a create of
+    /// another replica that Twilio applied late shows up by then, and is reported.
+    pub(super) fn look_again_later(
+        self: &Arc<Self>,
+        key: RouteKey,
+        client: FlexApiClient,
+        name: String,
+        desired: Desired,
+        after: Duration,
+    ) {
+        let this = Arc::downgrade(self);
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            let Some(p) = this.upgrade() else { return };
+            let Some((served, _)) = p.known_key(&key) else {
+                return;
+            };
+            match desired.find(&p, &client, &name, None).await {
+                Ok(Looked::Ambiguous(named)) => p.found_duplicates(&key, &named, Some(&served)),
+                Ok(Looked::Found(sid)) => p.found_duplicates(&key, &[sid], Some(&served)),
+                Ok(Looked::Nothing) => {}
+                Err(e) => {
+                    tracing::debug!(site = %key.site, language = %key.language, "the look for duplicates after a create failed: {e}")
+                }
+            }
+        });
+    }
+}
