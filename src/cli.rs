@@ -384,8 +384,8 @@ fn print_plan(items: &[PlanItem]) {
             item.kind.as_str(),
             item.friendly_name,
             item.sid.as_deref().unwrap_or("-"),
-            item.source.unwrap_or("-"),
-            item.status,
+            item.source.map_or("-", |s| s.as_str()),
+            item.status.as_str(),
             action,
             item.result.as_deref().unwrap_or("")
         );

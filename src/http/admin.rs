@@ -11,7 +11,9 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody, ErrorCode};
+use crate::provision::Source;
 use crate::provision::plan::{self, PlanItem};
+use crate::provision::store::StoreProblem;
 use crate::reload::ReloadReport;
 
 /// `GET /admin/routes`' answer.
@@ -27,22 +29,7 @@ pub struct Routes {
 pub struct StoreState {
     up: bool,
     /// Why the shared store fails now, from its last failure (`null` while it answers).
-    #[schema(value_type = Option<StoreProblemKind>)]
-    problem: Option<&'static str>,
-}
-
-/// Documentation of [`StoreState::problem`] (`crate::provision::store::StoreProblem`).
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum StoreProblemKind {
-    /// The store refused the credentials (`NOAUTH`, `WRONGPASS`).
-    Auth,
-    /// No connection: unknown host, connection refused, no answer in time.
-    Unreachable,
-    /// The TLS handshake failed (`rediss://` to a plain server, a refused certificate).
-    Tls,
-    Other,
+    problem: Option<StoreProblem>,
 }
 
 /// One configured (site, language) pair as this replica sees it.
@@ -57,9 +44,8 @@ pub struct RouteState {
     state: PairState,
     /// The address's SID, once known.
     sid: Option<String>,
-    /// Where the SID came from.
-    #[schema(value_type = Option<SidSource>)]
-    source: Option<&'static str>,
+    /// Where the SID came from (never `upstream` here).
+    source: Option<Source>,
     /// False while the address is served but its record could not be written to the state
     /// store (retried every few seconds; `flexroute_unpersisted_addresses` counts such pairs).
     persisted: bool,
@@ -81,17 +67,6 @@ pub enum PairState {
     Provisioning,
     Failing,
     Missing,
-}
-
-/// Documentation of [`RouteState::source`] (`crate::provision::Source`).
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum SidSource {
-    Pinned,
-    Stored,
-    Adopted,
-    Created,
 }
 
 /// Every configured pair: its address, where it came from, its state.
@@ -128,9 +103,9 @@ pub async fn routes(State(app): State<AppState>) -> Json<Routes> {
                 default: std::ptr::eq(pair, site.default_pair()),
                 state,
                 sid: known.as_ref().map(|(address, _)| address.sid().to_string()),
-                source: known.as_ref().map(|(_, source)| source.as_str()),
+                source: known.as_ref().map(|(_, source)| *source),
                 persisted: p.persisted(site, pair),
-                last_error: failure.as_ref().map(|f| f.error.clone()),
+                last_error: failure.as_ref().map(|f| f.error.to_string()),
                 failed_attempts: failure.as_ref().map_or(0, |f| f.attempts),
                 retry_in_secs: failure.as_ref().map(|f| {
                     f.retry_at
@@ -143,7 +118,7 @@ pub async fn routes(State(app): State<AppState>) -> Json<Routes> {
     }
     let state_store = StoreState {
         up: p.store_up(),
-        problem: p.store_problem().map(|problem| problem.as_str()),
+        problem: p.store_problem(),
     };
     Json(Routes {
         state_store,
@@ -195,7 +170,7 @@ pub struct Provisioned {
         (status = 502, description = "`upstream_error`: Twilio could not be listed (or provisioning is disabled).", body = ErrorBody),
     ),
 )]
-pub async fn provision(
+pub async fn plan_or_apply(
     State(app): State<AppState>,
     query: Result<axum::extract::Query<ProvisionQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {

@@ -178,7 +178,7 @@ fn ops_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
 fn admin_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
     vec![
         ("/admin/routes", get(admin::routes)),
-        ("/admin/provision", post(admin::provision)),
+        ("/admin/provision", post(admin::plan_or_apply)),
         ("/admin/reload", post(admin::reload)),
     ]
 }

@@ -69,7 +69,7 @@ pub struct PublicApi;
         health::healthz,
         ops_document,
         admin::routes,
-        admin::provision,
+        admin::plan_or_apply,
         admin::reload
     ),
     tags(

@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
-use crate::provision::{Lookup, params};
+use crate::provision::Lookup;
 use crate::session::backend::ChatRequest;
 use crate::session::token::Minted;
 use crate::table::{AddressKind, Pair, RoutingTable, Site};
@@ -142,11 +142,7 @@ pub async fn init_webchat(
             return with_origin(unavailable(site, pair, "no chat address yet"), origin);
         }
     };
-    let chat_name = params::friendly_name(
-        &app.provisioner.settings().friendly_name,
-        &site.id,
-        &pair.language,
-    );
+    let chat_name = app.provisioner.friendly_name(&site.id, &pair.language);
     let response = match sessions.start(chat, &chat_name, &address).await {
         Ok(started) => {
             outcome("started");

@@ -5,7 +5,8 @@
 //! `flexroute_duplicate_addresses`, `/admin/routes`), listed by `plan` as orphans, and never
 //! served: the pair keeps the address the store recorded.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::upstream::{Desired, Looked};
@@ -15,6 +16,37 @@ use crate::twilio::client::FlexApiClient;
 
 /// Orphans remembered per pair (a pair with more has a problem the log and `plan` show).
 const MAX_PER_PAIR: usize = 16;
+
+/// The orphans known per pair: only pairs the table provisions, at most [`MAX_PER_PAIR`] each.
+#[derive(Default)]
+pub(super) struct Duplicates {
+    pairs: Mutex<HashMap<RouteKey, Vec<String>>>,
+}
+
+impl Duplicates {
+    /// Sets (or, with `None`, clears) the pair's orphans: whether that changed anything, and
+    /// how many orphans are known in all.
+    fn set(&self, key: &RouteKey, orphans: Option<Vec<String>>) -> (bool, usize) {
+        let mut pairs = lock(&self.pairs);
+        let changed = match orphans {
+            Some(orphans) if pairs.get(key) != Some(&orphans) => {
+                pairs.insert(key.clone(), orphans);
+                true
+            }
+            Some(_) => false,
+            None => pairs.remove(key).is_some(),
+        };
+        (changed, pairs.values().map(Vec::len).sum())
+    }
+
+    pub fn get(&self, key: &RouteKey) -> Vec<String> {
+        lock(&self.pairs).get(key).cloned().unwrap_or_default()
+    }
+
+    pub fn retain(&self, keep: impl Fn(&RouteKey) -> bool) {
+        lock(&self.pairs).retain(|key, _| keep(key));
+    }
+}
 
 impl Provisioner {
     /// Takes in what a look by name found for `key`: `named`, every address with the pair's
@@ -26,16 +58,11 @@ impl Provisioner {
             .take(MAX_PER_PAIR)
             .cloned()
             .collect();
-        let listed =
-            served.is_none() && orphans.len() > 1 || served.is_some() && !orphans.is_empty();
-        let mut duplicates = lock(&self.duplicates);
-        let changed = if listed {
-            duplicates.insert(key.clone(), orphans.clone()) != Some(orphans.clone())
-        } else {
-            duplicates.remove(key).is_some()
+        let listed = match served {
+            Some(_) => !orphans.is_empty(),
+            None => orphans.len() > 1,
         };
-        let total: usize = duplicates.values().map(Vec::len).sum();
-        drop(duplicates);
+        let (changed, total) = self.duplicates.set(key, listed.then(|| orphans.clone()));
         self.metrics.duplicate_addresses.set(total as i64);
         if changed && listed {
             match served {
@@ -51,7 +78,7 @@ impl Provisioner {
 
     /// Addresses with the pair's name that it is not served with (see [`Self::found_duplicates`]).
     pub fn duplicates(&self, key: &RouteKey) -> Vec<String> {
-        lock(&self.duplicates).get(key).cloned().unwrap_or_default()
+        self.duplicates.get(key)
     }
 
     /// Looks the pair's name up once more, `after` a create this replica made: a create of
@@ -68,7 +95,7 @@ impl Provisioner {
         tokio::spawn(async move {
             tokio::time::sleep(after).await;
             let Some(p) = this.upgrade() else { return };
-            let Some((served, _)) = p.known_key(&key) else {
+            let Some((served, _)) = p.known.get(&key) else {
                 return;
             };
             match desired.find(&p, &client, &name, None).await {

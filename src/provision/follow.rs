@@ -5,12 +5,44 @@
 //! tried again.
 
 use std::collections::HashSet;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 
 use super::store::{Feed, StoreProblem, StoredAddress, Update};
 use super::{Provisioner, Source, lock, params, unix_now};
 use crate::cache::RouteKey;
+
+/// Whether the state store answers, and why not (always up, for the embedded ones).
+pub(super) struct StoreHealth {
+    up: AtomicBool,
+    problem: Mutex<Option<StoreProblem>>,
+}
+
+impl StoreHealth {
+    pub fn new(up: bool) -> Self {
+        Self {
+            up: AtomicBool::new(up),
+            problem: Mutex::new(None),
+        }
+    }
+
+    pub fn up(&self) -> bool {
+        self.up.load(Ordering::Acquire)
+    }
+
+    /// Sets whether it answers; whether it did before.
+    fn set_up(&self, up: bool) -> bool {
+        self.up.swap(up, Ordering::AcqRel)
+    }
+
+    pub fn problem(&self) -> Option<StoreProblem> {
+        *lock(&self.problem)
+    }
+
+    fn set_problem(&self, problem: Option<StoreProblem>) {
+        *lock(&self.problem) = problem;
+    }
+}
 
 pub(super) async fn follow(provisioner: Weak<Provisioner>, mut feed: Feed) {
     loop {
@@ -34,7 +66,7 @@ pub(super) async fn follow(provisioner: Weak<Provisioner>, mut feed: Feed) {
                 }
                 let problem = *feed.problem.borrow_and_update();
                 let Some(p) = provisioner.upgrade() else { return };
-                *lock(&p.store_problem) = problem;
+                p.store_health.set_problem(problem);
                 for reason in StoreProblem::ALL {
                     p.metrics
                         .state_store_problem
@@ -65,7 +97,7 @@ async fn apply(p: &Arc<Provisioner>, update: Update) {
 /// where the address really came from (its own publish may arrive first); a task waiting on
 /// another replica's lease is only woken, and reads the record.
 fn learn(p: &Provisioner, key: &RouteKey, sid: &str) {
-    if lock(&p.inflight).contains_key(key) {
+    if p.flights.contains(key) {
         p.learned.notify_waiters();
     } else {
         p.remember(key, sid, Source::Stored);
@@ -76,14 +108,7 @@ fn learn(p: &Provisioner, key: &RouteKey, sid: &str) {
 /// record failed while it was down). Only where the store has nothing: an address it has
 /// always wins.
 async fn write_back(p: &Arc<Provisioner>, present: &HashSet<RouteKey>) {
-    let missing: Vec<(RouteKey, String, Source)> = {
-        let known = p.known.read().unwrap_or_else(|e| e.into_inner());
-        known
-            .iter()
-            .filter(|(key, _)| !present.contains(*key))
-            .map(|(key, (sid, source))| (key.clone(), sid.clone(), *source))
-            .collect()
-    };
+    let missing: Vec<(RouteKey, String, Source)> = p.known.missing_from(present);
     if missing.is_empty() {
         return;
     }
@@ -102,7 +127,7 @@ async fn write_back(p: &Arc<Provisioner>, present: &HashSet<RouteKey>) {
             language: key.language.to_string(),
             kind: key.kind,
             sid,
-            source: source.as_str().to_string(),
+            source,
             recorded_at: unix_now(),
         };
         if let Err(e) = p.store.record(record).await {
@@ -113,13 +138,11 @@ async fn write_back(p: &Arc<Provisioner>, present: &HashSet<RouteKey>) {
 }
 
 fn availability(p: &Provisioner, up: bool) {
-    let was = p.store_up.swap(up, Ordering::AcqRel);
+    let was = p.store_health.set_up(up);
     p.metrics.state_store_up.set(i64::from(up));
     if up && !was {
         // Pairs that waited for the store are tried on their next request, not after a pause.
-        let mut failures = lock(&p.failures);
-        failures.retain(|_, failure| !failure.store_unreachable);
-        drop(failures);
+        p.failures.forget_store_failures();
         p.update_gauge();
         tracing::info!("the shared state store answers again");
     } else if !up && was {

@@ -139,7 +139,8 @@ pub struct Feed {
 }
 
 /// Why a shared store fails, in bounded categories (a metric label, an admin field).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum StoreProblem {
     /// The store refused the credentials (`NOAUTH`, `WRONGPASS`, an ACL refusal).
     Auth,

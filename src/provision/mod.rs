@@ -7,9 +7,13 @@
 
 mod duplicates;
 mod embedded;
-mod flight;
+mod error;
+mod failures;
+mod flights;
 mod follow;
+mod known;
 mod lease;
+mod lease_flight;
 mod oldlog;
 pub mod params;
 mod persist;
@@ -19,30 +23,45 @@ mod scan;
 mod settle;
 pub mod store;
 mod task;
+#[cfg(test)]
+mod tests;
 pub mod upstream;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Notify, Semaphore, watch};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, Semaphore};
 
 use crate::address::AddressKind;
 use crate::cache::RouteKey;
 use crate::metrics::Metrics;
 use crate::table::{Address, Pair, RoutingTable, Site};
 use crate::twilio::client::FlexApiClient;
+pub use error::ProvisionError;
+pub use failures::Failure;
+use flights::{Boarding, Decision, Flights};
 use store::StateStore;
 use upstream::Desired;
 
-/// Where a pair's address came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a pair's address came from: in the provisioner, in stored records, in `plan` and in
+/// `/admin/routes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum Source {
+    /// In the configuration (`flex_flow_sid`, `address_sid`, `deployment_key`).
     Pinned,
-    Stored,
+    /// Found at Twilio by the pair's friendly name, and recorded.
     Adopted,
+    /// Created at Twilio by flexroute.
     Created,
+    /// Found at Twilio by the pair's friendly name and not recorded yet (`plan` only).
+    Upstream,
+    /// Read from the state store: another process (or an earlier run) settled it. Also what
+    /// an unknown value in a stored record reads as.
+    #[serde(other)]
+    Stored,
 }
 
 impl Source {
@@ -52,6 +71,7 @@ impl Source {
             Source::Stored => "stored",
             Source::Adopted => "adopted",
             Source::Created => "created",
+            Source::Upstream => "upstream",
         }
     }
 }
@@ -83,55 +103,29 @@ pub struct Settings {
 /// at once when it answers again).
 const STORE_RETRY: Duration = Duration::from_secs(1);
 
-/// A pair whose last attempt failed, and when it may be tried again.
-#[derive(Debug, Clone)]
-pub struct Failure {
-    pub error: String,
-    pub attempts: u32,
-    pub retry_at: Instant,
-    /// The shared store could not be reached (not Twilio's fault): retried as soon as it can.
-    pub store_unreachable: bool,
-}
-
-type Outcome = Option<Result<String, String>>;
 type ChangeHook = Box<dyn Fn(&RouteKey) + Send + Sync>;
 
+/// The provisioner: its settings and services, and its state, in parts that each keep their
+/// own invariants (`known`, `failures`, `flights`, `unpersisted`, `duplicates`, `store_health`).
 pub struct Provisioner {
     settings: Settings,
     store: Arc<dyn StateStore>,
     metrics: Metrics,
-    known: RwLock<HashMap<RouteKey, (String, Source)>>,
-    failures: Mutex<HashMap<RouteKey, Failure>>,
-    inflight: Mutex<HashMap<RouteKey, watch::Receiver<Outcome>>>,
+    known: known::Known,
+    failures: failures::Failures,
+    flights: Flights,
     permits: Arc<Semaphore>,
     /// The listing of chat addresses that pairs missing at the same moment share.
     scan: scan::SharedScan,
-    census: Mutex<Census>,
     /// Woken whenever an address becomes known (waiters on another replica's lease).
     learned: Notify,
-    /// Whether the state store answers (always, for the embedded ones).
-    store_up: AtomicBool,
-    /// Why the shared store fails now, if it does.
-    store_problem: Mutex<Option<store::StoreProblem>>,
+    store_health: follow::StoreHealth,
     /// Told when a pair's address changes (the response cache drops the pair's answers).
     on_change: OnceLock<ChangeHook>,
     /// Addresses served whose record the store could not write yet (`persist`).
-    unpersisted: Mutex<HashMap<RouteKey, store::StoredAddress>>,
-    /// Wakes the retry of unpersisted records early (a write just succeeded).
-    persist_wake: Arc<Notify>,
+    unpersisted: persist::Unpersisted,
     /// Addresses with a pair's name that it is not served with (`duplicates`).
-    duplicates: Mutex<HashMap<RouteKey, Vec<String>>>,
-}
-
-/// What the routing table in force configures, for `flexroute_routes{state}`.
-#[derive(Default)]
-struct Census {
-    pairs: usize,
-    pinned: usize,
-    /// Configured pairs without a pinned address: the ones provisioning is for.
-    unpinned: HashSet<RouteKey>,
-    /// How many of those have an address.
-    ready_unpinned: usize,
+    duplicates: duplicates::Duplicates,
 }
 
 /// The answer for a request that needed an address.
@@ -182,37 +176,28 @@ impl Provisioner {
             settings,
             store,
             metrics,
-            known: RwLock::new(known),
-            failures: Mutex::new(HashMap::new()),
-            inflight: Mutex::new(HashMap::new()),
+            known: known::Known::new(known),
+            failures: Default::default(),
+            flights: Default::default(),
             permits,
             scan: scan::SharedScan::default(),
-            census: Mutex::new(Census::default()),
             learned: Notify::new(),
-            store_up: AtomicBool::new(store_up),
-            store_problem: Mutex::new(None),
+            store_health: follow::StoreHealth::new(store_up),
             on_change: OnceLock::new(),
-            unpersisted: Mutex::new(HashMap::new()),
-            persist_wake: Arc::new(Notify::new()),
-            duplicates: Mutex::new(HashMap::new()),
+            unpersisted: Default::default(),
+            duplicates: Default::default(),
         });
         provisioner.metrics.unpersisted_addresses.set(0);
-        tokio::spawn(persist::retry(
-            Arc::downgrade(&provisioner),
-            provisioner.persist_wake.clone(),
-        ));
+        tokio::spawn(persist::retry(Arc::downgrade(&provisioner)));
         provisioner.metrics.state_store_up.set(i64::from(store_up));
         if let Some(feed) = feed {
             tokio::spawn(follow::follow(Arc::downgrade(&provisioner), feed));
         }
         provisioner.set_table(table);
-        let census = lock(&provisioner.census);
+        let (pinned, stored) = provisioner.known.settled_at_start();
         let m = &provisioner.metrics.provisions;
-        m.with_label_values(&["pinned"])
-            .inc_by(census.pinned as u64);
-        m.with_label_values(&["stored"])
-            .inc_by(census.ready_unpinned as u64);
-        drop(census);
+        m.with_label_values(&["pinned"]).inc_by(pinned as u64);
+        m.with_label_values(&["stored"]).inc_by(stored as u64);
         Ok(provisioner)
     }
 
@@ -227,25 +212,17 @@ impl Provisioner {
             .filter(|(_, pair)| pair.pinned.is_none())
             .map(|(site, pair)| key(site, pair))
             .collect();
-        let ready_unpinned = {
-            let known = self.known.read().unwrap_or_else(|p| p.into_inner());
-            unpinned.iter().filter(|k| known.contains_key(*k)).count()
-        };
-        lock(&self.failures).retain(|k, _| unpinned.contains(k));
-        lock(&self.duplicates).retain(|k, _| unpinned.contains(k));
-        *lock(&self.census) = Census {
-            pairs: summary.pairs,
-            pinned: summary.pinned,
-            unpinned,
-            ready_unpinned,
-        };
+        self.failures.retain(|k| unpinned.contains(k));
+        self.duplicates.retain(|k| unpinned.contains(k));
+        self.known
+            .set_table(summary.pairs, summary.pinned, unpinned);
         self.update_gauge();
     }
 
     /// Waits until no provisioning task runs, at most `limit`; whether they all finished.
     pub async fn wait_idle(&self, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
-        while !lock(&self.inflight).is_empty() {
+        while !self.flights.is_empty() {
             if Instant::now() >= deadline {
                 return false;
             }
@@ -260,12 +237,12 @@ impl Provisioner {
 
     /// Whether the state store answers (a shared one may not; the embedded ones always do).
     pub fn store_up(&self) -> bool {
-        self.store_up.load(Ordering::Acquire)
+        self.store_health.up()
     }
 
     /// Why the shared store fails now (`None` while it answers, and for the embedded ones).
     pub fn store_problem(&self) -> Option<store::StoreProblem> {
-        *lock(&self.store_problem)
+        self.store_health.problem()
     }
 
     /// Readiness as far as provisioning is concerned: false only while a shared store is
@@ -280,29 +257,23 @@ impl Provisioner {
         let _ = self.on_change.set(Box::new(hook));
     }
 
-    fn known_key(&self, key: &RouteKey) -> Option<(String, Source)> {
-        let known = self.known.read().unwrap_or_else(|p| p.into_inner());
-        known.get(key).cloned()
-    }
-
     /// The address of a pair known without waiting: pinned or already provisioned.
     pub fn known(&self, site: &Site, pair: &Pair) -> Option<(Address, Source)> {
         if let Some(address) = &pair.pinned {
             return Some((address.clone(), Source::Pinned));
         }
         let key = key(site, pair);
-        let known = self.known.read().unwrap_or_else(|p| p.into_inner());
-        known
+        self.known
             .get(&key)
-            .map(|(sid, source)| (Address::new(key.kind, sid.clone()), *source))
+            .map(|(sid, source)| (Address::new(key.kind, sid), source))
     }
 
     pub fn failure(&self, site: &Site, pair: &Pair) -> Option<Failure> {
-        lock(&self.failures).get(&key(site, pair)).cloned()
+        self.failures.get(&key(site, pair))
     }
 
     pub fn is_provisioning(&self, site: &Site, pair: &Pair) -> bool {
-        lock(&self.inflight).contains_key(&key(site, pair))
+        self.flights.contains(&key(site, pair))
     }
 
     /// The pair's address, provisioning it if needed and waiting at most `wait_ms`.
@@ -310,7 +281,7 @@ impl Provisioner {
         if let Some((address, _)) = self.known(site, pair) {
             return Lookup::Ready(address);
         }
-        let Some(mut outcome) = self.start(site, pair) else {
+        let Some(mut outcome) = self.board(site, pair, false) else {
             return Lookup::Unavailable;
         };
         let settled =
@@ -328,56 +299,44 @@ impl Provisioner {
     /// to lend its address while another pair is unavailable).
     pub fn prefetch(self: &Arc<Self>, site: &Site, pair: &Pair) {
         if self.known(site, pair).is_none() {
-            let _ = self.start(site, pair);
+            let _ = self.board(site, pair, false);
         }
     }
 
-    /// Joins the pair's provisioning task, starting one unless provisioning is off or the
-    /// pair is backing off after a failure.
-    fn start(self: &Arc<Self>, site: &Site, pair: &Pair) -> Option<watch::Receiver<Outcome>> {
-        self.start_task(site, pair, false)
-    }
-
-    /// Starts (or joins) the pair's task. `forced` ignores a failure back-off (an operator's
-    /// `apply`). Everything is re-checked under the in-flight lock: a task settles `known`
-    /// and `failures` before it leaves the map, so a request that looked just before a task
-    /// finished cannot start a second one.
-    fn start_task(
+    /// Boards the pair's flight, starting its task unless provisioning is off or the pair is
+    /// resting after a failure (`forced`, an operator's `apply`, ignores the rest).
+    fn board(
         self: &Arc<Self>,
         site: &Site,
         pair: &Pair,
         forced: bool,
-    ) -> Option<watch::Receiver<Outcome>> {
+    ) -> Option<tokio::sync::watch::Receiver<flights::Outcome>> {
         let client = self.settings.client.clone()?;
         let (name, desired) = self.desired(site, pair)?;
         let key = key(site, pair);
-        let mut inflight = lock(&self.inflight);
-        if let Some(existing) = inflight.get(&key) {
-            // A task that died without settling (a panic) is replaced, not joined forever.
-            if existing.has_changed().is_ok() {
-                return Some(existing.clone());
+        let boarding = self.flights.board(&key, || {
+            if let Some((address, _)) = self.known(site, pair) {
+                Decision::Settled(address.sid().to_string())
+            } else if self.failures.resting(&key) && !forced {
+                Decision::Refuse
+            } else {
+                Decision::Start
             }
-        }
-        if let Some((address, _)) = self.known(site, pair) {
-            let (_, rx) = watch::channel(Some(Ok(address.sid().to_string())));
-            return Some(rx);
-        }
-        let resting = lock(&self.failures)
-            .get(&key)
-            .is_some_and(|f| f.retry_at > Instant::now());
-        if resting && !forced {
-            return None;
-        }
-        let (tx, rx) = watch::channel(None);
-        inflight.insert(key.clone(), rx.clone());
-        drop(inflight);
+        });
+        let (tx, rx) = match boarding {
+            Boarding::Join(rx) => return Some(rx),
+            Boarding::Refused => return None,
+            Boarding::Start(tx, rx) => (tx, rx),
+        };
         let this = self.clone();
         tokio::spawn(async move {
-            let leaving = LeaveInflight {
+            let leaving = LeaveFlight {
                 provisioner: this.clone(),
                 key: key.clone(),
             };
-            let result = flight::provision(&this, &key, &client, &name, &desired).await;
+            let result =
+                lease_flight::find_or_create_under_lease(&this, &key, &client, &name, &desired)
+                    .await;
             let created = matches!(&result, Ok(found) if found.source == Source::Created);
             let outcome = this.settle(&key, result);
             drop(leaving);
@@ -398,25 +357,23 @@ impl Provisioner {
         self: &Arc<Self>,
         site: &Site,
         pair: &Pair,
-    ) -> Result<String, String> {
+    ) -> Result<String, ProvisionError> {
         if let Some((address, _)) = self.known(site, pair) {
             return Ok(address.sid().to_string());
         }
         let mut outcome = self
-            .start_task(site, pair, true)
-            .ok_or("provisioning is disabled or has no Twilio credentials")?;
+            .board(site, pair, true)
+            .ok_or(ProvisionError::Disabled)?;
         match outcome.wait_for(Option::is_some).await {
-            Ok(result) => result.clone().unwrap_or_else(|| Err("no outcome".into())),
-            Err(_) => Err("the provisioning task stopped without an outcome".into()),
+            Ok(result) => result.clone().unwrap_or(Err(ProvisionError::Stopped)),
+            Err(_) => Err(ProvisionError::Stopped),
         }
     }
 
     fn update_gauge(&self) {
-        let failing = lock(&self.failures).len();
-        let census = lock(&self.census);
-        let ready = census.pinned + census.ready_unpinned;
-        let missing = census.pairs.saturating_sub(ready + failing);
-        drop(census);
+        let failing = self.failures.len();
+        let (pairs, ready) = self.known.readiness();
+        let missing = pairs.saturating_sub(ready + failing);
         self.metrics.set_route_states(ready, missing, failing);
     }
 
@@ -429,12 +386,12 @@ impl Provisioner {
         pair: &Pair,
         sid: String,
         source: Source,
-    ) -> Result<String, String> {
+    ) -> Result<String, ProvisionError> {
         if let Some((address, _)) = self.known(site, pair) {
             return if address.sid() == sid {
                 Ok(sid)
             } else {
-                Err(format!("the pair already has {}", address.sid()))
+                Err(ProvisionError::AlreadyHas(address.sid().to_string()))
             };
         }
         let name = params::friendly_name(&self.settings.friendly_name, &site.id, &pair.language);
@@ -445,7 +402,7 @@ impl Provisioner {
             kind: key.kind,
             sid: sid.clone(),
             friendly_name: name,
-            source: source.as_str().to_string(),
+            source,
             recorded_at: unix_now(),
         };
         match self.store.record(record.clone()).await {
@@ -459,8 +416,9 @@ impl Provisioner {
         Ok(sid)
     }
 
-    pub fn settings(&self) -> &Settings {
-        &self.settings
+    /// The pair's friendly name (`provisioning.friendly_name` filled in).
+    pub fn friendly_name(&self, site: &str, language: &str) -> String {
+        params::friendly_name(&self.settings.friendly_name, site, language)
     }
 
     /// The pair's friendly name and the address it should have at Twilio; `None` for a kind
@@ -489,15 +447,15 @@ impl Provisioner {
     }
 }
 
-/// Takes a pair out of the in-flight map when its task ends, however it ends.
-struct LeaveInflight {
+/// Takes a pair's flight off the map when its task ends, however it ends.
+struct LeaveFlight {
     provisioner: Arc<Provisioner>,
     key: RouteKey,
 }
 
-impl Drop for LeaveInflight {
+impl Drop for LeaveFlight {
     fn drop(&mut self) {
-        lock(&self.provisioner.inflight).remove(&self.key);
+        self.provisioner.flights.leave(&self.key);
     }
 }
 

@@ -48,13 +48,9 @@ pub struct PlanItem {
     pub kind: AddressKind,
     pub friendly_name: String,
     pub sid: Option<String>,
-    /// `pinned`, `stored`, `adopted`, `created`, or `upstream` (found by name).
-    #[schema(value_type = Option<PlanSource>)]
-    pub source: Option<&'static str>,
-    /// `exists`, `missing`, `differs`, `ambiguous` (several addresses carry the pair's name:
-    /// never guessed) or `console` (a `webchat3` key, managed in Twilio's Console).
-    #[schema(value_type = PlanStatus)]
-    pub status: &'static str,
+    /// Where the SID comes from; `upstream`: found at Twilio by name, not recorded yet.
+    pub source: Option<Source>,
+    pub status: Status,
     pub action: Action,
     pub differences: Vec<Difference>,
     /// Other addresses at Twilio with the pair's friendly name, besides the one the pair has
@@ -66,28 +62,29 @@ pub struct PlanItem {
     pub result: Option<String>,
 }
 
-/// Where a plan item's SID came from (documentation of [`PlanItem::source`]).
-#[derive(utoipa::ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum PlanSource {
-    Pinned,
-    Stored,
-    Adopted,
-    Created,
-    Upstream,
-}
-
-/// The pair's flow at Twilio (documentation of [`PlanItem::status`]).
-#[derive(utoipa::ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum PlanStatus {
+/// The pair's address at Twilio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
     Exists,
     Missing,
     Differs,
+    /// Several addresses carry the pair's name: never guessed between.
     Ambiguous,
+    /// A `webchat3` key, managed in Twilio's Console.
     Console,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Exists => "exists",
+            Status::Missing => "missing",
+            Status::Differs => "differs",
+            Status::Ambiguous => "ambiguous",
+            Status::Console => "console",
+        }
+    }
 }
 
 /// What Twilio has, listed once per plan: every flow, and every chat address (each listed only
@@ -247,9 +244,9 @@ fn compare(upstream: &Upstream, p: &Provisioner, site: &Site, pair: &Pair) -> Pl
     // compare them with through the API.
     if !pair.kind.provisioned() {
         let (sid, source) = known
-            .map(|(a, s)| (Some(a.sid), Some(s.as_str())))
+            .map(|(a, s)| (Some(a.sid), Some(s)))
             .unwrap_or_default();
-        return item(sid, source, "console", Action::None, Vec::new());
+        return item(sid, source, Status::Console, Action::None, Vec::new());
     }
     let desired = p.desired(site, pair).map(|(_, desired)| desired);
     let mut orphans = Vec::new();
@@ -264,7 +261,7 @@ fn compare(upstream: &Upstream, p: &Provisioner, site: &Site, pair: &Pair) -> Pl
                 .collect();
             (
                 Some(address.sid().to_string()),
-                Some(source.as_str()),
+                Some(*source),
                 upstream.by_sid(pair.kind, address.sid()),
             )
         }
@@ -280,7 +277,7 @@ fn compare(upstream: &Upstream, p: &Provisioner, site: &Site, pair: &Pair) -> Pl
                 return item(
                     None,
                     None,
-                    "ambiguous",
+                    Status::Ambiguous,
                     Action::Investigate,
                     vec![Difference {
                         field: "friendly_name",
@@ -300,7 +297,11 @@ fn compare(upstream: &Upstream, p: &Provisioner, site: &Site, pair: &Pair) -> Pl
                 _ => None,
             };
             match named.drain(..).next().or(own) {
-                Some(found) => (Some(found.sid().to_string()), Some("upstream"), Some(found)),
+                Some(found) => (
+                    Some(found.sid().to_string()),
+                    Some(Source::Upstream),
+                    Some(found),
+                ),
                 None => (None, None, None),
             }
         }
@@ -310,11 +311,11 @@ fn compare(upstream: &Upstream, p: &Provisioner, site: &Site, pair: &Pair) -> Pl
         _ => Vec::new(),
     };
     let (status, action) = match (&known, &existing) {
-        (_, None) if sid.is_some() => ("missing", Action::Investigate),
-        (_, None) => ("missing", Action::Create),
-        (_, Some(_)) if !differences.is_empty() => ("differs", Action::Update),
-        (None, Some(_)) => ("exists", Action::Adopt),
-        (Some(_), Some(_)) => ("exists", Action::None),
+        (_, None) if sid.is_some() => (Status::Missing, Action::Investigate),
+        (_, None) => (Status::Missing, Action::Create),
+        (_, Some(_)) if !differences.is_empty() => (Status::Differs, Action::Update),
+        (None, Some(_)) => (Status::Exists, Action::Adopt),
+        (Some(_), Some(_)) => (Status::Exists, Action::None),
     };
     let mut item = item(sid, source, status, action, differences);
     item.orphans = orphans;
@@ -384,7 +385,7 @@ pub async fn apply(
                 };
                 Some(match updated {
                     Ok(()) => {
-                        if item.source == Some("upstream") {
+                        if item.source == Some(Source::Upstream) {
                             let _ = p.adopt(site, pair, sid.clone(), Source::Adopted).await;
                         }
                         format!("updated {sid}")
@@ -394,7 +395,7 @@ pub async fn apply(
             }
         };
         item.result = result;
-        if delete_orphans && !item.orphans.is_empty() && item.status != "missing" {
+        if delete_orphans && !item.orphans.is_empty() && item.status != Status::Missing {
             let deleted = delete(&client, item.kind, &item.orphans).await;
             item.result = Some(match item.result.take() {
                 Some(done) => format!("{done}; {deleted}"),

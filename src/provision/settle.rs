@@ -1,10 +1,9 @@
 //! What the provisioner remembers once a pair's task ends (an address, or a failure with its
 //! back-off), and when an address arrives from another replica through the shared store.
 
-use std::time::Instant;
-
-use super::flight::{Failed, Found};
-use super::{Failure, Provisioner, STORE_RETRY, Source, lock, task};
+use super::known::Change;
+use super::lease_flight::Found;
+use super::{ProvisionError, Provisioner, STORE_RETRY, Source, task};
 use crate::cache::RouteKey;
 
 impl Provisioner {
@@ -13,8 +12,8 @@ impl Provisioner {
     pub(super) fn settle(
         &self,
         key: &RouteKey,
-        result: Result<Found, Failed>,
-    ) -> Result<String, String> {
+        result: Result<Found, ProvisionError>,
+    ) -> Result<String, ProvisionError> {
         let outcome = match result {
             Ok(Found { sid, source }) => {
                 self.remember(key, &sid, source);
@@ -23,30 +22,21 @@ impl Provisioner {
                 }
                 Ok(sid)
             }
-            Err(failed) => {
-                let (error, store_unreachable) = match failed {
-                    Failed::Upstream(error) => (error, false),
-                    Failed::Store(error) => (error, true),
-                };
-                let mut failures = lock(&self.failures);
-                let attempts = failures.get(key).map_or(0, |f| f.attempts) + 1;
-                let rest = if store_unreachable {
+            Err(error) => {
+                let store = error.store_unreachable();
+                let backoff = self.settings.failure_backoff;
+                let (attempts, rest) = self.failures.record(key, error.clone(), |attempts| {
+                    if store {
+                        STORE_RETRY
+                    } else {
+                        task::failure_backoff(backoff, attempts)
+                    }
+                });
+                if store {
                     tracing::debug!(site = %key.site, language = %key.language, attempts, "provisioning waits for the state store: {error}");
-                    STORE_RETRY
                 } else {
-                    let backoff = task::failure_backoff(self.settings.failure_backoff, attempts);
-                    tracing::warn!(site = %key.site, language = %key.language, attempts, retry_in_secs = backoff.as_secs(), "provisioning failed: {error}");
-                    backoff
-                };
-                failures.insert(
-                    key.clone(),
-                    Failure {
-                        error: error.clone(),
-                        attempts,
-                        retry_at: Instant::now() + rest,
-                        store_unreachable,
-                    },
-                );
+                    tracing::warn!(site = %key.site, language = %key.language, attempts, retry_in_secs = rest.as_secs(), "provisioning failed: {error}");
+                }
                 self.metrics.provisions.with_label_values(&["failed"]).inc();
                 Err(error)
             }
@@ -61,14 +51,7 @@ impl Provisioner {
     /// counts stay, so a pair that fails for reasons of its own backs off again at once; it
     /// is retried at most once per success elsewhere, and only when a visitor asks for it.
     fn twilio_answered(&self) {
-        let now = Instant::now();
-        let mut woken = 0;
-        for failure in lock(&self.failures).values_mut() {
-            if !failure.store_unreachable && failure.retry_at > now {
-                failure.retry_at = now;
-                woken += 1;
-            }
-        }
+        let woken = self.failures.end_upstream_rests();
         if woken > 0 {
             tracing::info!(
                 pairs = woken,
@@ -81,38 +64,31 @@ impl Provisioner {
     /// settled by its own task is counted once). A different address replaces the one known:
     /// the shared store is the truth replicas agree on.
     pub(super) fn remember(&self, key: &RouteKey, sid: &str, source: Source) {
-        let previous = {
-            let mut known = self.known.write().unwrap_or_else(|p| p.into_inner());
-            match known.get(key) {
-                Some((current, _)) if current == sid => return,
-                _ => known.insert(key.clone(), (sid.to_string(), source)),
-            }
-        };
-        let mut census = lock(&self.census);
-        let configured = census.unpinned.contains(key);
-        if previous.is_none() && configured {
-            census.ready_unpinned += 1;
+        let change = self.known.insert(key, sid, source);
+        if change == Change::Same {
+            return;
         }
-        drop(census);
-        lock(&self.failures).remove(key);
+        let provisioned = self.known.is_provisioned(key);
+        self.failures.clear(key);
         if source == Source::Stored {
             // The store has the pair's record (and it wins): nothing left to write.
             self.forget_unpersisted(key);
         }
-        match previous {
+        match change {
             // Records of pairs the table does not configure (another replica's newer table)
             // are kept quietly, as at start.
-            None if source == Source::Stored && !configured => {}
-            None => {
+            Change::New if source == Source::Stored && !provisioned => {}
+            Change::New => {
                 self.metrics
                     .provisions
                     .with_label_values(&[source.as_str()])
                     .inc();
                 tracing::info!(site = %key.site, language = %key.language, %sid, source = source.as_str(), "address ready");
             }
-            Some((old, _)) => {
+            Change::Replaced(old) => {
                 tracing::warn!(site = %key.site, language = %key.language, %old, new = %sid, "the shared store holds another address for this pair; following it");
             }
+            Change::Same => {}
         }
         if let Some(hook) = self.on_change.get() {
             hook(key);

@@ -30,8 +30,9 @@ pub struct StoredAddress {
     #[serde(default, skip_serializing_if = "is_flex_flow")]
     pub kind: AddressKind,
     pub friendly_name: String,
-    /// `adopted` (found at Twilio by name) or `created` (by flexroute).
-    pub source: String,
+    /// `adopted` (found at Twilio by name) or `created` (by flexroute); what a replica
+    /// writes back is `stored` when it learned the address from the store.
+    pub source: super::Source,
     /// Unix seconds.
     pub recorded_at: u64,
 }
@@ -180,7 +181,7 @@ mod tests {
             sid: sid(short),
             kind: Default::default(),
             friendly_name: format!("WebChat {site} {language}"),
-            source: "created".into(),
+            source: super::super::Source::Created,
             recorded_at: 1,
         }
     }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::store::Lease;
 use super::upstream::{Desired, Looked};
-use super::{Provisioner, Source};
+use super::{ProvisionError, Provisioner, Source};
 use crate::cache::RouteKey;
 use crate::twilio::client::{FlexApiClient, TwilioError};
 
@@ -21,20 +21,20 @@ const MAX_FAILURE_BACKOFF: Duration = Duration::from_secs(300);
 
 /// Why an attempt stopped without an address.
 pub(super) enum Stop {
-    Failed(String),
+    Failed(ProvisionError),
     /// The pair's lease stopped being this replica's before a create: it must not create.
     LeaseLost,
 }
 
-impl From<String> for Stop {
-    fn from(error: String) -> Self {
+impl From<ProvisionError> for Stop {
+    fn from(error: ProvisionError) -> Self {
         Stop::Failed(error)
     }
 }
 
 /// One attempt, under `lease`: every create starts only while the lease is still valid for at
 /// least one upstream timeout.
-pub(super) async fn provision(
+pub(super) async fn find_or_create(
     p: &Provisioner,
     key: &RouteKey,
     client: &FlexApiClient,
@@ -50,7 +50,11 @@ pub(super) async fn provision(
         tries += 1;
         let started = Instant::now();
         let result = {
-            let _permit = p.permits.acquire().await.map_err(|e| e.to_string())?;
+            let _permit = p
+                .permits
+                .acquire()
+                .await
+                .map_err(|e| ProvisionError::Upstream(e.to_string()))?;
             if !lease.valid_for(p.settings.upstream_timeout).await {
                 return Err(Stop::LeaseLost);
             }
@@ -59,7 +63,7 @@ pub(super) async fn provision(
         match result {
             Ok(sid) => return Ok((sid, Source::Created)),
             Err(e) if tries >= MAX_TRIES || !e.is_transient() => {
-                return Err(Stop::Failed(e.to_string()));
+                return Err(Stop::Failed(e.into()));
             }
             Err(e) => {
                 tracing::debug!(%name, tries, "create failed, will retry: {e}");
@@ -83,7 +87,7 @@ async fn find(
     desired: &Desired,
     name: &str,
     fresh_after: Option<Instant>,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, ProvisionError> {
     let mut tries = 0;
     loop {
         tries += 1;
@@ -92,12 +96,12 @@ async fn find(
             Ok(Looked::Found(sid)) => return Ok(Some(sid)),
             Ok(Looked::Ambiguous(sids)) => {
                 p.found_duplicates(key, &sids, None);
-                return Err(format!(
-                    "{} addresses at Twilio are named `{name}`: flexroute will not guess; pin one, or delete or rename all but one (plan shows them)",
-                    sids.len()
-                ));
+                return Err(ProvisionError::Ambiguous {
+                    name: name.to_string(),
+                    sids,
+                });
             }
-            Err(e) if tries >= MAX_TRIES || !e.is_transient() => return Err(e.to_string()),
+            Err(e) if tries >= MAX_TRIES || !e.is_transient() => return Err(e.into()),
             Err(e) => tokio::time::sleep(retry_delay(&e, tries)).await,
         }
     }

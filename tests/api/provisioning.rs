@@ -105,7 +105,7 @@ async fn first_request_creates_once_then_serves_from_cache() {
     let recorded = store.load().await.unwrap();
     assert_eq!(recorded.len(), 1);
     assert_eq!(recorded[0].sid, sid);
-    assert_eq!(recorded[0].source, "created");
+    assert_eq!(recorded[0].source.as_str(), "created");
 
     let text = server.metrics().await;
     assert_eq!(

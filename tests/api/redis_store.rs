@@ -31,7 +31,7 @@ fn address(language: &str, short: &str) -> StoredAddress {
         sid: sid(short),
         kind: Default::default(),
         friendly_name: format!("WebChat shop {language}"),
-        source: "created".into(),
+        source: flexroute::provision::Source::Created,
         recorded_at: 1,
     }
 }

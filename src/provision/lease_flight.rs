@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use super::store::{Claim, Lease, Recorded, StateStore, StoredAddress};
 use super::task::{self, Stop};
 use super::upstream::Desired;
-use super::{Provisioner, Source};
+use super::{ProvisionError, Provisioner, Source};
 use crate::cache::RouteKey;
 use crate::twilio::client::FlexApiClient;
 
@@ -24,13 +24,6 @@ pub(super) struct Found {
     pub source: Source,
 }
 
-pub(super) enum Failed {
-    /// Twilio said no, or could not be reached: the pair backs off.
-    Upstream(String),
-    /// The shared store could not be reached: no lease, so no create. Retried soon.
-    Store(String),
-}
-
 /// How often a replica waiting on another's lease looks at the store, besides being woken by
 /// pub/sub (which a broken subscription would leave silent).
 const POLL: Duration = Duration::from_millis(250);
@@ -38,29 +31,26 @@ const POLL: Duration = Duration::from_millis(250);
 const AFTER_LOSS: Duration = Duration::from_millis(100);
 
 enum Held {
-    Done(Result<Found, Failed>),
+    Done(Result<Found, ProvisionError>),
     /// The lease expired or went to another holder before the record was written.
     Lost,
 }
 
-fn store_failed(e: std::io::Error) -> Failed {
-    Failed::Store(format!(
-        "the shared state store cannot be reached ({e}): no create without a lease"
-    ))
+fn store_failed(e: std::io::Error) -> ProvisionError {
+    ProvisionError::Store(e.to_string())
 }
 
-pub(super) async fn provision(
+/// The pair's address, under its lease: the store, else Twilio by name, else a create.
+pub(super) async fn find_or_create_under_lease(
     p: &Provisioner,
     key: &RouteKey,
     client: &FlexApiClient,
     name: &str,
     desired: &Desired,
-) -> Result<Found, Failed> {
+) -> Result<Found, ProvisionError> {
     loop {
         if !p.store_up() {
-            return Err(Failed::Store(
-                "the shared state store is unreachable: no create without a lease".into(),
-            ));
+            return Err(ProvisionError::Store("it is unreachable".into()));
         }
         let claim = p
             .store
@@ -124,10 +114,10 @@ async fn hold(
         Ok(None) => {}
         Err(e) => return Held::Done(Err(store_failed(e))),
     }
-    let (sid, source) = match task::provision(p, key, client, name, desired, lease).await {
+    let (sid, source) = match task::find_or_create(p, key, client, name, desired, lease).await {
         Ok(found) => found,
         Err(Stop::LeaseLost) => return Held::Lost,
-        Err(Stop::Failed(e)) => return Held::Done(Err(Failed::Upstream(e))),
+        Err(Stop::Failed(e)) => return Held::Done(Err(e)),
     };
     let record = StoredAddress {
         site: key.site.to_string(),
@@ -135,7 +125,7 @@ async fn hold(
         kind: key.kind,
         sid: sid.clone(),
         friendly_name: name.to_string(),
-        source: source.as_str().to_string(),
+        source,
         recorded_at: super::unix_now(),
     };
     match p.store.record_leased(lease, record.clone()).await {
@@ -190,13 +180,13 @@ async fn wait_for_holder(
     p: &Provisioner,
     key: &RouteKey,
     expires_in: Duration,
-) -> Result<Option<Found>, Failed> {
+) -> Result<Option<Found>, ProvisionError> {
     let deadline = Instant::now() + expires_in + Duration::from_millis(10);
     loop {
         let learned = p.learned.notified();
         tokio::pin!(learned);
         learned.as_mut().enable();
-        if let Some((sid, _)) = p.known_key(key) {
+        if let Some((sid, _)) = p.known.get(key) {
             return Ok(Some(Found {
                 sid,
                 source: Source::Stored,
