@@ -67,45 +67,61 @@ pub struct Body<'a> {
     #[schema(value_type = String, required = false, example = "en-US")]
     address_language: Option<&'a str>,
     address: &'a Address,
-    #[schema(value_type = AppConfig)]
+    #[schema(schema_with = app_config_schema)]
     app_config: Map<String, Value>,
 }
 
-/// `appConfig`: the configured widget settings (`defaults.widget` ← site ← language,
-/// deep-merged) with the members flexroute owns set last, which depend on the address kind:
-/// `flex_flow` → `accountSid` + `flexFlowSid`, for `Twilio.FlexWebChat.createWebChat`;
-/// `conversations` → `serverUrl`, the session backend of `twilio-webchat-react-app`;
-/// `webchat3` → `deploymentKey`, for `Twilio.initWebchat`. Any other member comes from the
-/// configuration. (Documentation only: the value sent is a JSON map.)
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-#[allow(dead_code)]
-pub struct AppConfig {
-    /// `flex_flow`: `twilio.account_sid`.
-    #[schema(pattern = "^AC[0-9a-fA-F]{32}$", required = false)]
-    account_sid: Option<String>,
-    /// `flex_flow`: the SID of `address`.
-    #[schema(pattern = "^FO[0-9a-fA-F]{32}$", required = false)]
-    flex_flow_sid: Option<String>,
-    /// `conversations`: where `initWebchat` and `refreshToken` are posted
-    /// (`server.public_url` + `/v1/webchat/{site}/{language}`).
-    #[schema(
-        required = false,
-        example = "https://chat.example.com/v1/webchat/acme/fr-CA"
-    )]
-    server_url: Option<String>,
-    /// `webchat3`: the deployment key of `address`.
-    #[schema(required = false)]
-    deployment_key: Option<String>,
-    context: WidgetContext,
-}
-
-/// `appConfig.context`: configured context members plus the two flexroute sets.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct WidgetContext {
-    site: String,
-    language: String,
+/// `appConfig`'s schema: the configured widget settings (`defaults.widget` ← site ← language,
+/// deep-merged) with the members flexroute owns set last, which depend on the address kind.
+/// Any other member comes from the configuration, so the value is a JSON map; this describes
+/// the members flexroute sets.
+fn app_config_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let text = |description: &str| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(description))
+    };
+    let context = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(
+            "Configured context members plus the two flexroute sets.",
+        ))
+        .property("site", text("The site id."))
+        .property("language", text("The pair's language."))
+        .required("site")
+        .required("language");
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(
+            "The widget's `appConfig`: `flex_flow` → `accountSid` + `flexFlowSid`, for \
+             `Twilio.FlexWebChat.createWebChat`; `conversations` → `serverUrl`, the session \
+             backend of `twilio-webchat-react-app`; `webchat3` → `deploymentKey`, for \
+             `Twilio.initWebchat`. Any other member comes from the configuration.",
+        ))
+        .property(
+            "accountSid",
+            text("`flex_flow`: `twilio.account_sid`.").pattern(Some("^AC[0-9a-fA-F]{32}$")),
+        )
+        .property(
+            "flexFlowSid",
+            text("`flex_flow`: the SID of `address`.").pattern(Some("^FO[0-9a-fA-F]{32}$")),
+        )
+        .property(
+            "serverUrl",
+            text(
+                "`conversations`: where `initWebchat` and `refreshToken` are posted \
+                 (`server.public_url` + `/v1/webchat/{site}/{language}`).",
+            )
+            .examples(["https://chat.example.com/v1/webchat/acme/fr-CA"]),
+        )
+        .property(
+            "deploymentKey",
+            text("`webchat3`: the deployment key of `address`."),
+        )
+        .property("context", context)
+        .required("context")
+        .build()
 }
 
 /// Where a `conversations` pair's session routes live: `{public_url}/v1/webchat/{site}/{language}`,
