@@ -10,6 +10,7 @@ mod client_conversations;
 mod common;
 mod config;
 mod conformance;
+mod embed;
 mod emulator;
 mod faults;
 mod kinds;
