@@ -28,6 +28,8 @@
     var loads = {};
     // Bumped by each start: an answer for a language the page has since left is dropped.
     var run = 0;
+    // The Webchat 2.x instance, once started.
+    var webchat2;
   } catch (e) {
     warn('cannot find its own script tag: ' + e.message);
     return;
@@ -39,15 +41,16 @@
     });
   };
 
-  // GET the config for this page. `page` is the page's origin and first path segment: all
-  // flexroute reads of it, so one answer serves every page of a language from the browser's
-  // cache, and no query string leaves the page. A 503 is asked again after its Retry-After
-  // (at most 3 times, at most 30 s each).
+  // GET the config for this page. `page` is the page's origin and first path segment (unless
+  // it is a file name: a language tag has no dot), all flexroute reads of it: one answer then
+  // serves every page of a language from the browser's cache, and no query string leaves the
+  // page. A 503 is asked again after its Retry-After (at most 3 times, at most 30 s each).
   var ask = function (lang, attempt) {
     var query = new URLSearchParams();
     if (data.site) query.set('site', data.site);
     if (lang) query.set('lang', lang);
     var first = location.pathname.split('/')[1];
+    if (first.indexOf('.') >= 0) first = '';
     query.set('page', location.origin + '/' + (first ? first + '/' : ''));
     var url = base + '/v1/webchat/config?' + query;
     var abort = new AbortController();
@@ -125,10 +128,11 @@
     var twilio = w.Twilio;
     var kind = answer.address.kind;
     if (kind === 'flex_flow') {
-      // Webchat 2.x renders into this frame; a restart replaces it.
-      var frame = d.getElementById('twilio-customer-frame');
-      if (frame) frame.remove();
+      // Webchat 2.x allows one instance per page: a restart gives it the new configuration
+      // (the form, and the Flex Flow of the next chat).
+      if (webchat2) return webchat2.manager.updateConfig(config);
       return Promise.resolve(twilio.FlexWebChat.createWebChat(config)).then(function (webchat) {
+        webchat2 = webchat;
         webchat.init();
       });
     }

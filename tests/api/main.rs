@@ -4,6 +4,7 @@
 
 mod abuse;
 mod admin;
+mod browser;
 mod cli;
 mod client;
 mod client_conversations;
@@ -36,3 +37,4 @@ mod site;
 mod slow_readers;
 mod token;
 mod twilio_python;
+mod webdriver;
