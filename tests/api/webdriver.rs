@@ -169,6 +169,12 @@ impl Browser {
             .await;
     }
 
+    /// Empties the browser's HTTP cache (a DevTools command, through chromedriver).
+    pub async fn clear_cache(&self) {
+        let command = json!({ "cmd": "Network.clearBrowserCache", "params": {} });
+        self.call("POST", "/goog/cdp/execute", command).await;
+    }
+
     /// A PNG of the viewport.
     pub async fn screenshot(&self) -> Vec<u8> {
         let encoded = self.call("GET", "/screenshot", Value::Null).await;
