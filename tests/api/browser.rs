@@ -426,10 +426,8 @@ async fn the_embed_script_in_chromium() {
         gzipped.map_or("?".into(), |n| n.to_string())
     );
 
-    let browser = Browser::start(&format!(
-        "MAP *.acme.test 127.0.0.1, MAP chat.flexroute.test 127.0.0.1"
-    ))
-    .await;
+    let browser =
+        Browser::start("MAP *.acme.test 127.0.0.1, MAP chat.flexroute.test 127.0.0.1").await;
     let target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/browser");
 
     // flex_flow, Twilio's Webchat 2.x: an es-MX page shows the es-MX form.
