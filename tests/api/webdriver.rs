@@ -27,6 +27,8 @@ pub fn available() -> Result<(), String> {
 
 pub struct Browser {
     driver: Child,
+    /// Chromium's profile, removed when the browser is dropped (after it has quit).
+    _profile: tempfile::TempDir,
     base: String,
     http: reqwest::Client,
 }
@@ -51,10 +53,12 @@ impl Browser {
             .timeout(Duration::from_secs(90))
             .build()
             .unwrap();
+        let profile = tempfile::tempdir().unwrap();
         let mut browser = Browser {
             driver,
             base: format!("http://127.0.0.1:{port}"),
             http,
+            _profile: profile,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -87,6 +91,7 @@ impl Browser {
                     "--window-size=1200,900",
                     "--lang=en-US",
                     format!("--host-resolver-rules={resolver_rules}"),
+                    format!("--user-data-dir={}", browser._profile.path().display()),
                 ],
             },
         }}});
