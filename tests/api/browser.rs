@@ -95,6 +95,8 @@ struct Pages {
     hits: Mutex<Vec<String>>,
     /// The answer of the fake flexroute's slow modes.
     answer: Mutex<String>,
+    /// An answer whose widget script's integrity does not match the script.
+    tampered: Mutex<String>,
 }
 
 impl Pages {
@@ -140,6 +142,10 @@ async fn serve_page(State(pages): State<Arc<Pages>>, request: Request) -> Respon
             let delay = if path.contains("/slow/") { 1200 } else { 3000 };
             tokio::time::sleep(Duration::from_millis(delay)).await;
             let body = pages.answer.lock().unwrap().clone();
+            return (cors, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+        }
+        "/fake/tampered/v1/webchat/config" => {
+            let body = pages.tampered.lock().unwrap().clone();
             return (cors, [(header::CONTENT_TYPE, "application/json")], body).into_response();
         }
         _ => {}
@@ -394,12 +400,7 @@ async fn the_embed_script_in_chromium() {
         "text/javascript",
         REACT_APP_STANDIN,
     );
-    for path in [
-        "/es-mx/index.html",
-        "/es-mx/shoes.html",
-        "/fr-ca/",
-        "/index.html",
-    ] {
+    for path in ["/es-mx/index.html", "/es-mx/shoes.html", "/fr-ca/"] {
         pages.put(path, "text/html", page(&snippet("")));
     }
     for i in 0..10 {
@@ -481,6 +482,15 @@ async fn the_embed_script_in_chromium() {
     assert_eq!(ready(&browser).await["ok"]["language"], "fr-CA");
     let form = pre_engagement_form(&browser).await;
     assert!(form.contains("Bonjour"), "{form}");
+
+    // data-lang chooses the language whatever the page's path says.
+    pages.put(
+        "/fr-ca/spanish.html",
+        "text/html",
+        page(&snippet(" data-lang=\"es-MX\"")),
+    );
+    browser.goto(&format!("{shop}/fr-ca/spanish.html")).await;
+    assert_eq!(ready(&browser).await["ok"]["language"], "es-MX");
 
     // Time from navigation to the entry point rendered, median of 10 loads: with an empty
     // HTTP cache (Webchat's 2.4 MB fetched and compiled each time), then with a warm one.
@@ -634,6 +644,12 @@ async fn the_embed_script_in_chromium() {
             "503 address_unavailable: not yet",
         ),
         (
+            "a widget script that fails its integrity",
+            format!("{shop}/tampered.html"),
+            format!("<script src=\"{cdn}/fake/tampered/v1/webchat/embed.js\" async></script>"),
+            "cannot load",
+        ),
+        (
             "an answer later than data-timeout",
             format!("{shop}/late.html"),
             format!(
@@ -642,7 +658,7 @@ async fn the_embed_script_in_chromium() {
             "within 800 ms",
         ),
     ];
-    for path in ["/fake/503", "/fake/late", "/fake/slow"] {
+    for path in ["/fake/503", "/fake/late", "/fake/slow", "/fake/tampered"] {
         pages.put(
             &format!("{path}/v1/webchat/embed.js"),
             "text/javascript",
@@ -654,6 +670,16 @@ async fn the_embed_script_in_chromium() {
         "address": {"kind": "webchat3", "sid": DEPLOYMENT_KEY},
         "appConfig": {"deploymentKey": DEPLOYMENT_KEY},
         "widgetScript": {"src": format!("{cdn}/webchat3-standin.js")},
+    })
+    .to_string();
+    *pages.tampered.lock().unwrap() = json!({
+        "site": "globex", "language": "de-DE",
+        "address": {"kind": "webchat3", "sid": DEPLOYMENT_KEY},
+        "appConfig": {"deploymentKey": DEPLOYMENT_KEY},
+        "widgetScript": {
+            "src": format!("{cdn}/webchat3-standin.js?v=2"),
+            "integrity": sri_sha384(b"another script"),
+        },
     })
     .to_string();
     for (what, url, snippet, expected) in failures {
