@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use crate::config::WidgetScript;
 use crate::table::{Address, AddressKind, Pair, Site};
 
 /// TOML widget settings as JSON. Dates have no JSON form and become their TOML text.
@@ -69,6 +70,11 @@ pub struct Body<'a> {
     address: &'a Address,
     #[schema(schema_with = app_config_schema)]
     app_config: Map<String, Value>,
+    /// The script that runs the widget of `address.kind` (`widget_script`), when configured:
+    /// the embed script loads it and starts it with `appConfig`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = WidgetScript, required = false)]
+    widget_script: Option<&'a WidgetScript>,
 }
 
 /// `appConfig`'s schema: the configured widget settings (`defaults.widget` ← site ← language,
@@ -184,6 +190,7 @@ pub fn render(
         address_language: lent_by.map(|lender| &*lender.language),
         address,
         app_config,
+        widget_script: pair.flow.widget_script.get(address.kind),
     };
     serde_json::to_vec(&body).unwrap_or_default()
 }

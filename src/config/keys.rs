@@ -64,6 +64,7 @@ pub const FLOW: &[&str] = &[
     "enabled",
     "janitor_enabled",
     "long_lived",
+    "widget_script",
 ];
 pub const DEFAULTS: &[&str] = &["widget"];
 pub const SITE: &[&str] = &[

@@ -3,6 +3,7 @@
 
 mod env;
 pub mod keys;
+mod script;
 mod syntax;
 pub mod urls;
 mod validate;
@@ -19,6 +20,7 @@ use toml::de::{DeValue, ValueDeserializer};
 
 pub use crate::redact::redact_url;
 pub use env::Environment;
+pub use script::{WidgetScript, WidgetScripts};
 pub use validate::Problem;
 
 /// The whole file, as written (after environment overrides), before it is compiled into a
@@ -246,6 +248,9 @@ pub struct FlowSettings {
     pub enabled: Option<bool>,
     pub janitor_enabled: Option<bool>,
     pub long_lived: Option<bool>,
+    /// The widget script of each kind, for the embed script.
+    #[serde(default)]
+    pub widget_script: WidgetScripts,
 }
 
 impl FlowSettings {
@@ -277,6 +282,7 @@ impl FlowSettings {
             enabled: self.enabled.or(parent.enabled),
             janitor_enabled: self.janitor_enabled.or(parent.janitor_enabled),
             long_lived: self.long_lived.or(parent.long_lived),
+            widget_script: self.widget_script.inherit(&parent.widget_script),
         }
     }
 }

@@ -87,6 +87,9 @@ impl Checker {
             let url = redact_url(url);
             self.push(at("webhook_url"), format!("`{url}` is not an http(s) URL"));
         }
+        for (kind, message) in flow.widget_script.problems() {
+            self.push(at(&format!("widget_script.{kind}")), message);
+        }
     }
 }
 

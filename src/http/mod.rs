@@ -3,6 +3,7 @@
 mod admin;
 mod auth;
 mod capacity;
+mod embed;
 mod error;
 mod health;
 mod limit;
@@ -159,6 +160,7 @@ fn public_routes(limited: Option<&AppState>) -> Vec<(&'static str, MethodRouter<
             REFRESH_TOKEN_ROUTE,
             limit(post(session::refresh_token).options(session::preflight_refresh)),
         ),
+        ("/v1/webchat/embed.js", get(embed::get_embed)),
         ("/healthz", get(health::healthz)),
         ("/readyz", get(health::readyz)),
         (OPENAPI_ROUTE, get(openapi::public_document)),

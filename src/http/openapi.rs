@@ -19,7 +19,7 @@ use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 use super::error::ErrorBody;
 use super::{
     CONFIG_ROUTE, INIT_WEBCHAT_ROUTE, MAX_BODY_BYTES, MAX_HEADER_BYTES, REFRESH_TOKEN_ROUTE, admin,
-    health, session, webchat,
+    embed, health, session, webchat,
 };
 
 /// The public listener's document.
@@ -35,6 +35,7 @@ use super::{
     paths(
         webchat::get_config,
         webchat::preflight,
+        embed::get_embed,
         session::init_webchat,
         session::refresh_token,
         session::preflight,
@@ -356,6 +357,11 @@ header_value!(
     /// `public, max-age=<server.cache_max_age_secs>`, or `no-cache` on a degraded answer.
     ConfigCacheControl, pattern = "^(public, max-age=[0-9]+|no-cache)$"
 );
+header_value!(
+    /// `public, max-age=300`: a new version reaches visitors within five minutes.
+    EmbedCacheControl, values = ["public, max-age=300"]
+);
+header_value!(AnyOrigin, values = ["*"]);
 header_value!(NoStore, values = ["no-store"]);
 header_value!(ConnectionClose, values = ["close"]);
 header_value!(NoCache, values = ["no-cache"]);

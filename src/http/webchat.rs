@@ -480,7 +480,7 @@ fn cors(site: &Site, request: &HeaderMap, headers: &mut HeaderMap) {
 }
 
 /// RFC 9110 §13.1.2: `*`, or any listed tag equal to ours under weak comparison.
-fn if_none_match(request: &HeaderMap, etag: &HeaderValue) -> bool {
+pub(super) fn if_none_match(request: &HeaderMap, etag: &HeaderValue) -> bool {
     let ours = etag.as_bytes();
     request
         .get_all(header::IF_NONE_MATCH)

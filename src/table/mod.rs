@@ -13,7 +13,7 @@ use std::collections::HashMap;
 pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 use std::sync::Arc;
 
-use crate::config::{Config, FlowSettings};
+use crate::config::{Config, FlowSettings, WidgetScript};
 use crate::widget;
 use hosts::{HostIndex, HostPattern, normalize_origin};
 use languages::{SiteLanguages, TagCache};
@@ -69,17 +69,22 @@ fn widget_hash(widget: &serde_json::Map<String, serde_json::Value>) -> u64 {
 }
 
 /// What a cached answer for a pair is built from, hashed: its widget, its kind, its pinned
-/// address, the account SID and the session backend's URL.
+/// address, the account SID, the session backend's URL and the kind's widget script.
 fn fingerprint(
     widget_hash: u64,
     kind: AddressKind,
     pinned: &Option<Address>,
     account: &str,
     server_url: &str,
+    script: Option<&WidgetScript>,
 ) -> u64 {
     let pinned = pinned.as_ref().map_or("", Address::sid);
-    let inputs =
-        format!("{widget_hash:016x}\u{1f}{kind}\u{1f}{pinned}\u{1f}{account}\u{1f}{server_url}");
+    let (src, integrity) = script.map_or(("", ""), |s| {
+        (s.src.as_str(), s.integrity.as_deref().unwrap_or(""))
+    });
+    let inputs = format!(
+        "{widget_hash:016x}\u{1f}{kind}\u{1f}{pinned}\u{1f}{account}\u{1f}{server_url}\u{1f}{src}\u{1f}{integrity}"
+    );
     xxhash_rust::xxh3::xxh3_64(inputs.as_bytes())
 }
 
@@ -160,7 +165,14 @@ impl RoutingTable {
                     let pinned = settings
                         .and_then(|s| s.pinned(kind))
                         .map(|sid| Address::new(kind, sid));
-                    let fingerprint = fingerprint(merged_hash, kind, &pinned, account, &public_url);
+                    let fingerprint = fingerprint(
+                        merged_hash,
+                        kind,
+                        &pinned,
+                        account,
+                        &public_url,
+                        flow.widget_script.get(kind),
+                    );
                     Pair {
                         language: tag.clone(),
                         kind,

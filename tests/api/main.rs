@@ -4,12 +4,14 @@
 
 mod abuse;
 mod admin;
+mod browser;
 mod cli;
 mod client;
 mod client_conversations;
 mod common;
 mod config;
 mod conformance;
+mod embed;
 mod emulator;
 mod faults;
 mod kinds;
@@ -37,3 +39,4 @@ mod slow_readers;
 mod tcp_proxy;
 mod token;
 mod twilio_python;
+mod webdriver;

@@ -485,6 +485,17 @@ async fn public_answers_match_the_document() {
         assert_eq!(granted, origin == "https://acme.example");
         contract.check(Method::OPTIONS, response).await;
     }
+    let embed = get("/v1/webchat/embed.js").send().await.unwrap();
+    let etag = embed.headers()["etag"].clone();
+    let (status, _) = contract.check(Method::GET, embed).await;
+    assert_eq!(status, 200);
+    let revalidated = get("/v1/webchat/embed.js")
+        .header("If-None-Match", etag)
+        .send()
+        .await
+        .unwrap();
+    let (status, _) = contract.check(Method::GET, revalidated).await;
+    assert_eq!(status, 304);
     contract
         .check(Method::GET, get("/healthz").send().await.unwrap())
         .await;
@@ -515,6 +526,28 @@ async fn public_answers_match_the_document() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     stopping.await.unwrap();
+
+    // With `widget_script` set, the answer carries the script of its kind.
+    let scripted = format!(
+        "{FIXTURE}\n[defaults.widget_script]\nflex_flow = {{ src = \"https://cdn.example/2.js\", integrity = \"sha384-abc\" }}\n"
+    );
+    let server = Server::start_with(&scripted, Environment::default()).await;
+    let response = request(
+        &server,
+        server.public,
+        Method::GET,
+        "/v1/webchat/config?site=acme",
+    )
+    .send()
+    .await
+    .unwrap();
+    let (status, body) = contract.check(Method::GET, response).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["widgetScript"]["src"], "https://cdn.example/2.js",
+        "{body}"
+    );
+    server.stop().await;
 
     // With `server.rate_limit_per_second` set (one request per 100 s after a burst of one, so
     // no token comes back during the test), the config route's methods answer 429.
