@@ -335,7 +335,7 @@ fn plan(path: &Path, apply: bool) -> ExitCode {
         Err(code) => return code,
     };
     let result = runtime.block_on(async {
-        let state = crate::app(&loaded.config, services_from_env(None, None))
+        let state = crate::state(&loaded.config, services_from_env(None, None))
             .await
             .map_err(|e| format!("cannot open the state store: {e}"))?;
         let items = if apply {

@@ -239,9 +239,6 @@ impl Metrics {
             admin_auth_failures.with_label_values(&[reason]);
         }
         state_store_up.set(1);
-        for problem in crate::provision::store::StoreProblem::ALL {
-            state_store_problem.with_label_values(&[problem.as_str()]);
-        }
         Self {
             registry,
             http_requests,

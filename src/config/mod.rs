@@ -3,6 +3,7 @@
 
 mod env;
 pub mod keys;
+pub mod redis_url;
 mod syntax;
 pub mod urls;
 mod validate;
@@ -19,7 +20,7 @@ use toml::de::{DeValue, ValueDeserializer};
 
 pub use crate::redact::redact_url;
 pub use env::Environment;
-pub use validate::Problem;
+pub use validate::{Problem, parse_trusted_proxy};
 
 /// The whole file, as written (after environment overrides), before it is compiled into a
 /// routing table.

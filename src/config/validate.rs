@@ -3,13 +3,16 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::{AddressKind, Config, FlowSettings, IntegrationType, LanguageConfig, SiteConfig};
+use ipnet::IpNet;
+
 use crate::config::Environment;
+use crate::lookup::hosts::{HostPattern, normalize_origin};
+use crate::lookup::languages::TagCache;
 use crate::redact::{redact_url, redact_urls_in};
-use crate::table::hosts::{HostPattern, normalize_origin};
-use crate::table::languages::TagCache;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -50,6 +53,15 @@ pub fn check_sid(value: &str, prefix: &str) -> Result<(), String> {
             "`{value}` is not a valid SID: expected {prefix} followed by 32 hex digits"
         ))
     }
+}
+
+/// A `server.trusted_proxies` entry: an address (`10.0.0.7`, `::1`) or a CIDR block
+/// (`10.0.0.0/8`).
+pub fn parse_trusted_proxy(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("`{text}` is not an IP address or a CIDR block like 10.0.0.0/8"))
 }
 
 struct Checker {
@@ -182,7 +194,7 @@ fn server(c: &mut Checker, config: &Config) {
         c.push("server.rate_limit_max_clients", "must be at least 1");
     }
     for (i, proxy) in s.trusted_proxies.iter().enumerate() {
-        if let Err(message) = crate::http::parse_trusted_proxy(proxy) {
+        if let Err(message) = parse_trusted_proxy(proxy) {
             c.push(format!("server.trusted_proxies[{i}]"), message);
         }
     }
@@ -264,7 +276,7 @@ fn provisioning(c: &mut Checker, config: &Config) {
         }
     }
     if p.state.starts_with("redis://") || p.state.starts_with("rediss://") {
-        if let Err(message) = crate::provision::redis::check_url(&p.state) {
+        if let Err(message) = super::redis_url::check_url(&p.state) {
             c.push("provisioning.state", message);
         }
         lease_ttl(c, p);

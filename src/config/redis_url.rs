@@ -1,5 +1,6 @@
-//! `redis://` and `rediss://` URLs: checked and described without ever showing what could be a
-//! credential (the user-info part), in error messages as much as in logs.
+//! `provisioning.state`'s `redis://` and `rediss://` URLs: checked by validation, described
+//! and opened by the Redis store, without ever showing what could be a credential (the
+//! user-info part), in error messages as much as in logs.
 
 /// Checks a `provisioning.state` Redis URL: scheme, host, port, database number. The message
 /// never quotes the URL.
@@ -46,7 +47,7 @@ pub fn describe(url: &str) -> String {
 
 /// The host and port a Redis URL connects to (6379 when it names none), and whether it asks
 /// for TLS.
-pub(super) fn endpoint(url: &str) -> Option<(String, u16, bool)> {
+pub fn endpoint(url: &str) -> Option<(String, u16, bool)> {
     let parts = Parts::parse(url)?;
     let port = match parts.port {
         Some(port) => port.parse().ok()?,
