@@ -15,12 +15,15 @@ WORKDIR /app
 
 # Dependencies first, in a layer of their own: it is rebuilt only when Cargo.toml or Cargo.lock
 # change, not on every source edit. Placeholder targets let cargo compile the dependencies.
-# If Cargo.toml ever declares [[bench]] or [[example]] targets (benches/ may appear), give them
-# placeholders here too, or cargo refuses to read the manifest.
+# Cargo refuses a manifest whose [[bench]] targets have no file, and benches/ is not in the
+# build context: each bench Cargo.toml names gets an empty placeholder, kept for the real build.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir src \
+RUN mkdir src benches \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs \
+    && for bench in $(sed -n '/^\[\[bench\]\]$/{n;s/^name = "\(.*\)"$/\1/p}' Cargo.toml); do \
+           echo 'fn main() {}' > "benches/$bench.rs"; \
+       done \
     && cargo build --release --locked \
     && rm -rf src
 

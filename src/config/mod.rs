@@ -14,11 +14,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use crate::address::AddressKind;
+use crate::address::AddressKind;
 use toml::Spanned;
 use toml::de::{DeValue, ValueDeserializer};
 
-pub use crate::redact::redact_url;
+use crate::redact::redact_url;
 pub use env::Environment;
 pub use validate::{Problem, parse_trusted_proxy};
 

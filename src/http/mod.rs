@@ -22,13 +22,11 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 
-pub use auth::{AdminLockout, MIN_DISTINCT_CHARS, MIN_TOKEN_CHARS, check_admin_token};
+pub use auth::{AdminLockout, check_admin_token};
 pub use capacity::raise_descriptor_limit;
-pub use error::{ApiError, ErrorCode};
+use error::{ApiError, ErrorCode};
 use limit::RateLimit;
-pub use openapi::{OpsApi, PublicApi};
 pub use serve::{ConnectionLimits, MAX_HEADER_BYTES, serve};
-pub use webchat::MAX_QUERY_BYTES;
 
 use crate::app::App;
 use crate::config::ServerConfig;

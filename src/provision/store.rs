@@ -11,11 +11,12 @@ use std::future::Future;
 use std::io;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-pub use super::embedded::FileStore;
+use super::embedded::FileStore;
 pub use super::lease::{Claim, Feed, Lease, Recorded, StoreProblem, Update};
 use crate::address::AddressKind;
 use crate::config::ProvisioningConfig;
@@ -121,7 +122,6 @@ pub fn open(config: &ProvisioningConfig) -> io::Result<Arc<dyn StateStore>> {
     }
     match spec.strip_prefix("file:") {
         Some(path) => Ok(Arc::new(FileStore::open(Path::new(path))?)),
-        None if spec == "memory:" => Ok(Arc::new(MemoryStore::default())),
         None => Err(io::Error::new(
             io::ErrorKind::Unsupported,
             "provisioning.state must be file:PATH, redis://… or rediss://…",
@@ -137,25 +137,19 @@ pub struct MemoryStore {
 
 impl StateStore for MemoryStore {
     fn load(&self) -> BoxFuture<'_, io::Result<Vec<StoredAddress>>> {
-        let records = lock(&self.records).values().cloned().collect();
+        let records = self.records.lock().values().cloned().collect();
         Box::pin(async move { Ok(records) })
     }
 
     fn record(&self, address: StoredAddress) -> BoxFuture<'_, io::Result<()>> {
         let key = (address.site.clone(), address.slot().into_owned());
-        lock(&self.records).insert(key, address);
+        self.records.lock().insert(key, address);
         Box::pin(async { Ok(()) })
     }
 
     fn describe(&self) -> String {
         "memory (not persisted)".into()
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
