@@ -6,6 +6,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use super::state_url::Backend;
 use super::{AddressKind, Config, FlowSettings, IntegrationType, LanguageConfig, SiteConfig};
 use ipnet::IpNet;
 
@@ -275,31 +276,35 @@ fn provisioning(c: &mut Checker, config: &Config) {
             }
         }
     }
-    if p.state.starts_with("redis://") || p.state.starts_with("rediss://") {
-        if let Err(message) = super::redis_url::check_url(&p.state) {
-            c.push("provisioning.state", message);
+    match p.state.backend() {
+        Backend::Redis => {
+            if let Err(message) = super::state_url::check_url(&p.state) {
+                c.push("provisioning.state", message);
+            }
+            lease_ttl(c, p);
         }
-        lease_ttl(c, p);
-    } else if let Some(path) = p.state.strip_prefix("file:") {
         // Cheap to see here; opening the store at start refuses these (and more) too.
-        if path.is_empty() {
+        Backend::File(path) if path.as_os_str().is_empty() => {
             c.push("provisioning.state", "file: needs a path");
-        } else if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
-            c.push(
-                "provisioning.state",
-                format!(
-                    "{path} is not a regular file (a directory or a device cannot hold the state)"
-                ),
-            );
         }
-    } else {
-        c.push(
+        Backend::File(path) => {
+            if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+                c.push(
+                    "provisioning.state",
+                    format!(
+                        "{} is not a regular file (a directory or a device cannot hold the state)",
+                        path.display()
+                    ),
+                );
+            }
+        }
+        Backend::Unknown => c.push(
             "provisioning.state",
             format!(
                 "`{}` must start with file:, redis:// or rediss://",
                 redact_url(&p.state)
             ),
-        );
+        ),
     }
     redis(c, p);
 }

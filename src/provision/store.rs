@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -20,6 +19,7 @@ use super::embedded::FileStore;
 pub use super::lease::{Claim, Feed, Lease, Recorded, StoreProblem, Update};
 use crate::address::AddressKind;
 use crate::config::ProvisioningConfig;
+use crate::config::state_url::Backend;
 
 /// One pair's address as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,13 +116,10 @@ pub trait StateStore: Send + Sync {
 
 /// Opens the store a `provisioning.state` value names.
 pub fn open(config: &ProvisioningConfig) -> io::Result<Arc<dyn StateStore>> {
-    let spec = config.state.as_str();
-    if spec.starts_with("redis://") || spec.starts_with("rediss://") {
-        return Ok(Arc::new(super::redis::RedisStore::open(config)?));
-    }
-    match spec.strip_prefix("file:") {
-        Some(path) => Ok(Arc::new(FileStore::open(Path::new(path))?)),
-        None => Err(io::Error::new(
+    match config.state.backend() {
+        Backend::Redis => Ok(Arc::new(super::redis::RedisStore::open(config)?)),
+        Backend::File(path) => Ok(Arc::new(FileStore::open(path)?)),
+        Backend::Unknown => Err(io::Error::new(
             io::ErrorKind::Unsupported,
             "provisioning.state must be file:PATH, redis://… or rediss://…",
         )),
@@ -154,6 +151,8 @@ impl StateStore for MemoryStore {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::super::oldlog;
     use super::*;
 

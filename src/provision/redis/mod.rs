@@ -26,7 +26,7 @@ use tokio::sync::watch;
 
 use super::store::{StoreProblem, StoredAddress};
 use crate::config::ProvisioningConfig;
-use crate::config::redis_url::{self as url, describe};
+use crate::config::state_url::{self as url, describe};
 use scripts::Keys;
 
 /// Records read per `HSCAN` round trip when re-reading everything.
