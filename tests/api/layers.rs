@@ -78,6 +78,29 @@ fn emulator_files_import_downward_only() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
+/// The README's layout table names every top-level module (and nothing else keeps a list of
+/// them to drift from this file's).
+#[test]
+fn the_readme_layout_names_every_module() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let layout = readme
+        .split("\n## Layout\n")
+        .nth(1)
+        .expect("a Layout section");
+    let layout = layout.split("\n## ").next().unwrap();
+    let missing: Vec<&str> = LAYERS
+        .iter()
+        .flat_map(|layer| layer.iter())
+        .filter(|module| **module != ROOT && !layout.contains(&format!("`{module}`")))
+        .copied()
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "README's Layout does not name {missing:?}"
+    );
+}
+
 /// The check itself, on graphs made up here: a cycle is named, an upward edge is named.
 #[test]
 fn the_check_names_a_cycle_and_an_upward_import() {
