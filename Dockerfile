@@ -21,11 +21,10 @@ COPY Cargo.toml Cargo.lock ./
 RUN mkdir src benches \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs \
-    && for bench in $(sed -n '/^\[\[bench\]\]$/{n;s/^name = "\(.*\)"$/\1/p}' Cargo.toml); do \
-           echo 'fn main() {}' > "benches/$bench.rs"; \
-       done \
+    && sed -n '/^\[\[bench\]\]$/{n;s/^name = "\(.*\)"$/\1/p}' Cargo.toml > benches/names \
+    && while read -r bench; do echo 'fn main() {}' > "benches/$bench.rs"; done < benches/names \
     && cargo build --release --locked \
-    && rm -rf src
+    && rm -rf src benches/names
 
 # The real sources. touch: COPY keeps the files' old modification times, which can be older than
 # the placeholders' build, and cargo would then keep the placeholder binary.
