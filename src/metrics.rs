@@ -7,8 +7,6 @@ use prometheus::{
     Opts, Registry, TextEncoder,
 };
 
-use crate::table::Summary;
-
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
@@ -269,10 +267,6 @@ impl Metrics {
     /// the hot path increments an atomic instead of looking labels up.
     pub fn served_counter(&self, site: &str, language: &str) -> IntCounter {
         self.served.with_label_values(&[site, language])
-    }
-
-    pub fn set_routes(&self, summary: &Summary) {
-        self.set_route_states(summary.pinned, summary.missing, 0);
     }
 
     /// `flexroute_routes{state}`: pairs with an address, without one, and whose last

@@ -15,16 +15,16 @@ use std::path::{Path, PathBuf};
 /// call: `run`, `state`, `Services`) is "crate root"; its own imports are not checked (it
 /// composes the modules declared in it).
 const LAYERS: &[&[&str]] = &[
-    // Vocabulary and text helpers: no flexroute imports.
-    &["text", "redact", "address", "telemetry"],
+    // Vocabulary, text helpers, the metrics registry, logging: no flexroute imports.
+    &["text", "redact", "address", "metrics", "telemetry"],
     // Host patterns and language tags: parsed by config, indexed by the table.
     &["lookup"],
     // The file format, validated once.
     &["config"],
     // The validated configuration compiled for requests.
     &["table"],
-    // What is built from the table: answers, resolution, the answer cache, the metrics.
-    &["widget", "resolve", "cache", "metrics"],
+    // What is built from the table: answers, resolution, the answer cache.
+    &["widget", "resolve", "cache"],
     // The Twilio client and emulator.
     &["twilio"],
     // What talks to Twilio for a pair: provisioning addresses, starting chats.
