@@ -11,8 +11,8 @@ use std::sync::LazyLock;
 
 use divan::{Bencher, black_box};
 use flexroute::config::{Config, Environment};
+use flexroute::lookup::languages::Exclusions;
 use flexroute::resolve::{Inputs, accept_language};
-use flexroute::table::languages::Exclusions;
 use flexroute::table::{RoutingTable, Site};
 
 // Counts allocations per iteration; costs a few ns per allocation, nothing on alloc-free paths.

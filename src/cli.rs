@@ -343,7 +343,7 @@ fn plan(path: &Path, apply: Option<bool>) -> ExitCode {
         Err(code) => return code,
     };
     let result = runtime.block_on(async {
-        let state = crate::app(&loaded.config, services_from_env(None, None))
+        let state = crate::state(&loaded.config, services_from_env(None, None))
             .await
             .map_err(|e| format!("cannot open the state store: {e}"))?;
         let items = if let Some(delete_orphans) = apply {

@@ -4,10 +4,12 @@
 #![forbid(unsafe_code)]
 
 pub mod address;
+pub mod app;
 pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod lookup;
 pub mod metrics;
 pub mod provision;
 pub mod redact;
@@ -28,14 +30,11 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::app::App;
 use crate::config::Config;
 use crate::http::AppState;
-use crate::metrics::Metrics;
-use crate::provision::Provisioner;
 use crate::provision::store::StateStore;
-use crate::table::RoutingTable;
 use crate::twilio::Credentials;
-use crate::twilio::client::FlexApiClient;
 
 /// The two sockets flexroute answers on: the public API and the ops listener (`/metrics`).
 pub struct Listeners {
@@ -69,124 +68,26 @@ pub struct Services {
     pub config_source: Option<reload::ConfigSource>,
 }
 
-/// Builds the application state for a validated configuration: the routing table, the state
-/// store (read once, no upstream call), the Twilio client and the provisioner.
-pub async fn app(config: &Config, services: Services) -> std::io::Result<AppState> {
+/// Builds the application state for a validated configuration ([`app::App::build`]) and the
+/// HTTP state around it: the admin token's guard and, with a config file, the reloader.
+pub async fn state(config: &Config, services: Services) -> std::io::Result<AppState> {
     if let Some(token) = services.admin_token.as_deref().filter(|t| !t.is_empty()) {
         http::check_admin_token(token)
             .map_err(|problem| std::io::Error::new(std::io::ErrorKind::InvalidInput, problem))?;
     }
-    let metrics = Metrics::new();
-    let table = Arc::new(RoutingTable::build(config));
-    let store = match services.store {
-        Some(store) => store,
-        None => provision::store::open(&config.provisioning)?,
-    };
-    let p = &config.provisioning;
-    let client = match &services.credentials {
-        Some(credentials) => Some(
-            FlexApiClient::new(
-                &config.twilio.flex_api_base,
-                credentials.clone(),
-                Duration::from_millis(p.upstream_timeout_ms),
-                metrics.clone(),
-            )
-            .and_then(|client| {
-                client.with_conversations_base(&config.twilio.conversations_api_base)
-            })
-            .map_err(std::io::Error::other)?,
-        ),
-        None => None,
-    };
-    if p.enabled && client.is_none() && table.summary().missing > 0 {
-        tracing::warn!(
-            "no Twilio credentials (TWILIO_ACCOUNT_SID with TWILIO_AUTH_TOKEN or TWILIO_API_KEY + TWILIO_API_SECRET): pairs without an address will not be provisioned"
-        );
-    }
-    let sessions = sessions(
-        config,
-        &table,
-        services.credentials.as_ref(),
-        client.clone(),
-    )?;
-    let settings = provision::Settings {
-        client: client.filter(|_| p.enabled),
-        chat_service_sid: config.twilio.chat_service_sid.clone(),
-        conversations_service_sid: config.twilio.conversations_service_sid.clone(),
-        friendly_name: p.friendly_name.clone(),
-        chat_address: p.chat_address.clone(),
-        wait: Duration::from_millis(p.wait_ms),
-        max_concurrent_calls: p.max_concurrent_calls,
-        failure_backoff: Duration::from_millis(p.failure_backoff_ms),
-        unready_without_store: p.redis_unavailable == config::RedisUnavailable::NotReady,
-        upstream_timeout: Duration::from_millis(p.upstream_timeout_ms),
-    };
-    let provisioner = Provisioner::new(&table, settings, store, metrics.clone()).await?;
+    let app = App::build(config, services.credentials.as_ref(), services.store).await?;
     let reloader = services
         .config_source
-        .map(|source| reload::Reloader::new(source, config));
-    let state = AppState::new(
-        table,
-        metrics,
-        provisioner,
+        .map(|source| Arc::new(reload::Reloader::new(source, config)));
+    Ok(AppState::new(
+        app,
         services
             .admin_token
             .as_deref()
             .map(|token| (token, services.admin_lockout)),
         &config.server,
         reloader,
-        sessions,
-    );
-    // An address learned from another replica (or replacing one) must not be shadowed by an
-    // answer cached before it.
-    let cache = state.cache.clone();
-    state
-        .provisioner
-        .on_change(move |key| cache.invalidate(key));
-    Ok(state)
-}
-
-/// The session backend of `conversations` pairs: an API key to sign visitors' tokens with (the
-/// credentials, when they are one) and the Conversations service. `None` when the table has no
-/// such pair or the means are missing (validation names what is missing; a table built in
-/// memory may still lack it: its session routes then answer 503).
-fn sessions(
-    config: &Config,
-    table: &RoutingTable,
-    credentials: Option<&Credentials>,
-    client: Option<FlexApiClient>,
-) -> std::io::Result<Option<Arc<session::backend::Sessions>>> {
-    use session::token::{SigningKey, TokenIssuer};
-    let wanted = table.summary().kinds[address::AddressKind::Conversations as usize] > 0;
-    let (Some(credentials), Some(client), Some(account), Some(service)) = (
-        credentials,
-        client,
-        config.twilio.account_sid.as_deref(),
-        config.twilio.conversations_service_sid.as_deref(),
-    ) else {
-        if wanted {
-            tracing::warn!(
-                "conversations pairs cannot start chats: they need TWILIO_API_KEY + TWILIO_API_SECRET and twilio.conversations_service_sid"
-            );
-        }
-        return Ok(None);
-    };
-    let key = match SigningKey::from_credentials(account, credentials) {
-        Ok(key) => key,
-        Err(e) => {
-            if wanted {
-                tracing::warn!(
-                    "conversations pairs cannot start chats: visitors' tokens are signed with an API key (TWILIO_API_KEY + TWILIO_API_SECRET): {e}"
-                );
-            }
-            return Ok(None);
-        }
-    };
-    let ttl = Duration::from_secs(config.twilio.token_ttl_secs);
-    let issuer = TokenIssuer::new(key, service, ttl).map_err(std::io::Error::other)?;
-    Ok(Some(Arc::new(session::backend::Sessions::new(
-        client, issuer,
-    ))))
+    ))
 }
 
 /// Serves until `shutdown` completes: readiness turns 503 first, then both listeners stop
@@ -197,7 +98,7 @@ pub async fn run(
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let state = app(&config, services).await?;
+    let state = state(&config, services).await?;
     let server = config.server.clone();
     // The table is built; the parsed file (as large again for big tables) is not needed.
     drop(config);
@@ -211,12 +112,12 @@ pub async fn run(
         state = %state.provisioner.store_description(),
         "flexroute listening"
     );
-    if state.reloader.is_some() {
+    if let Some(reloader) = &state.reloader {
         #[cfg(unix)]
-        reload::Reloader::on_sighup(state.clone())?;
+        reload::Reloader::on_sighup(reloader.clone(), state.app.clone())?;
         if server.config_watch_ms > 0 {
             let interval = Duration::from_millis(server.config_watch_ms);
-            reload::Reloader::watch(state.clone(), interval);
+            reload::Reloader::watch(reloader.clone(), state.app.clone(), interval);
         }
     }
     let drain = Duration::from_millis(server.shutdown_drain_ms);

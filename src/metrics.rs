@@ -7,8 +7,6 @@ use prometheus::{
     Opts, Registry, TextEncoder,
 };
 
-use crate::table::Summary;
-
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
@@ -246,9 +244,6 @@ impl Metrics {
             admin_auth_failures.with_label_values(&[reason]);
         }
         state_store_up.set(1);
-        for problem in crate::provision::store::StoreProblem::ALL {
-            state_store_problem.with_label_values(&[problem.as_str()]);
-        }
         Self {
             registry,
             http_requests,
@@ -280,10 +275,6 @@ impl Metrics {
     /// the hot path increments an atomic instead of looking labels up.
     pub fn served_counter(&self, site: &str, language: &str) -> IntCounter {
         self.served.with_label_values(&[site, language])
-    }
-
-    pub fn set_routes(&self, summary: &Summary) {
-        self.set_route_states(summary.pinned, summary.missing, 0);
     }
 
     /// `flexroute_routes{state}`: pairs with an address, without one, and whose last

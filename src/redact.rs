@@ -2,9 +2,11 @@
 //! (`scheme://user:password@host` → `scheme://***@host`), in a configured URL as much as in free
 //! text that may quote one (a line of the config file, a message from Twilio). This is the one
 //! implementation: configuration errors and `Debug`, plan differences, logs and Redis store
-//! descriptions all go through it.
+//! descriptions all go through it. A value that is a secret whole (an auth token, an API
+//! secret) is held in a [`Redacted`], so that a derived `Debug` never shows it.
 
-use std::ops::Range;
+use std::fmt;
+use std::ops::{Deref, Range};
 
 /// What a masked user-info or secret value is shown as.
 pub const MASK: &str = "***";
@@ -129,9 +131,65 @@ pub fn is_secret_key(name: &str) -> bool {
     WORDS.iter().any(|word| name.contains(word))
 }
 
+/// A secret: `Debug` prints `<redacted>`, so the structs holding one derive theirs. The value
+/// is reached through `Deref` (or [`Redacted::expose`] where the reader should see that it is
+/// taken out).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Redacted<T>(T);
+
+impl<T> Redacted<T> {
+    pub fn new(value: T) -> Self {
+        Self(value)
+    }
+
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> From<T> for Redacted<T> {
+    fn from(value: T) -> Self {
+        Self(value)
+    }
+}
+
+impl<T> Deref for Redacted<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Redacted<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_redacted_value_never_shows_in_debug() {
+        #[derive(Debug)]
+        #[allow(dead_code)] // read through Debug only
+        struct Holder {
+            name: &'static str,
+            secret: Redacted<String>,
+        }
+        let holder = Holder {
+            name: "visible",
+            secret: Redacted::new("s3cret".to_string()),
+        };
+        let shown = format!("{holder:?}");
+        assert!(
+            shown.contains("visible") && shown.contains("<redacted>"),
+            "{shown}"
+        );
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert_eq!(holder.secret.expose(), "s3cret");
+    }
 
     #[test]
     fn a_urls_user_info_is_masked_whatever_it_holds() {

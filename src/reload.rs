@@ -5,13 +5,14 @@
 //! dropped only for pairs whose answer changed.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use serde::Serialize;
 
+use crate::app::{App, Installed};
 use crate::config::{Config, Environment};
-use crate::http::AppState;
 use crate::table::RoutingTable;
 
 /// Where the configuration comes from, to read it again.
@@ -55,10 +56,6 @@ pub struct Reloader {
     last_seen: Mutex<u64>,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 fn file_hash(path: &std::path::Path) -> Option<u64> {
     std::fs::read(path)
         .ok()
@@ -80,7 +77,7 @@ impl Reloader {
         }
     }
 
-    pub async fn reload(&self, app: &AppState, trigger: &str) -> Result<ReloadReport, Vec<String>> {
+    pub async fn reload(&self, app: &App, trigger: &str) -> Result<ReloadReport, Vec<String>> {
         let _one_at_a_time = self.running.lock().await;
         let source = self.source.clone();
         // Reading and compiling a large table is CPU work: keep it off the request workers.
@@ -99,18 +96,18 @@ impl Reloader {
             Ok(read) => read,
             Err(problems) => return Err(self.rejected(app, trigger, problems)),
         };
-        *lock(&self.last_seen) = hash;
+        *self.last_seen.lock() = hash;
         let loaded = match loaded {
             Ok(loaded) => loaded,
             Err(problems) => return Err(self.rejected(app, trigger, problems)),
         };
         let new = Arc::new(RoutingTable::build(&loaded.config));
-        let old = app.table();
-        let (changed, removed) = self.drop_changed_answers(app, &old, &new);
         let summary = new.summary();
-        let kept = old.summary().pairs - removed;
-        app.swap_table(new.clone());
-        app.provisioner.set_table(&new);
+        let Installed {
+            changed,
+            added,
+            removed,
+        } = app.install(new);
         app.metrics
             .config_reloads
             .with_label_values(&["success"])
@@ -121,7 +118,7 @@ impl Reloader {
             sites: summary.sites,
             pairs: summary.pairs,
             changed,
-            added: summary.pairs - kept,
+            added,
             removed,
             restart_needed: self.restart_needed(&loaded.config),
             warnings: loaded.warnings,
@@ -144,7 +141,7 @@ impl Reloader {
         Ok(report)
     }
 
-    fn rejected(&self, app: &AppState, trigger: &str, problems: Vec<String>) -> Vec<String> {
+    fn rejected(&self, app: &App, trigger: &str, problems: Vec<String>) -> Vec<String> {
         app.metrics
             .config_reloads
             .with_label_values(&["failure"])
@@ -158,32 +155,6 @@ impl Reloader {
             "reload rejected; the last good configuration keeps serving"
         );
         problems
-    }
-
-    /// Invalidates cached answers of pairs that changed or went away; returns both counts.
-    fn drop_changed_answers(
-        &self,
-        app: &AppState,
-        old: &RoutingTable,
-        new: &RoutingTable,
-    ) -> (usize, usize) {
-        let (mut changed, mut removed) = (0, 0);
-        for site in &old.sites {
-            for pair in &site.pairs {
-                let same = match new.pair(&site.id, &pair.language) {
-                    Some((_, now)) if now.fingerprint == pair.fingerprint => continue,
-                    Some(_) => false,
-                    None => true,
-                };
-                if same {
-                    removed += 1;
-                } else {
-                    changed += 1;
-                }
-                app.cache.invalidate(&crate::provision::key(site, pair));
-            }
-        }
-        (changed, removed)
     }
 
     fn restart_needed(&self, new: &Config) -> Vec<&'static str> {
@@ -209,21 +180,18 @@ impl Reloader {
 
     /// Polls the file every `interval` and reloads when its bytes change (a Kubernetes
     /// ConfigMap update swaps a symlink; polling sees it where inotify on the path may not).
-    pub fn watch(app: AppState, interval: Duration) {
+    pub fn watch(reloader: Arc<Self>, app: App, interval: Duration) {
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticker.tick().await;
-                let Some(reloader) = &app.reloader else {
-                    return;
-                };
                 let path = reloader.source.path.clone();
                 let current = tokio::task::spawn_blocking(move || file_hash(&path))
                     .await
                     .ok()
                     .flatten();
-                if current.is_some_and(|hash| hash != *lock(&reloader.last_seen)) {
+                if current.is_some_and(|hash| hash != *reloader.last_seen.lock()) {
                     let _ = reloader.reload(&app, "file").await;
                 }
             }
@@ -232,13 +200,11 @@ impl Reloader {
 
     /// Reloads on every `SIGHUP`.
     #[cfg(unix)]
-    pub fn on_sighup(app: AppState) -> std::io::Result<()> {
+    pub fn on_sighup(reloader: Arc<Self>, app: App) -> std::io::Result<()> {
         let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
         tokio::spawn(async move {
             while hangups.recv().await.is_some() {
-                if let Some(reloader) = &app.reloader {
-                    let _ = reloader.reload(&app, "sighup").await;
-                }
+                let _ = reloader.reload(&app, "sighup").await;
             }
         });
         Ok(())

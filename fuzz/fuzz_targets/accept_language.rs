@@ -10,7 +10,7 @@ use common::{FIXTURE, borrows_from, covers, fields, primary, tag_key};
 use flexroute::resolve::accept_language::{self, Entry};
 use flexroute::resolve::{self, Inputs, LanguageRule};
 use flexroute::table::Site;
-use flexroute::table::languages::Exclusions;
+use flexroute::lookup::languages::Exclusions;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -12,7 +12,7 @@ use common::best_claim;
 use flexroute::config::{Config, ConfigError, Environment};
 use flexroute::resolve::{self, Inputs, LanguageRule, SiteRule};
 use flexroute::table::RoutingTable;
-use flexroute::table::languages::canonical_tag;
+use flexroute::lookup::languages::canonical_tag;
 use libfuzzer_sys::fuzz_target;
 
 /// Overrides of known and unknown keys, so that the overlay runs too.

@@ -9,7 +9,7 @@ mod common;
 
 use common::{FIXTURE, best_claim, borrows_from, fields, language_shaped, primary, tag_key};
 use flexroute::resolve::{self, Inputs, LanguageRule, SiteRule, UnknownSite};
-use flexroute::table::hosts::url_host;
+use flexroute::lookup::hosts::url_host;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

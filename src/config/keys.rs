@@ -1,72 +1,45 @@
 //! Unknown-key detection. serde stops at the first unknown field (and cannot see through
-//! `flatten`), so the file is walked here against the key lists of the format, naming every
-//! stray key with its path. `tests/api/config.rs` checks these lists against the example file,
-//! which uses every key.
+//! `flatten`), so the file is walked here against the keys of the format, naming every stray
+//! key with its path. The keys of a section without `flatten` are the field names serde reads
+//! for its struct ([`fields_of`]), so a new field is a new key with nothing to list; the sites,
+//! languages and `[defaults]`, which flatten the address settings in, list their own keys.
+//! `tests/api/config.rs` checks all of them against the example file, which uses every key,
+//! and the README's table.
 
+use serde::Deserialize;
+use serde::de::{Deserializer, Visitor};
 use toml::de::DeValue;
 
-use super::Problem;
+use super::{Config, FlowSettings, Problem, ProvisioningConfig, ServerConfig, TwilioConfig};
 
-pub const TOP: &[&str] = &["server", "twilio", "provisioning", "defaults", "sites"];
-pub const SERVER: &[&str] = &[
-    "listen",
-    "admin_listen",
-    "cache_max_age_secs",
-    "cache_max_entries",
-    "config_watch_ms",
-    "shutdown_drain_ms",
-    "shutdown_timeout_ms",
-    "header_read_timeout_ms",
-    "write_timeout_ms",
-    "max_connections",
-    "rate_limit_per_second",
-    "rate_limit_burst",
-    "rate_limit_max_clients",
-    "trusted_proxies",
-    "client_ip_header",
-    "public_url",
-];
-pub const TWILIO: &[&str] = &[
-    "account_sid",
-    "chat_service_sid",
-    "flex_api_base",
-    "conversations_service_sid",
-    "conversations_api_base",
-    "token_ttl_secs",
-];
-pub const PROVISIONING: &[&str] = &[
-    "enabled",
-    "friendly_name",
-    "chat_address",
-    "wait_ms",
-    "state",
-    "max_concurrent_calls",
-    "failure_backoff_ms",
-    "upstream_timeout_ms",
-    "redis_key_prefix",
-    "redis_pool_size",
-    "redis_connect_timeout_ms",
-    "redis_command_timeout_ms",
-    "redis_lease_ttl_ms",
-    "redis_resync_ms",
-    "redis_unavailable",
-    "redis_warn_every_ms",
-];
+/// The top-level tables.
+pub fn top() -> &'static [&'static str] {
+    fields_of::<Config>()
+}
+
+/// `[server]`.
+pub fn server() -> &'static [&'static str] {
+    fields_of::<ServerConfig>()
+}
+
+/// `[twilio]`.
+pub fn twilio() -> &'static [&'static str] {
+    fields_of::<TwilioConfig>()
+}
+
+/// `[provisioning]`.
+pub fn provisioning() -> &'static [&'static str] {
+    fields_of::<ProvisioningConfig>()
+}
+
 /// Address settings, accepted in `[defaults]`, in a site and in a language.
-pub const FLOW: &[&str] = &[
-    "address_kind",
-    "integration_type",
-    "studio_flow_sid",
-    "webhook_url",
-    "workspace_sid",
-    "workflow_sid",
-    "task_channel",
-    "enabled",
-    "janitor_enabled",
-    "long_lived",
-    "widget_script",
-];
+pub fn flow() -> &'static [&'static str] {
+    fields_of::<FlowSettings>()
+}
+
+/// `[defaults]`'s own keys, besides the address settings.
 pub const DEFAULTS: &[&str] = &["widget"];
+/// A site's own keys, besides the address settings.
 pub const SITE: &[&str] = &[
     "id",
     "hosts",
@@ -78,15 +51,52 @@ pub const SITE: &[&str] = &[
     "widget",
     "language",
 ];
+/// A language's own keys, besides the address settings.
 pub const LANGUAGE: &[&str] = &["flex_flow_sid", "address_sid", "deployment_key", "widget"];
+
+/// The field names serde's derived `Deserialize` of the struct `T` reads (a struct without
+/// `flatten`, whose derive asks for a map instead): it hands them to
+/// `Deserializer::deserialize_struct`, where [`FieldNames`] takes them and stops.
+fn fields_of<T: Deserialize<'static>>() -> &'static [&'static str] {
+    let mut names = None;
+    let _ = T::deserialize(FieldNames(&mut names));
+    names.expect("a struct whose Deserialize is derived, without flatten")
+}
+
+/// A deserializer that only records the field names it is asked for.
+struct FieldNames<'a>(&'a mut Option<&'static [&'static str]>);
+
+impl<'de> Deserializer<'de> for FieldNames<'_> {
+    type Error = serde::de::value::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+        Err(serde::de::Error::custom("not a struct"))
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        *self.0 = Some(fields);
+        Err(serde::de::Error::custom("field names taken"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+        ignored_any
+    }
+}
 
 /// The keys a `[section]` accepts, for sections that the environment may override.
 pub fn section_keys(section: &str) -> Option<Vec<&'static str>> {
     Some(match section {
-        "server" => SERVER.to_vec(),
-        "twilio" => TWILIO.to_vec(),
-        "provisioning" => PROVISIONING.to_vec(),
-        "defaults" => [DEFAULTS, FLOW].concat(),
+        "server" => server().to_vec(),
+        "twilio" => twilio().to_vec(),
+        "provisioning" => provisioning().to_vec(),
+        "defaults" => [DEFAULTS, flow()].concat(),
         _ => return None,
     })
 }
@@ -95,12 +105,12 @@ pub fn section_keys(section: &str) -> Option<Vec<&'static str>> {
 /// with its path.
 pub fn unknown_keys(root: &toml::Table) -> Vec<Problem> {
     let mut problems = Vec::new();
-    check(root.keys().map(String::as_str), "", &[TOP], &mut problems);
+    check(root.keys().map(String::as_str), "", &[top()], &mut problems);
     for (section, allowed) in [
-        ("server", &[SERVER][..]),
-        ("twilio", &[TWILIO]),
-        ("provisioning", &[PROVISIONING]),
-        ("defaults", &[DEFAULTS, FLOW]),
+        ("server", &[server()][..]),
+        ("twilio", &[twilio()]),
+        ("provisioning", &[provisioning()]),
+        ("defaults", &[DEFAULTS, flow()]),
     ] {
         if let Some(toml::Value::Table(table)) = root.get(section) {
             check(
@@ -129,7 +139,7 @@ pub fn unknown_site_keys(sites: &DeValue<'_>) -> Vec<Problem> {
         check(
             site.keys().map(|k| &**k.get_ref()),
             &path,
-            &[SITE, FLOW],
+            &[SITE, flow()],
             &mut problems,
         );
         let Some(languages) = site.get("language").and_then(|l| l.get_ref().as_table()) else {
@@ -141,7 +151,7 @@ pub fn unknown_site_keys(sites: &DeValue<'_>) -> Vec<Problem> {
                 check(
                     language.keys().map(|k| &**k.get_ref()),
                     &path,
-                    &[LANGUAGE, FLOW],
+                    &[LANGUAGE, flow()],
                     &mut problems,
                 );
             }

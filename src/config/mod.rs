@@ -4,6 +4,7 @@
 mod env;
 pub mod keys;
 mod script;
+pub mod state_url;
 mod syntax;
 pub mod urls;
 mod validate;
@@ -14,14 +15,14 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use crate::address::AddressKind;
+use crate::address::AddressKind;
 use toml::Spanned;
 use toml::de::{DeValue, ValueDeserializer};
 
-pub use crate::redact::redact_url;
 pub use env::Environment;
 pub use script::{WidgetScript, WidgetScripts};
-pub use validate::Problem;
+pub use state_url::StateUrl;
+pub use validate::{Problem, parse_trusted_proxy};
 
 /// The whole file, as written (after environment overrides), before it is compiled into a
 /// routing table.
@@ -131,8 +132,7 @@ impl Default for TwilioConfig {
     }
 }
 
-/// `Debug` is written by hand: `state` may be a Redis URL with a password in it.
-#[derive(Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct ProvisioningConfig {
     pub enabled: bool,
@@ -141,8 +141,9 @@ pub struct ProvisioningConfig {
     /// Twilio, so it must name the site and the language).
     pub chat_address: String,
     pub wait_ms: u64,
-    /// `file:PATH`, or `redis://…` / `rediss://…` for a store shared by replicas.
-    pub state: String,
+    /// `file:PATH`, or `redis://…` / `rediss://…` for a store shared by replicas (`Debug` masks
+    /// a password in it).
+    pub state: StateUrl,
     /// Calls to Twilio in flight at once, across all pairs.
     pub max_concurrent_calls: usize,
     /// Rest after a pair's first failed attempt; doubles per failure up to 5 minutes.
@@ -176,29 +177,6 @@ pub enum RedisUnavailable {
     ServeStale,
     /// `/readyz` answers 503 until Redis answers again.
     NotReady,
-}
-
-impl fmt::Debug for ProvisioningConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ProvisioningConfig")
-            .field("enabled", &self.enabled)
-            .field("friendly_name", &self.friendly_name)
-            .field("chat_address", &self.chat_address)
-            .field("wait_ms", &self.wait_ms)
-            .field("state", &redact_url(&self.state))
-            .field("max_concurrent_calls", &self.max_concurrent_calls)
-            .field("failure_backoff_ms", &self.failure_backoff_ms)
-            .field("upstream_timeout_ms", &self.upstream_timeout_ms)
-            .field("redis_key_prefix", &self.redis_key_prefix)
-            .field("redis_pool_size", &self.redis_pool_size)
-            .field("redis_connect_timeout_ms", &self.redis_connect_timeout_ms)
-            .field("redis_command_timeout_ms", &self.redis_command_timeout_ms)
-            .field("redis_lease_ttl_ms", &self.redis_lease_ttl_ms)
-            .field("redis_resync_ms", &self.redis_resync_ms)
-            .field("redis_unavailable", &self.redis_unavailable)
-            .field("redis_warn_every_ms", &self.redis_warn_every_ms)
-            .finish()
-    }
 }
 
 impl Default for ProvisioningConfig {

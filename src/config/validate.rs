@@ -3,13 +3,17 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
 
+use super::state_url::Backend;
 use super::{AddressKind, Config, FlowSettings, IntegrationType, LanguageConfig, SiteConfig};
+use ipnet::IpNet;
+
 use crate::config::Environment;
+use crate::lookup::hosts::{HostPattern, normalize_origin};
+use crate::lookup::languages::TagCache;
 use crate::redact::{redact_url, redact_urls_in};
-use crate::table::hosts::{HostPattern, normalize_origin};
-use crate::table::languages::TagCache;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -50,6 +54,15 @@ pub fn check_sid(value: &str, prefix: &str) -> Result<(), String> {
             "`{value}` is not a valid SID: expected {prefix} followed by 32 hex digits"
         ))
     }
+}
+
+/// A `server.trusted_proxies` entry: an address (`10.0.0.7`, `::1`) or a CIDR block
+/// (`10.0.0.0/8`).
+pub fn parse_trusted_proxy(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("`{text}` is not an IP address or a CIDR block like 10.0.0.0/8"))
 }
 
 struct Checker {
@@ -185,7 +198,7 @@ fn server(c: &mut Checker, config: &Config) {
         c.push("server.rate_limit_max_clients", "must be at least 1");
     }
     for (i, proxy) in s.trusted_proxies.iter().enumerate() {
-        if let Err(message) = crate::http::parse_trusted_proxy(proxy) {
+        if let Err(message) = parse_trusted_proxy(proxy) {
             c.push(format!("server.trusted_proxies[{i}]"), message);
         }
     }
@@ -266,31 +279,35 @@ fn provisioning(c: &mut Checker, config: &Config) {
             }
         }
     }
-    if p.state.starts_with("redis://") || p.state.starts_with("rediss://") {
-        if let Err(message) = crate::provision::redis::check_url(&p.state) {
-            c.push("provisioning.state", message);
+    match p.state.backend() {
+        Backend::Redis => {
+            if let Err(message) = super::state_url::check_url(&p.state) {
+                c.push("provisioning.state", message);
+            }
+            lease_ttl(c, p);
         }
-        lease_ttl(c, p);
-    } else if let Some(path) = p.state.strip_prefix("file:") {
         // Cheap to see here; opening the store at start refuses these (and more) too.
-        if path.is_empty() {
+        Backend::File(path) if path.as_os_str().is_empty() => {
             c.push("provisioning.state", "file: needs a path");
-        } else if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
-            c.push(
-                "provisioning.state",
-                format!(
-                    "{path} is not a regular file (a directory or a device cannot hold the state)"
-                ),
-            );
         }
-    } else {
-        c.push(
+        Backend::File(path) => {
+            if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+                c.push(
+                    "provisioning.state",
+                    format!(
+                        "{} is not a regular file (a directory or a device cannot hold the state)",
+                        path.display()
+                    ),
+                );
+            }
+        }
+        Backend::Unknown => c.push(
             "provisioning.state",
             format!(
                 "`{}` must start with file:, redis:// or rediss://",
                 redact_url(&p.state)
             ),
-        );
+        ),
     }
     redis(c, p);
 }

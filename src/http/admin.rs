@@ -260,7 +260,7 @@ pub async fn reload(State(app): State<AppState>) -> Response {
         return ApiError::new(ErrorCode::InvalidRequest, "started without a config file")
             .into_response();
     };
-    match reloader.reload(&app, "admin").await {
+    match reloader.reload(&app.app, "admin").await {
         Ok(report) => Json(Reloaded {
             outcome: Succeeded::Success,
             report,

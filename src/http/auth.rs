@@ -5,8 +5,8 @@
 //! (`429` with `Retry-After`) for a while, in memory bounded by `max_addresses`.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -14,6 +14,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, header};
 use moka::sync::Cache;
+use parking_lot::Mutex;
 use prometheus::IntCounter;
 
 use super::AppState;
@@ -257,7 +258,7 @@ impl AdminAuth {
         let Some(failures) = self.failures.get(&super::limit::key(peer)) else {
             return Ok(());
         };
-        let failures = failures.lock().unwrap_or_else(PoisonError::into_inner);
+        let failures = failures.lock();
         match failures.blocked_until {
             Some(until) if until > now => Err(until - now),
             _ => Ok(()),
@@ -276,7 +277,7 @@ impl AdminAuth {
                 blocked_until: None,
             }))
         });
-        let mut failures = entry.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut failures = entry.lock();
         match failures.blocked_until {
             // A request that passed the block check while another one started the block.
             Some(until) if until > now => return false,

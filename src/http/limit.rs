@@ -20,16 +20,7 @@ use prometheus::IntCounter;
 
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
-use crate::config::ServerConfig;
-
-/// A `server.trusted_proxies` entry: an address (`10.0.0.7`, `::1`) or a CIDR block
-/// (`10.0.0.0/8`).
-pub fn parse_trusted_proxy(text: &str) -> Result<IpNet, String> {
-    let text = text.trim();
-    text.parse::<IpNet>()
-        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("`{text}` is not an IP address or a CIDR block like 10.0.0.0/8"))
-}
+use crate::config::{ServerConfig, parse_trusted_proxy};
 
 /// Who a request comes from.
 pub struct ClientIp {

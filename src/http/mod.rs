@@ -15,9 +15,7 @@ mod webchat;
 
 use std::ops::Deref;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use arc_swap::ArcSwap;
 use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderValue, Version, header};
@@ -25,20 +23,15 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 
-pub use auth::{AdminLockout, MIN_DISTINCT_CHARS, MIN_TOKEN_CHARS, check_admin_token};
+pub use auth::{AdminLockout, check_admin_token};
 pub use capacity::raise_descriptor_limit;
-pub use error::{ApiError, ErrorCode};
+use error::{ApiError, ErrorCode};
 use limit::RateLimit;
-pub use limit::parse_trusted_proxy;
-pub use openapi::{OpsApi, PublicApi};
 pub use serve::{ConnectionLimits, MAX_HEADER_BYTES, serve};
-pub use webchat::MAX_QUERY_BYTES;
 
-use crate::cache::ResponseCache;
+use crate::app::App;
 use crate::config::ServerConfig;
-use crate::metrics::Metrics;
-use crate::provision::Provisioner;
-use crate::table::RoutingTable;
+use crate::reload::Reloader;
 
 const CONFIG_ROUTE: &str = "/v1/webchat/config";
 const INIT_WEBCHAT_ROUTE: &str = "/v1/webchat/{site}/{language}/initWebchat";
@@ -48,28 +41,23 @@ const OPENAPI_ROUTE: &str = "/openapi.json";
 /// of a few hundred bytes); elsewhere a small one is tolerated and discarded.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-/// Shared by every handler; cloning it is one reference-count increment.
+/// What the handlers share: the application state ([`App`]) and what only HTTP needs.
+/// Cloning it is one reference-count increment.
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
 
 pub struct Shared {
-    /// Swapped whole by a reload; requests load it without a lock.
-    table: ArcSwap<RoutingTable>,
-    pub cache: ResponseCache,
-    pub metrics: Metrics,
-    ready: AtomicBool,
+    /// The table, cache, metrics, provisioner and sessions; `state.cache` and the like reach
+    /// them through `Deref`.
+    pub app: App,
     cache_control: HeaderValue,
     http_metrics: observe::HttpMetrics,
-    pub provisioner: Arc<Provisioner>,
     /// `FLEXROUTE_ADMIN_TOKEN` and what guards it; `/admin/*` is off without one.
     admin: Option<auth::AdminAuth>,
     /// Where a reload reads the configuration from (absent for tables built in memory).
-    pub reloader: Option<crate::reload::Reloader>,
+    pub reloader: Option<Arc<Reloader>>,
     /// The per-client limit of the config endpoint, when `server.rate_limit_per_second` > 0.
     rate_limit: Option<RateLimit>,
-    /// The session backend of `conversations` pairs (absent without an API key to sign
-    /// visitors' tokens with).
-    pub sessions: Option<Arc<crate::session::backend::Sessions>>,
 }
 
 impl Deref for AppState {
@@ -79,56 +67,36 @@ impl Deref for AppState {
     }
 }
 
+impl Deref for Shared {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.app
+    }
+}
+
 impl AppState {
     pub fn new(
-        table: Arc<RoutingTable>,
-        metrics: Metrics,
-        provisioner: Arc<Provisioner>,
+        app: App,
         admin: Option<(&str, AdminLockout)>,
         server: &ServerConfig,
-        reloader: Option<crate::reload::Reloader>,
-        sessions: Option<Arc<crate::session::backend::Sessions>>,
+        reloader: Option<Arc<Reloader>>,
     ) -> Self {
-        metrics.mark_config_loaded();
         let cache_control =
             HeaderValue::from_str(&format!("public, max-age={}", server.cache_max_age_secs))
                 .unwrap_or(HeaderValue::from_static("no-cache"));
         // Every public route pattern, which are also the only `route` label values besides
         // `unmatched`.
-        let http_metrics = observe::HttpMetrics::new(&public_paths(), &metrics);
+        let http_metrics = observe::HttpMetrics::new(&public_paths(), &app.metrics);
         Self(Arc::new(Shared {
             http_metrics,
-            table: ArcSwap::new(table),
-            provisioner,
             reloader,
             admin: admin
                 .filter(|(token, _)| !token.is_empty())
-                .map(|(token, lockout)| auth::AdminAuth::new(token, lockout, &metrics)),
-            cache: ResponseCache::new(server.cache_max_entries),
-            rate_limit: RateLimit::new(server, metrics.rate_limited.clone()),
-            sessions,
-            metrics,
-            ready: AtomicBool::new(false),
+                .map(|(token, lockout)| auth::AdminAuth::new(token, lockout, &app.metrics)),
+            rate_limit: RateLimit::new(server, app.metrics.rate_limited.clone()),
             cache_control,
+            app,
         }))
-    }
-
-    /// The table in force (one atomic increment; a reload never blocks a request).
-    pub fn table(&self) -> Arc<RoutingTable> {
-        self.table.load_full()
-    }
-
-    /// Puts `table` in force; returns the one it replaces.
-    pub fn swap_table(&self, table: Arc<RoutingTable>) -> Arc<RoutingTable> {
-        self.table.swap(table)
-    }
-
-    pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
-    }
-
-    pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::Release);
     }
 }
 

@@ -253,13 +253,11 @@ flex_flow_sid = "FO0123456789abcdef0123456789abcdef"
         let config = Config::from_toml_str(TABLE, &Environment::default())
             .unwrap()
             .config;
-        let services = crate::Services {
-            store: Some(std::sync::Arc::new(
-                crate::provision::store::MemoryStore::default(),
-            )),
-            ..Default::default()
-        };
-        let app = crate::app(&config, services).await.unwrap();
+        let store = std::sync::Arc::new(crate::provision::store::MemoryStore::default());
+        let app = crate::app::App::build(&config, None, Some(store))
+            .await
+            .unwrap();
+        let app = AppState::new(app, None, &config.server, None);
         let router = Router::new()
             .route("/v1/webchat/config", get(handler_with_a_bug))
             .route("/healthz", get(|| async { "ok" }));

@@ -12,8 +12,9 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+use parking_lot::Mutex;
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition};
 
 use super::oldlog;
@@ -82,7 +83,7 @@ impl FileStore {
         let (db, path, real) = (self.db.clone(), self.path.clone(), self.real.clone());
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
-                let mut slot = lock(&db);
+                let mut slot = db.lock();
                 if slot.is_none() {
                     *slot = Some(open_db(&path, &real)?);
                     tracing::info!(path = %path.display(), "state store reopened");
@@ -110,12 +111,6 @@ fn open_db(path: &Path, real: &Path) -> io::Result<Database> {
         ),
         other => named(path, format!("cannot open it as a database: {other}")),
     })
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The path with its symlinks resolved (the file itself when it exists, else its directory,

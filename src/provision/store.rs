@@ -9,16 +9,17 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::path::Path;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-pub use super::embedded::FileStore;
+use super::embedded::FileStore;
 pub use super::lease::{Claim, Feed, Lease, Recorded, StoreProblem, Update};
 use crate::address::AddressKind;
 use crate::config::ProvisioningConfig;
+use crate::config::state_url::Backend;
 
 /// One pair's address as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,14 +122,10 @@ pub trait StateStore: Send + Sync {
 
 /// Opens the store a `provisioning.state` value names.
 pub fn open(config: &ProvisioningConfig) -> io::Result<Arc<dyn StateStore>> {
-    let spec = config.state.as_str();
-    if spec.starts_with("redis://") || spec.starts_with("rediss://") {
-        return Ok(Arc::new(super::redis::RedisStore::open(config)?));
-    }
-    match spec.strip_prefix("file:") {
-        Some(path) => Ok(Arc::new(FileStore::open(Path::new(path))?)),
-        None if spec == "memory:" => Ok(Arc::new(MemoryStore::default())),
-        None => Err(io::Error::new(
+    match config.state.backend() {
+        Backend::Redis => Ok(Arc::new(super::redis::RedisStore::open(config)?)),
+        Backend::File(path) => Ok(Arc::new(FileStore::open(path)?)),
+        Backend::Unknown => Err(io::Error::new(
             io::ErrorKind::Unsupported,
             "provisioning.state must be file:PATH, redis://… or rediss://…",
         )),
@@ -143,13 +140,13 @@ pub struct MemoryStore {
 
 impl StateStore for MemoryStore {
     fn load(&self) -> BoxFuture<'_, io::Result<Vec<StoredAddress>>> {
-        let records = lock(&self.records).values().cloned().collect();
+        let records = self.records.lock().values().cloned().collect();
         Box::pin(async move { Ok(records) })
     }
 
     fn record(&self, address: StoredAddress) -> BoxFuture<'_, io::Result<()>> {
         let key = (address.site.clone(), address.slot().into_owned());
-        lock(&self.records).insert(key, address);
+        self.records.lock().insert(key, address);
         Box::pin(async { Ok(()) })
     }
 
@@ -158,14 +155,10 @@ impl StateStore for MemoryStore {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::super::oldlog;
     use super::*;
 

@@ -5,8 +5,8 @@ pub mod accept_language;
 
 use std::fmt;
 
-use crate::table::hosts::{url_host, url_path};
-use crate::table::languages::{Exclusions, TagMatch};
+use crate::lookup::hosts::{url_host, url_path};
+use crate::lookup::languages::{Exclusions, TagMatch};
 use crate::table::{RoutingTable, Site};
 
 /// What a request says about its site and language. Every field is optional and untrusted.

@@ -44,6 +44,7 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::redact::Redacted;
 use crate::twilio::Credentials;
 use crate::twilio::emulator::is_sid;
 
@@ -67,11 +68,11 @@ const CONTENT_TYPE: &str = "twilio-fpa;v=1";
 /// An API key of the account: the SID is the token's issuer, the secret signs it. Twilio signs
 /// access tokens only with API keys (`SK…`), never with the account's auth token. `Debug` never
 /// shows the secret.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SigningKey {
     account_sid: String,
     api_key_sid: String,
-    secret: String,
+    secret: Redacted<String>,
 }
 
 impl SigningKey {
@@ -84,7 +85,7 @@ impl SigningKey {
         let key = Self {
             account_sid: account_sid.into(),
             api_key_sid: api_key_sid.into(),
-            secret: secret.into(),
+            secret: Redacted::new(secret.into()),
         };
         check_sid("account SID", &key.account_sid, "AC")?;
         check_sid("API key SID", &key.api_key_sid, "SK")?;
@@ -113,16 +114,6 @@ impl SigningKey {
 
     pub fn api_key_sid(&self) -> &str {
         &self.api_key_sid
-    }
-}
-
-impl fmt::Debug for SigningKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SigningKey")
-            .field("account_sid", &self.account_sid)
-            .field("api_key_sid", &self.api_key_sid)
-            .field("secret", &"<redacted>")
-            .finish()
     }
 }
 
@@ -274,8 +265,8 @@ impl TokenIssuer {
         validation.validate_nbf = false;
         validation.validate_aud = false;
         Ok(Self {
-            encoding: EncodingKey::from_secret(key.secret.as_bytes()),
-            decoding: DecodingKey::from_secret(key.secret.as_bytes()),
+            encoding: EncodingKey::from_secret(key.secret.expose().as_bytes()),
+            decoding: DecodingKey::from_secret(key.secret.expose().as_bytes()),
             key,
             chat_service_sid,
             ttl_secs: ttl.as_secs(),

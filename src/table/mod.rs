@@ -2,21 +2,14 @@
 //! host and id indexes, per-site language matchers, and for every (site, language) pair its
 //! address and merged widget configuration.
 
-pub mod hosts;
-pub mod languages;
+mod merge;
 
-use std::collections::HashMap;
-
-/// The table's maps: keys come from the configuration, and lookups (of whatever a request
-/// sends) cannot add to them, so a fast hash needs no flooding resistance beyond foldhash's
-/// per-process seed. SipHash, the default, was a tenth of a cache hit's instructions.
-pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 use std::sync::Arc;
 
 use crate::config::{Config, FlowSettings, WidgetScript};
-use crate::widget;
-use hosts::{HostIndex, HostPattern, normalize_origin};
-use languages::{SiteLanguages, TagCache};
+use crate::lookup::FastMap;
+use crate::lookup::hosts::{HostIndex, HostPattern, normalize_origin};
+use crate::lookup::languages::{SiteLanguages, TagCache};
 
 pub use crate::address::{Address, AddressKind};
 
@@ -117,7 +110,7 @@ impl RoutingTable {
         let mut sites = Vec::with_capacity(config.sites.len());
         let mut by_id = FastMap::with_capacity_and_hasher(config.sites.len(), Default::default());
         let mut host_index = HostIndex::default();
-        let defaults_widget = widget::from_toml(&config.defaults.widget);
+        let defaults_widget = merge::from_toml(&config.defaults.widget);
         let mut tag_cache = TagCache::default();
         let account = config.twilio.account_sid.as_deref().unwrap_or("");
         let public_url = config.server.public_url.clone().unwrap_or_default();
@@ -138,7 +131,7 @@ impl RoutingTable {
             let languages = SiteLanguages::new(tags, default);
             let site_flow = site.flow.inherit(&config.defaults.flow);
             let mut site_widget = defaults_widget.clone();
-            widget::deep_merge(&mut site_widget, widget::from_toml(&site.widget));
+            merge::deep_merge(&mut site_widget, merge::from_toml(&site.widget));
             let site_widget_hash = widget_hash(&site_widget);
             let site_widget = Arc::new(site_widget);
             let pairs = languages
@@ -153,7 +146,7 @@ impl RoutingTable {
                     let (merged, merged_hash) = match settings.filter(|s| !s.widget.is_empty()) {
                         Some(settings) => {
                             let mut own = (*site_widget).clone();
-                            widget::deep_merge(&mut own, widget::from_toml(&settings.widget));
+                            merge::deep_merge(&mut own, merge::from_toml(&settings.widget));
                             let hash = widget_hash(&own);
                             (Arc::new(own), hash)
                         }

@@ -7,27 +7,27 @@ pub mod conversations;
 pub mod emulator;
 pub mod types;
 
-use std::fmt;
+use crate::redact::Redacted;
 
-/// HTTP Basic credentials: Account SID + Auth Token, or API Key SID + Secret. `Debug` and
-/// `Display` never show the secret.
-#[derive(Clone, PartialEq, Eq)]
+/// HTTP Basic credentials: Account SID + Auth Token, or API Key SID + Secret. `Debug` never
+/// shows the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
     /// The Basic-auth user: an Account SID (`AC…`) or an API Key SID (`SK…`).
     pub username: String,
-    secret: String,
+    secret: Redacted<String>,
 }
 
 impl Credentials {
     pub fn new(username: impl Into<String>, secret: impl Into<String>) -> Self {
         Self {
             username: username.into(),
-            secret: secret.into(),
+            secret: Redacted::new(secret.into()),
         }
     }
 
     pub fn secret(&self) -> &str {
-        &self.secret
+        self.secret.expose()
     }
 }
 
@@ -41,14 +41,5 @@ impl Credentials {
             (Some(key), Some(secret)) => Some(Self::new(key, secret)),
             _ => present("TWILIO_AUTH_TOKEN").map(|token| Self::new(account, token)),
         }
-    }
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("username", &self.username)
-            .field("secret", &"<redacted>")
-            .finish()
     }
 }

@@ -432,7 +432,7 @@ async fn weak_admin_tokens_are_refused_at_start() {
         admin_token: Some("admin-token-test-77".into()),
         ..Services::default()
     };
-    let error = flexroute::app(&config, services).await.err().unwrap();
+    let error = flexroute::state(&config, services).await.err().unwrap();
     assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
     assert!(error.to_string().contains("too weak"), "{error}");
 }

@@ -1,7 +1,9 @@
 //! The configuration format: validation naming every problem with its location,
 //! `FLEXROUTE_*` overrides, and the example file.
 
-use flexroute::config::{Config, ConfigError, Environment, keys};
+use flexroute::config::{
+    Config, ConfigError, Environment, ProvisioningConfig, ServerConfig, TwilioConfig, keys,
+};
 
 use crate::common::{FIXTURE, Server};
 
@@ -207,13 +209,13 @@ fn example_config_is_valid_and_uses_every_key() {
     let mut seen = std::collections::BTreeSet::new();
     collect_keys(&root, "", &mut seen);
     let mut expected = Vec::new();
-    for key in keys::TOP {
+    for key in keys::top() {
         expected.push(key.to_string());
     }
     for (section, list) in [
-        ("server", keys::SERVER),
-        ("twilio", keys::TWILIO),
-        ("provisioning", keys::PROVISIONING),
+        ("server", keys::server()),
+        ("twilio", keys::twilio()),
+        ("provisioning", keys::provisioning()),
     ] {
         expected.extend(list.iter().map(|k| format!("{section}.{k}")));
     }
@@ -226,7 +228,7 @@ fn example_config_is_valid_and_uses_every_key() {
     );
     let mut missing: Vec<String> = expected.into_iter().filter(|k| !seen.contains(k)).collect();
     // Flex Flow settings may sit at any of the three levels; each must be shown at one.
-    missing.extend(keys::FLOW.iter().filter_map(|k| {
+    missing.extend(keys::flow().iter().filter_map(|k| {
         let shown = ["defaults", "sites", "sites.language.*"]
             .iter()
             .any(|level| seen.contains(&format!("{level}.{k}")));
@@ -280,29 +282,86 @@ fn every_shipped_example_is_valid() {
     assert!(checked >= 3, "checked {checked} examples");
 }
 
-/// The README's configuration reference names every key the format accepts.
+/// The README's configuration reference names every key the format accepts, no key it does
+/// not, and the default of every `[server]`, `[twilio]` and `[provisioning]` key as the code
+/// has it.
 #[test]
-fn the_readme_documents_every_key() {
+fn the_readme_documents_every_key_and_its_default() {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let sections = [
+        ("server", keys::server()),
+        ("twilio", keys::twilio()),
+        ("provisioning", keys::provisioning()),
+    ];
     let mut missing = Vec::new();
-    for (section, list) in [
-        ("server", keys::SERVER),
-        ("twilio", keys::TWILIO),
-        ("provisioning", keys::PROVISIONING),
-    ] {
+    for (section, list) in sections {
         missing.extend(
             list.iter()
                 .map(|k| format!("{section}.{k}"))
                 .filter(|k| !readme.contains(&format!("`{k}`"))),
         );
     }
-    for key in keys::FLOW.iter().chain(keys::SITE).chain(keys::LANGUAGE) {
+    for key in keys::flow().iter().chain(keys::SITE).chain(keys::LANGUAGE) {
         if !readme.contains(&format!("`{key}`")) && !readme.contains(&format!(".{key}`")) {
             missing.push(key.to_string());
         }
     }
     assert!(missing.is_empty(), "README does not document {missing:?}");
+
+    // The table's rows of those sections: `| `section.key` | default | meaning |`.
+    let mut documented: std::collections::BTreeMap<&str, toml::Table> = Default::default();
+    let mut unknown = Vec::new();
+    for row in readme.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = row.split(" | ").collect();
+        let key = cells[0].trim_start_matches("| `").trim_end_matches('`');
+        let Some((section, name)) = key.split_once('.') else {
+            continue;
+        };
+        let Some((_, list)) = sections.iter().find(|(s, _)| *s == section) else {
+            continue;
+        };
+        if !list.contains(&name) {
+            unknown.push(key.to_string());
+            continue;
+        }
+        // `—` (unset) and an environment variable (`TWILIO_ACCOUNT_SID`) are not values.
+        let default = cells[1].trim_matches('`');
+        if default == "—" || default.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
+            continue;
+        }
+        // A TOML literal (a number, `true`, `[]`) as written, anything else as a string.
+        let value = toml::from_str::<toml::Table>(&format!("v = {default}"))
+            .map(|mut t| t.remove("v").unwrap())
+            .unwrap_or_else(|_| toml::Value::String(default.to_string()));
+        documented
+            .entry(section)
+            .or_default()
+            .insert(name.to_string(), value);
+    }
+    assert!(
+        unknown.is_empty(),
+        "README documents keys the format does not have: {unknown:?}"
+    );
+    let as_read = |section: &str| toml::Value::Table(documented[section].clone());
+    let server: ServerConfig = as_read("server").try_into().unwrap();
+    assert_eq!(
+        server,
+        ServerConfig::default(),
+        "README's [server] defaults"
+    );
+    let twilio: TwilioConfig = as_read("twilio").try_into().unwrap();
+    assert_eq!(
+        twilio,
+        TwilioConfig::default(),
+        "README's [twilio] defaults"
+    );
+    let provisioning: ProvisioningConfig = as_read("provisioning").try_into().unwrap();
+    assert_eq!(
+        provisioning,
+        ProvisioningConfig::default(),
+        "README's [provisioning] defaults"
+    );
 }
 
 /// The timing keys exactly-once rests on are bounded to values that keep it meaningful: each

@@ -16,6 +16,7 @@ mod emulator;
 mod faults;
 mod kinds;
 mod language;
+mod layers;
 mod openapi;
 mod ops;
 mod process;

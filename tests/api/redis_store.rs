@@ -10,7 +10,7 @@ use crate::redis_server::RedisServer;
 
 fn config(url: String, prefix: &str, lease_ttl_ms: u64) -> ProvisioningConfig {
     ProvisioningConfig {
-        state: url,
+        state: url.into(),
         redis_key_prefix: prefix.to_string(),
         redis_lease_ttl_ms: lease_ttl_ms,
         redis_command_timeout_ms: 200,

@@ -76,7 +76,7 @@ pub static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
             .map(|s| {
                 s.languages
                     .iter()
-                    .map(|t| flexroute::table::languages::canonical_tag(t).unwrap())
+                    .map(|t| flexroute::lookup::languages::canonical_tag(t).unwrap())
                     .collect()
             })
             .collect(),

@@ -14,7 +14,6 @@
 mod commands;
 mod follow;
 mod scripts;
-mod url;
 
 use std::collections::HashMap;
 use std::io;
@@ -28,8 +27,8 @@ use tokio::sync::watch;
 
 use super::store::{StoreProblem, StoredAddress};
 use crate::config::ProvisioningConfig;
+use crate::config::state_url::{self as url, describe};
 use scripts::Keys;
-pub use url::{check_url, describe};
 
 /// Records read per `HSCAN` round trip when re-reading everything.
 const SCAN_BATCH: usize = 1000;

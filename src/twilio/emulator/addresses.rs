@@ -11,7 +11,7 @@ use axum::response::IntoResponse;
 use http::{HeaderMap, StatusCode, Uri};
 
 use super::address_params::{self, ADDRESS_TYPES};
-use super::api::{Answer, base_url, error, not_found_at};
+use super::answer::{Answer, base_url, error, not_found_at};
 use super::form::{Form, invalid, missing, request_form};
 use super::list::ListQuery;
 use super::{Emulator, Op, time};

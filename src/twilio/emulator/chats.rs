@@ -1,7 +1,7 @@
 //! The conversations that `POST /v2/WebChats` opened and the messages posted to them, kept in
 //! order so that a test can read back exactly what a client sent.
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 
 use super::sids::Sids;
 use crate::twilio::conversations::Message;
@@ -53,11 +53,6 @@ impl Chats {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // Every change is one push: a panic elsewhere cannot leave `Inner` half-written.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     pub fn sid(&self, prefix: &str) -> String {
         self.sids.next(prefix)
     }
@@ -76,11 +71,11 @@ impl Chats {
     }
 
     pub fn open(&self, chat: RecordedWebChat) {
-        self.lock().web_chats.push(chat);
+        self.inner.lock().web_chats.push(chat);
     }
 
     pub fn web_chat(&self, conversation_sid: &str) -> Option<RecordedWebChat> {
-        let inner = self.lock();
+        let inner = self.inner.lock();
         inner
             .web_chats
             .iter()
@@ -89,7 +84,7 @@ impl Chats {
     }
 
     pub fn web_chats(&self) -> Vec<RecordedWebChat> {
-        self.lock().web_chats.clone()
+        self.inner.lock().web_chats.clone()
     }
 
     /// Adds the message `make` builds from its index in the conversation (0, 1, …) and the
@@ -99,7 +94,7 @@ impl Chats {
         conversation_sid: &str,
         make: impl FnOnce(u64, &RecordedWebChat) -> RecordedMessage,
     ) -> Option<RecordedMessage> {
-        let mut inner = self.lock();
+        let mut inner = self.inner.lock();
         let chat = inner
             .web_chats
             .iter()
@@ -116,7 +111,7 @@ impl Chats {
     }
 
     pub fn messages(&self) -> Vec<RecordedMessage> {
-        self.lock().messages.clone()
+        self.inner.lock().messages.clone()
     }
 }
 

@@ -11,7 +11,7 @@ use axum::response::IntoResponse;
 use http::{HeaderMap, Uri};
 use serde_json::json;
 
-use super::api::{Answer, base_url, not_found_at};
+use super::answer::{Answer, base_url, not_found_at};
 use super::{Emulator, Op, time};
 
 pub async fn fetch(

@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::response::IntoResponse;
 use http::{HeaderMap, StatusCode, Uri};
 
-use super::api::{Answer, base_url, error, not_found_at};
+use super::answer::{Answer, base_url, error, not_found_at};
 use super::form::{missing, request_form};
 use super::params;
 use super::{Emulator, Op, time};

@@ -7,7 +7,7 @@ use axum::extract::{RawQuery, State};
 use axum::response::IntoResponse;
 use http::{HeaderMap, Uri};
 
-use super::api::{Answer, base_url, error};
+use super::answer::{Answer, base_url, error};
 use super::flows::with_url;
 use super::store::{Cursor, Slice};
 use super::{Emulator, Op};

@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::response::IntoResponse;
 use http::{HeaderMap, StatusCode, Uri};
 
-use super::api::{Answer, base_url, error, not_found_at};
+use super::answer::{Answer, base_url, error, not_found_at};
 use super::chats::RecordedMessage;
 use super::form::{Form, invalid, missing, parse_flag, request_form};
 use super::{Emulator, Op, time};

@@ -10,6 +10,7 @@
 
 mod address_params;
 mod addresses;
+mod answer;
 mod api;
 mod auth;
 mod chats;
@@ -262,7 +263,7 @@ impl Emulator {
     /// Counts a create for `op`: `Err` with the failure that answers it instead of creating,
     /// or whether it must fail after it took effect (a random 5xx; pass it to
     /// [`Emulator::created`]).
-    fn count_create(&self, op: Op) -> Result<bool, api::Refusal> {
+    fn count_create(&self, op: Op) -> Result<bool, answer::Refusal> {
         match self.count(op) {
             Some(Injected::Fail(status)) => Err(self.injected_failure(status).into()),
             injected => Ok(injected == Some(Injected::FailAfterApplying)),
@@ -271,9 +272,9 @@ impl Emulator {
 
     /// After a create took effect: the 500 that answers it when it was to fail after applying,
     /// or when `fail_next_creates_after_applying` says so.
-    fn created(&self, fail_after_applying: bool) -> Result<(), api::Refusal> {
+    fn created(&self, fail_after_applying: bool) -> Result<(), answer::Refusal> {
         if fail_after_applying || self.switches().take_failure_after_create() {
-            return Err(api::injected_failure(500, None).into());
+            return Err(answer::injected_failure(500, None).into());
         }
         Ok(())
     }
@@ -286,6 +287,6 @@ impl Emulator {
 
     /// Twilio's error body for `status`, with `Retry-After` when the switches say so.
     fn injected_failure(&self, status: u16) -> Response {
-        api::injected_failure(status, self.switches().retry_after())
+        answer::injected_failure(status, self.switches().retry_after())
     }
 }

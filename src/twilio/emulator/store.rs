@@ -5,7 +5,7 @@
 //! not an offset, so that resources created or deleted while a client pages neither repeat nor
 //! vanish from the pages it has not read yet.
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 
 use super::sids::Sids;
 use crate::twilio::conversations::AddressConfiguration;
@@ -84,12 +84,6 @@ impl<T: Resource> Store<T> {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner<T>> {
-        // A panic while holding the lock cannot leave `Inner` half-written: every change is one
-        // push, replace or remove.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// A fresh SID, never one already stored.
     fn fresh_sid(&self, inner: &Inner<T>) -> String {
         loop {
@@ -113,7 +107,7 @@ impl<T: Resource> Store<T> {
         conflicts: impl Fn(&T) -> bool,
         make: impl FnOnce(String) -> T,
     ) -> Result<T, T> {
-        let mut inner = self.lock();
+        let mut inner = self.inner.lock();
         if let Some((_, existing)) = inner.entries.iter().find(|(_, r)| conflicts(r)) {
             return Err(existing.clone());
         }
@@ -126,7 +120,7 @@ impl<T: Resource> Store<T> {
 
     /// Stores `resource` as is: replaces the one with its SID in place, or appends it.
     pub fn insert(&self, resource: T) {
-        let mut inner = self.lock();
+        let mut inner = self.inner.lock();
         if let Some((_, existing)) = inner
             .entries
             .iter_mut()
@@ -146,7 +140,7 @@ impl<T: Resource> Store<T> {
 
     /// The first resource (in creation order) that `matches`.
     pub fn find(&self, matches: impl Fn(&T) -> bool) -> Option<T> {
-        let inner = self.lock();
+        let inner = self.inner.lock();
         inner
             .entries
             .iter()
@@ -161,7 +155,7 @@ impl<T: Resource> Store<T> {
         sid: &str,
         change: impl FnOnce(&T) -> Result<T, E>,
     ) -> Result<Option<T>, E> {
-        let mut inner = self.lock();
+        let mut inner = self.inner.lock();
         let Some((_, stored)) = inner.entries.iter_mut().find(|(_, r)| r.sid() == sid) else {
             return Ok(None);
         };
@@ -171,19 +165,24 @@ impl<T: Resource> Store<T> {
     }
 
     pub fn remove(&self, sid: &str) -> bool {
-        let mut inner = self.lock();
+        let mut inner = self.inner.lock();
         let before = inner.entries.len();
         inner.entries.retain(|(_, r)| r.sid() != sid);
         inner.entries.len() != before
     }
 
     pub fn all(&self) -> Vec<T> {
-        self.lock().entries.iter().map(|(_, r)| r.clone()).collect()
+        self.inner
+            .lock()
+            .entries
+            .iter()
+            .map(|(_, r)| r.clone())
+            .collect()
     }
 
     /// Up to `size` resources that match `filter`, from `cursor`.
     pub fn page(&self, filter: impl Fn(&T) -> bool, size: usize, cursor: Cursor) -> Slice<T> {
-        let inner = self.lock();
+        let inner = self.inner.lock();
         let matching: Vec<&(u64, T)> = inner.entries.iter().filter(|(_, r)| filter(r)).collect();
         let (chosen, low, high): (&[&(u64, T)], u64, u64) = match cursor {
             Cursor::Start | Cursor::After(_) => {

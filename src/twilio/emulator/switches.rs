@@ -1,12 +1,13 @@
-//! Faults a test (or a front-end developer) can switch on at any time: added latency, the next
-//! N requests failing with 429 or 5xx, every request failing for a while, a share of requests
-//! failing at random (seeded, so a run can be replayed), and the whole API being down (its
-//! port closed).
+//! Faults a test can switch on at any time, through `Emulator::switches()`: added latency, the
+//! next N requests failing with 429 or 5xx, every request failing for a while, a share of
+//! requests failing at random (seeded, so a run can be replayed), and the whole API being down
+//! (its port closed). Only code holding the `Emulator` can reach them: no route sets them (the
+//! sandbox's emulator has none switched on).
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
 use tokio::sync::watch;
 
 /// `u64::MAX` in `retry_after_secs` means "send no `Retry-After`": Twilio does not promise one.
@@ -106,16 +107,12 @@ impl Switches {
         Duration::from_micros(self.latency_micros.load(Ordering::Relaxed))
     }
 
-    fn failures(&self) -> std::sync::MutexGuard<'_, Failures> {
-        self.failures.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// The next `n` authenticated API requests answer `status` with Twilio's error body and do
     /// nothing: 429 → code 20429, 500 → 20500 (any 4xx/5xx → 20000 + status). Replaces any
     /// failures still pending.
     pub fn fail_next(&self, n: u32, status: u16) {
         assert_error_status("fail_next", status);
-        self.failures().next = (n, status);
+        self.failures.lock().next = (n, status);
     }
 
     /// Every authenticated API request answers `status` and does nothing, for `duration` from
@@ -123,7 +120,7 @@ impl Switches {
     /// `Duration::ZERO` ends it at once. Replaces an earlier `fail_for`.
     pub fn fail_for(&self, duration: Duration, status: u16) {
         assert_error_status("fail_for", status);
-        self.failures().until = Instant::now()
+        self.failures.lock().until = Instant::now()
             .checked_add(duration)
             .map(|until| (until, status));
     }
@@ -139,7 +136,7 @@ impl Switches {
             (0.0..=1.0).contains(&probability),
             "fail_at_random wants a probability in [0, 1], got {probability}"
         );
-        self.failures().random = (probability > 0.0).then_some(RandomFailures {
+        self.failures.lock().random = (probability > 0.0).then_some(RandomFailures {
             probability,
             status,
             rng: SplitMix64(seed),
@@ -149,7 +146,7 @@ impl Switches {
     /// Lifts every switch that makes requests fail: `fail_next`, `fail_for`, `fail_at_random`
     /// and `fail_next_creates_after_applying` (not latency, `Retry-After` or down).
     pub fn clear_failures(&self) {
-        *self.failures() = Failures::default();
+        *self.failures.lock() = Failures::default();
         self.failures_after_create.store(0, Ordering::Relaxed);
     }
 
@@ -162,7 +159,7 @@ impl Switches {
     /// something (a flow, an address configuration, a web chat, a message), which a random 5xx
     /// may fail after applying.
     pub(super) fn take_failure(&self, create: bool) -> Option<Injected> {
-        let injected = self.failures().take(Instant::now(), create);
+        let injected = self.failures.lock().take(Instant::now(), create);
         if injected.is_some() {
             self.injected.fetch_add(1, Ordering::Relaxed);
         }
@@ -298,7 +295,7 @@ mod tests {
                 .iter()
                 .all(|s| *s == Some(Injected::Fail(429)))
         );
-        let mut failures = switches.failures();
+        let mut failures = switches.failures.lock();
         let now = Instant::now();
         assert_eq!(
             failures.take(now + Duration::from_secs(59), true),

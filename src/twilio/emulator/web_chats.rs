@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::response::IntoResponse;
 use http::{HeaderMap, StatusCode};
 
-use super::api::{Answer, error};
+use super::answer::{Answer, error};
 use super::chats::RecordedWebChat;
 use super::form::{Form, invalid, missing, request_form};
 use super::{Emulator, Op};

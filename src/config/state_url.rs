@@ -1,5 +1,73 @@
-//! `redis://` and `rediss://` URLs: checked and described without ever showing what could be a
-//! credential (the user-info part), in error messages as much as in logs.
+//! `provisioning.state`: where provisioned addresses are kept. A [`StateUrl`] names its backend
+//! once ([`StateUrl::backend`]), for validation and for opening the store alike; `redis://` and
+//! `rediss://` URLs are checked and described without ever showing what could be a credential
+//! (the user-info part), in error messages as much as in logs.
+
+use std::fmt;
+use std::ops::Deref;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::redact::redact_url;
+
+/// The value of `provisioning.state`, as written. `Debug` masks a URL's user-info (a Redis URL
+/// may hold a password); `Deref` gives the text.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct StateUrl(String);
+
+/// The store a [`StateUrl`] names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend<'a> {
+    /// `file:PATH`: the embedded store (the path may be empty: validation refuses it).
+    File(&'a Path),
+    /// `redis://…` or `rediss://…`: the store replicas share.
+    Redis,
+    /// Anything else (validation refuses it).
+    Unknown,
+}
+
+impl StateUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn backend(&self) -> Backend<'_> {
+        if self.0.starts_with("redis://") || self.0.starts_with("rediss://") {
+            Backend::Redis
+        } else if let Some(path) = self.0.strip_prefix("file:") {
+            Backend::File(Path::new(path))
+        } else {
+            Backend::Unknown
+        }
+    }
+}
+
+impl Deref for StateUrl {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for StateUrl {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl From<&str> for StateUrl {
+    fn from(value: &str) -> Self {
+        Self(value.to_string())
+    }
+}
+
+impl fmt::Debug for StateUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&redact_url(&self.0), f)
+    }
+}
 
 /// Checks a `provisioning.state` Redis URL: scheme, host, port, database number. The message
 /// never quotes the URL.
@@ -46,7 +114,7 @@ pub fn describe(url: &str) -> String {
 
 /// The host and port a Redis URL connects to (6379 when it names none), and whether it asks
 /// for TLS.
-pub(super) fn endpoint(url: &str) -> Option<(String, u16, bool)> {
+pub fn endpoint(url: &str) -> Option<(String, u16, bool)> {
     let parts = Parts::parse(url)?;
     let port = match parts.port {
         Some(port) => port.parse().ok()?,
@@ -102,6 +170,20 @@ impl<'a> Parts<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_backend_is_named_by_the_scheme() {
+        let names = |url: &str, backend: Backend| {
+            assert_eq!(StateUrl::from(url).backend(), backend, "{url}");
+        };
+        names("file:state/x", Backend::File(Path::new("state/x")));
+        names("file:", Backend::File(Path::new("")));
+        names("redis://h", Backend::Redis);
+        names("rediss://:pw@h:6380/1", Backend::Redis);
+        names("memory:", Backend::Unknown);
+        let shown = format!("{:?}", StateUrl::from("rediss://:s3cret@h/0"));
+        assert!(!shown.contains("s3cret"), "{shown}");
+    }
 
     #[test]
     fn good_urls_pass_and_are_described_without_credentials() {
