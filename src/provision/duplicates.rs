@@ -6,11 +6,13 @@
 //! served: the pair keeps the address the store recorded.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
+
+use super::Provisioner;
 use super::upstream::{Desired, Looked};
-use super::{Provisioner, lock};
 use crate::cache::RouteKey;
 use crate::twilio::client::FlexApiClient;
 
@@ -27,7 +29,7 @@ impl Duplicates {
     /// Sets (or, with `None`, clears) the pair's orphans: whether that changed anything, and
     /// how many orphans are known in all.
     fn set(&self, key: &RouteKey, orphans: Option<Vec<String>>) -> (bool, usize) {
-        let mut pairs = lock(&self.pairs);
+        let mut pairs = self.pairs.lock();
         let changed = match orphans {
             Some(orphans) if pairs.get(key) != Some(&orphans) => {
                 pairs.insert(key.clone(), orphans);
@@ -40,11 +42,11 @@ impl Duplicates {
     }
 
     pub fn get(&self, key: &RouteKey) -> Vec<String> {
-        lock(&self.pairs).get(key).cloned().unwrap_or_default()
+        self.pairs.lock().get(key).cloned().unwrap_or_default()
     }
 
     pub fn retain(&self, keep: impl Fn(&RouteKey) -> bool) {
-        lock(&self.pairs).retain(|key, _| keep(key));
+        self.pairs.lock().retain(|key, _| keep(key));
     }
 }
 

@@ -2,11 +2,11 @@
 //! before its rest is over, so a broken upstream is not hammered.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
+
 use super::error::ProvisionError;
-use super::lock;
 use crate::cache::RouteKey;
 
 /// A pair whose last attempt failed, and when it may be tried again.
@@ -24,12 +24,13 @@ pub(super) struct Failures {
 
 impl Failures {
     pub fn get(&self, key: &RouteKey) -> Option<Failure> {
-        lock(&self.pairs).get(key).cloned()
+        self.pairs.lock().get(key).cloned()
     }
 
     /// Whether the pair rests after a failure now.
     pub fn resting(&self, key: &RouteKey) -> bool {
-        lock(&self.pairs)
+        self.pairs
+            .lock()
             .get(key)
             .is_some_and(|f| f.retry_at > Instant::now())
     }
@@ -42,7 +43,7 @@ impl Failures {
         error: ProvisionError,
         rest: impl FnOnce(u32) -> Duration,
     ) -> (u32, Duration) {
-        let mut pairs = lock(&self.pairs);
+        let mut pairs = self.pairs.lock();
         let attempts = pairs.get(key).map_or(0, |f| f.attempts) + 1;
         let rest = rest(attempts);
         pairs.insert(
@@ -57,15 +58,15 @@ impl Failures {
     }
 
     pub fn clear(&self, key: &RouteKey) {
-        lock(&self.pairs).remove(key);
+        self.pairs.lock().remove(key);
     }
 
     pub fn retain(&self, keep: impl Fn(&RouteKey) -> bool) {
-        lock(&self.pairs).retain(|key, _| keep(key));
+        self.pairs.lock().retain(|key, _| keep(key));
     }
 
     pub fn len(&self) -> usize {
-        lock(&self.pairs).len()
+        self.pairs.lock().len()
     }
 
     /// Ends the rest of every pair that failed upstream (Twilio answers again); their attempt
@@ -73,7 +74,7 @@ impl Failures {
     pub fn end_upstream_rests(&self) -> usize {
         let now = Instant::now();
         let mut woken = 0;
-        for failure in lock(&self.pairs).values_mut() {
+        for failure in self.pairs.lock().values_mut() {
             if !failure.error.store_unreachable() && failure.retry_at > now {
                 failure.retry_at = now;
                 woken += 1;
@@ -84,6 +85,8 @@ impl Failures {
 
     /// Forgets the failures the shared store caused (it answers again).
     pub fn forget_store_failures(&self) {
-        lock(&self.pairs).retain(|_, failure| !failure.error.store_unreachable());
+        self.pairs
+            .lock()
+            .retain(|_, failure| !failure.error.store_unreachable());
     }
 }

@@ -3,12 +3,11 @@
 //! pair's lease does the same: `lease_flight`.)
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 
+use parking_lot::Mutex;
 use tokio::sync::watch;
 
 use super::error::ProvisionError;
-use super::lock;
 use crate::cache::RouteKey;
 
 /// A flight's outcome: `None` while it runs, then the pair's SID or why it has none.
@@ -42,7 +41,7 @@ impl Flights {
     /// callers cannot both start one. `decide` must look at the pair's address and back-off
     /// again: a flight settles both before it leaves, so one that just ended is seen there.
     pub fn board(&self, key: &RouteKey, decide: impl FnOnce() -> Decision) -> Boarding {
-        let mut pairs = lock(&self.pairs);
+        let mut pairs = self.pairs.lock();
         if let Some(flight) = pairs.get(key) {
             // A task that died without settling (a panic) is replaced, not joined forever.
             if flight.has_changed().is_ok() {
@@ -61,14 +60,14 @@ impl Flights {
     }
 
     pub fn leave(&self, key: &RouteKey) {
-        lock(&self.pairs).remove(key);
+        self.pairs.lock().remove(key);
     }
 
     pub fn contains(&self, key: &RouteKey) -> bool {
-        lock(&self.pairs).contains_key(key)
+        self.pairs.lock().contains_key(key)
     }
 
     pub fn is_empty(&self) -> bool {
-        lock(&self.pairs).is_empty()
+        self.pairs.lock().is_empty()
     }
 }

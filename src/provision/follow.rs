@@ -6,10 +6,12 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
 
 use super::store::{Feed, StoreProblem, StoredAddress, Update};
-use super::{Provisioner, Source, lock, params, unix_now};
+use super::{Provisioner, Source, params, unix_now};
 use crate::cache::RouteKey;
 
 /// Whether the state store answers, and why not (always up, for the embedded ones).
@@ -36,11 +38,11 @@ impl StoreHealth {
     }
 
     pub fn problem(&self) -> Option<StoreProblem> {
-        *lock(&self.problem)
+        *self.problem.lock()
     }
 
     fn set_problem(&self, problem: Option<StoreProblem>) {
-        *lock(&self.problem) = problem;
+        *self.problem.lock() = problem;
     }
 }
 

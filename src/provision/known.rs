@@ -3,9 +3,10 @@
 //! configured pair.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, RwLock};
 
-use super::{Source, lock};
+use parking_lot::{Mutex, RwLock};
+
+use super::Source;
 use crate::cache::RouteKey;
 
 #[derive(Default)]
@@ -51,7 +52,7 @@ impl Known {
     /// Makes `sid` the pair's address.
     pub fn insert(&self, key: &RouteKey, sid: &str, source: Source) -> Change {
         let previous = {
-            let mut addresses = self.addresses.write().unwrap_or_else(|p| p.into_inner());
+            let mut addresses = self.addresses.write();
             match addresses.get(key) {
                 Some((current, _)) if current == sid => return Change::Same,
                 _ => addresses.insert(key.clone(), (sid.to_string(), source)),
@@ -60,7 +61,7 @@ impl Known {
         match previous {
             Some((old, _)) => Change::Replaced(old),
             None => {
-                let mut census = lock(&self.census);
+                let mut census = self.census.lock();
                 if census.unpinned.contains(key) {
                     census.ready_unpinned += 1;
                 }
@@ -71,7 +72,7 @@ impl Known {
 
     /// Whether the table in force provisions this pair (configured and not pinned).
     pub fn is_provisioned(&self, key: &RouteKey) -> bool {
-        lock(&self.census).unpinned.contains(key)
+        self.census.lock().unpinned.contains(key)
     }
 
     /// Takes in the table in force: its pair and pin counts, and its unpinned pairs.
@@ -83,7 +84,7 @@ impl Known {
                 .filter(|k| addresses.contains_key(*k))
                 .count()
         };
-        *lock(&self.census) = Census {
+        *self.census.lock() = Census {
             pairs,
             pinned,
             unpinned,
@@ -93,13 +94,13 @@ impl Known {
 
     /// `(pairs, ready)`: configured pairs, and those with an address (pinned or known).
     pub fn readiness(&self) -> (usize, usize) {
-        let census = lock(&self.census);
+        let census = self.census.lock();
         (census.pairs, census.pinned + census.ready_unpinned)
     }
 
     /// `(pinned, ready_unpinned)`, counted at start as `pinned` and `stored` settlements.
     pub fn settled_at_start(&self) -> (usize, usize) {
-        let census = lock(&self.census);
+        let census = self.census.lock();
         (census.pinned, census.ready_unpinned)
     }
 
@@ -113,7 +114,7 @@ impl Known {
             .collect()
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<RouteKey, (String, Source)>> {
-        self.addresses.read().unwrap_or_else(|p| p.into_inner())
+    fn read(&self) -> parking_lot::RwLockReadGuard<'_, HashMap<RouteKey, (String, Source)>> {
+        self.addresses.read()
     }
 }

@@ -6,19 +6,15 @@
 //! (`flight`), and addresses other replicas record become known here (`follow`).
 
 mod duplicates;
-mod embedded;
 mod error;
 mod failures;
 mod flights;
 mod follow;
 mod known;
-mod lease;
 mod lease_flight;
-mod oldlog;
 pub mod params;
 mod persist;
 pub mod plan;
-pub mod redis;
 mod scan;
 mod settle;
 pub mod store;
@@ -28,7 +24,7 @@ mod tests;
 pub mod upstream;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -134,12 +130,6 @@ pub enum Lookup {
     Ready(Address),
     /// Not available now (provisioning disabled, failing, or slower than `wait_ms`).
     Unavailable,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Provisioner {

@@ -7,13 +7,14 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use tokio::sync::Notify;
 
+use super::Provisioner;
 use super::store::StoredAddress;
-use super::{Provisioner, lock};
 use crate::cache::RouteKey;
 
 /// The records served but not written yet, and what wakes their retry early.
@@ -25,36 +26,37 @@ pub(super) struct Unpersisted {
 
 impl Unpersisted {
     fn insert(&self, key: RouteKey, record: StoredAddress) -> usize {
-        let mut records = lock(&self.records);
+        let mut records = self.records.lock();
         records.insert(key, record);
         records.len()
     }
 
     /// Forgets the pair's record; the count left, if there was one.
     fn remove(&self, key: &RouteKey) -> Option<usize> {
-        let mut records = lock(&self.records);
+        let mut records = self.records.lock();
         records.remove(key).map(|_| records.len())
     }
 
     /// Forgets the pair's record if it is still the one for `sid` (a newer one may have taken
     /// its place while it was written).
     fn written(&self, key: &RouteKey, sid: &str) {
-        let mut records = lock(&self.records);
+        let mut records = self.records.lock();
         if records.get(key).is_some_and(|r| r.sid == sid) {
             records.remove(key);
         }
     }
 
     fn contains(&self, key: &RouteKey) -> bool {
-        lock(&self.records).contains_key(key)
+        self.records.lock().contains_key(key)
     }
 
     fn len(&self) -> usize {
-        lock(&self.records).len()
+        self.records.lock().len()
     }
 
     fn pending(&self) -> Vec<(RouteKey, StoredAddress)> {
-        lock(&self.records)
+        self.records
+            .lock()
             .iter()
             .map(|(k, r)| (k.clone(), r.clone()))
             .collect()

@@ -5,9 +5,10 @@
 //! for one that starts after a given instant (the look after a create whose answer was lost,
 //! which must see what that create did).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
+use parking_lot::Mutex;
 use tokio::sync::{Semaphore, watch};
 
 use crate::twilio::client::{FlexApiClient, TwilioError};
@@ -49,7 +50,7 @@ impl SharedScan {
         permits: &Arc<Semaphore>,
         fresh_after: Option<Instant>,
     ) -> watch::Receiver<Option<Scanned>> {
-        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let mut running = self.running.lock();
         if let Some(scan) = running.as_ref() {
             let in_flight = scan.outcome.borrow().is_none() && scan.outcome.has_changed().is_ok();
             let fresh = fresh_after.is_none_or(|after| scan.started >= after);

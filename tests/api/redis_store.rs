@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use flexroute::config::ProvisioningConfig;
-use flexroute::provision::redis::RedisStore;
+use flexroute::provision::store::RedisStore;
 use flexroute::provision::store::{Claim, Lease, Recorded, StateStore, StoredAddress, Update};
 
 use crate::redis_server::RedisServer;

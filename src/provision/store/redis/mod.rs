@@ -18,14 +18,15 @@ mod scripts;
 use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, RedisError};
 use tokio::sync::watch;
 
-use super::store::{StoreProblem, StoredAddress};
+use super::{StoreProblem, StoredAddress};
 use crate::config::ProvisioningConfig;
 use crate::config::state_url::{self as url, describe};
 use scripts::Keys;
@@ -133,7 +134,7 @@ impl RedisStore {
 
 impl Drop for RedisStore {
     fn drop(&mut self) {
-        if let Some(task) = lock(&self.follower).take() {
+        if let Some(task) = self.follower.lock().take() {
             task.abort();
         }
     }
@@ -145,12 +146,6 @@ fn new_manager(
 ) -> io::Result<ConnectionManager> {
     ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
         .map_err(|e| io::Error::other(format!("cannot set up Redis connections: {:?}", e.kind())))
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A nonce unique to this process and grant: a holder's token never equals another's, even
@@ -225,7 +220,7 @@ impl Inner {
             *now = Some(problem);
             changed
         });
-        let mut warned_at = lock(&self.warned_at);
+        let mut warned_at = self.warned_at.lock();
         if warned_at.is_none_or(|at| at.elapsed() >= self.warn_every) {
             *warned_at = Some(Instant::now());
             drop(warned_at);
@@ -249,13 +244,13 @@ impl Inner {
     /// Notes that Redis answered: no problem any more.
     fn answered(&self) {
         self.problem.send_if_modified(|now| now.take().is_some());
-        *lock(&self.warned_at) = None;
+        *self.warned_at.lock() = None;
     }
 
     /// Whether a TCP connection to the URL's host and port opens (within the connect timeout);
     /// a recent answer is reused, so failing commands do not each wait for a probe.
     async fn tcp_answers(&self) -> bool {
-        if let Some((at, answered)) = *lock(&self.probed)
+        if let Some((at, answered)) = *self.probed.lock()
             && at.elapsed() < PROBE_EVERY
         {
             return answered;
@@ -269,19 +264,19 @@ impl Inner {
             tokio::time::timeout(self.connect_timeout, connect).await,
             Ok(Ok(_))
         );
-        *lock(&self.probed) = Some((Instant::now(), answered));
+        *self.probed.lock() = Some((Instant::now(), answered));
         answered
     }
 
     /// The epoch this replica last saw ('' if none yet).
     fn epoch_seen(&self) -> String {
-        lock(&self.epoch).clone()
+        self.epoch.lock().clone()
     }
 
     /// Takes in the epoch Redis answered with. A different one than this replica saw means
     /// Redis lost its data: the follower re-reads and writes back what it knows, now.
     fn saw_epoch(&self, epoch: &str) -> bool {
-        let mut seen = lock(&self.epoch);
+        let mut seen = self.epoch.lock();
         if *seen == epoch {
             return false;
         }
@@ -316,14 +311,15 @@ impl Inner {
     }
 
     fn strays_of(&self, lease_key: &str) -> Vec<String> {
-        lock(&self.strays)
+        self.strays
+            .lock()
             .get(lease_key)
             .cloned()
             .unwrap_or_default()
     }
 
     fn stray(&self, lease_key: &str, nonce: String) {
-        let mut strays = lock(&self.strays);
+        let mut strays = self.strays.lock();
         let nonces = strays.entry(lease_key.to_string()).or_default();
         if nonces.len() >= MAX_STRAYS {
             nonces.remove(0);
@@ -337,7 +333,7 @@ impl Inner {
         if handled.is_empty() {
             return;
         }
-        let mut strays = lock(&self.strays);
+        let mut strays = self.strays.lock();
         if let Some(nonces) = strays.get_mut(lease_key) {
             nonces.retain(|n| !handled.contains(n));
             if nonces.is_empty() {
@@ -348,7 +344,9 @@ impl Inner {
 
     /// Deletes every lease a stray grant of this replica holds (Redis answers again).
     async fn release_strays(&self) {
-        let pending: Vec<(String, Vec<String>)> = lock(&self.strays)
+        let pending: Vec<(String, Vec<String>)> = self
+            .strays
+            .lock()
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
@@ -381,7 +379,7 @@ impl Inner {
     /// The next connection of the pool, and its slot.
     fn connection(&self) -> (usize, ConnectionManager) {
         let slot = self.next.fetch_add(1, Ordering::Relaxed) % self.pool.len();
-        (slot, lock(&self.pool[slot]).clone())
+        (slot, self.pool[slot].lock().clone())
     }
 
     /// Runs one command on the next connection, bounded in time, and notes whether Redis
@@ -427,7 +425,7 @@ impl Inner {
 
     fn replace(&self, slot: usize) {
         if let Ok(fresh) = new_manager(&self.client, &self.manager_config) {
-            *lock(&self.pool[slot]) = fresh;
+            *self.pool[slot].lock() = fresh;
         }
     }
 

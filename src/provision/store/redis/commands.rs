@@ -8,7 +8,7 @@ use redis::AsyncCommands;
 use tokio::sync::mpsc;
 
 use super::scripts::{self, Keys};
-use super::{RedisStore, follow, lock, nonce, parse, to_json};
+use super::{RedisStore, follow, nonce, parse, to_json};
 use crate::provision::store::{BoxFuture, Claim, Feed, Lease, Recorded, StateStore, StoredAddress};
 
 impl StateStore for RedisStore {
@@ -189,7 +189,7 @@ impl StateStore for RedisStore {
     }
 
     fn feed(&self) -> Option<Feed> {
-        let mut follower = lock(&self.follower);
+        let mut follower = self.follower.lock();
         if follower.is_some() {
             return None;
         }

@@ -1,25 +1,30 @@
-//! Where provisioned addresses are remembered across restarts, behind a small trait so that a
-//! shared store (Redis, for replicas: `super::redis`) can sit beside the embedded one. The
-//! trait also carries what replicas need to agree: a per-pair lease, a record fenced by it, and
-//! a feed of what the others record; the embedded stores answer those trivially.
-//!
-//! The embedded store is a redb database (`super::embedded`), which replaced the append-only
-//! log of earlier versions (migrated on first open: `super::oldlog`).
+//! Where provisioned addresses are remembered across restarts, behind one trait, a file per
+//! backend: the embedded redb database (`embedded`, which replaced the append-only log of
+//! earlier versions, migrated on first open: `oldlog`), the shared Redis store for replicas
+//! (`redis`), and the in-memory one (`memory`: sandbox mode and tests). The trait also carries
+//! what replicas need to agree (`lease`): a per-pair lease, a record fenced by it, and a feed of
+//! what the others record; the embedded stores answer those trivially.
 
-use std::collections::HashMap;
+mod embedded;
+mod lease;
+mod memory;
+mod oldlog;
+pub mod redis;
+
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use super::embedded::FileStore;
-pub use super::lease::{Claim, Feed, Lease, Recorded, StoreProblem, Update};
 use crate::address::AddressKind;
 use crate::config::ProvisioningConfig;
 use crate::config::state_url::Backend;
+pub use embedded::FileStore;
+pub use lease::{Claim, Feed, Lease, Recorded, StoreProblem, Update};
+pub use memory::MemoryStore;
+pub use redis::RedisStore;
 
 /// One pair's address as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,7 +128,7 @@ pub trait StateStore: Send + Sync {
 /// Opens the store a `provisioning.state` value names.
 pub fn open(config: &ProvisioningConfig) -> io::Result<Arc<dyn StateStore>> {
     match config.state.backend() {
-        Backend::Redis => Ok(Arc::new(super::redis::RedisStore::open(config)?)),
+        Backend::Redis => Ok(Arc::new(RedisStore::open(config)?)),
         Backend::File(path) => Ok(Arc::new(FileStore::open(path)?)),
         Backend::Unknown => Err(io::Error::new(
             io::ErrorKind::Unsupported,
@@ -132,34 +137,11 @@ pub fn open(config: &ProvisioningConfig) -> io::Result<Arc<dyn StateStore>> {
     }
 }
 
-/// Kept in memory only: sandbox mode (whose emulator forgets on restart too) and tests.
-#[derive(Default)]
-pub struct MemoryStore {
-    records: Mutex<HashMap<(String, String), StoredAddress>>,
-}
-
-impl StateStore for MemoryStore {
-    fn load(&self) -> BoxFuture<'_, io::Result<Vec<StoredAddress>>> {
-        let records = self.records.lock().values().cloned().collect();
-        Box::pin(async move { Ok(records) })
-    }
-
-    fn record(&self, address: StoredAddress) -> BoxFuture<'_, io::Result<()>> {
-        let key = (address.site.clone(), address.slot().into_owned());
-        self.records.lock().insert(key, address);
-        Box::pin(async { Ok(()) })
-    }
-
-    fn describe(&self) -> String {
-        "memory (not persisted)".into()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;
 
-    use super::super::oldlog;
+    use super::oldlog;
     use super::*;
 
     /// A well-formed Flex Flow SID standing for `short` (the same one every time).
@@ -174,7 +156,7 @@ mod tests {
             sid: sid(short),
             kind: Default::default(),
             friendly_name: format!("WebChat {site} {language}"),
-            source: super::super::Source::Created,
+            source: crate::provision::Source::Created,
             recorded_at: 1,
         }
     }

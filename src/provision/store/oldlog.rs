@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use super::store::StoredAddress;
+use super::StoredAddress;
 
 /// Longer lines are not records flexroute wrote (those are a few hundred bytes).
 pub const MAX_LINE: usize = 64 * 1024;

@@ -18,7 +18,7 @@ use parking_lot::Mutex;
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition};
 
 use super::oldlog;
-use super::store::{BoxFuture, StateStore, StoredAddress};
+use super::{BoxFuture, StateStore, StoredAddress};
 
 /// (site, slot) → JSON of the record.
 const RECORDS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("addresses");

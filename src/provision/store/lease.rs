@@ -1,13 +1,14 @@
 //! The vocabulary of coordination between replicas that share a state store: the per-pair
 //! provisioning lease and its fencing token, what a fenced record did, and the feed of records
-//! other replicas write. `super::flight` uses it; `super::redis` implements it.
+//! other replicas write. `crate::provision::lease_flight` uses it; `super::redis` implements
+//! it.
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
 use tokio::sync::{mpsc, watch};
 
-use super::store::StoredAddress;
+use super::StoredAddress;
 
 /// The answer to [`StateStore::lease`].
 #[derive(Debug)]
@@ -88,13 +89,13 @@ impl Lease {
     pub fn extended(&self, sent_at: Instant) {
         if let Some(ttl) = self.ttl {
             // 10 % for the two clocks' rates: the store's expiry and ours.
-            *lock(&self.valid_until) = Some(sent_at + ttl.mul_f64(0.9));
+            *self.valid_until.lock() = Some(sent_at + ttl.mul_f64(0.9));
         }
     }
 
     /// The store said another holder has it.
     pub fn mark_lost(&self) {
-        *lock(&self.valid_until) = None;
+        *self.valid_until.lock() = None;
     }
 
     /// Whether the holder may still count on it.
@@ -106,7 +107,7 @@ impl Lease {
     pub fn remaining(&self) -> Duration {
         match self.ttl {
             None => Duration::MAX,
-            Some(_) => lock(&self.valid_until).map_or(Duration::ZERO, |until| {
+            Some(_) => self.valid_until.lock().map_or(Duration::ZERO, |until| {
                 until.saturating_duration_since(Instant::now())
             }),
         }
@@ -172,10 +173,4 @@ pub enum Update {
     /// Every record, re-read after a reconnect or because the store changed since the last
     /// read; records this replica knows but the store lacks should be written back.
     Snapshot(Vec<StoredAddress>),
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
