@@ -30,7 +30,6 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, Semaphore};
 
-use crate::address::AddressKind;
 use crate::cache::RouteKey;
 use crate::metrics::Metrics;
 use crate::table::{Address, Pair, RoutingTable, Site};
@@ -414,26 +413,7 @@ impl Provisioner {
     /// The pair's friendly name and the address it should have at Twilio; `None` for a kind
     /// flexroute does not create, or without the service its addresses belong to.
     pub fn desired(&self, site: &Site, pair: &Pair) -> Option<(String, Desired)> {
-        let s = &self.settings;
-        let name = params::friendly_name(&s.friendly_name, &site.id, &pair.language);
-        let desired = match pair.kind {
-            AddressKind::FlexFlow => Desired::FlexFlow(params::desired(
-                &name,
-                s.chat_service_sid.as_deref()?,
-                &pair.flow,
-            )),
-            AddressKind::Conversations => {
-                let address = params::friendly_name(&s.chat_address, &site.id, &pair.language);
-                Desired::Conversations(params::desired_address(
-                    &name,
-                    &address,
-                    s.conversations_service_sid.as_deref()?,
-                    &pair.flow,
-                ))
-            }
-            AddressKind::Webchat3 => return None,
-        };
-        Some((name, desired))
+        Desired::for_pair(&self.settings, site, pair)
     }
 }
 

@@ -8,14 +8,12 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::upstream::Desired;
+use super::upstream::{self, Desired, Existing};
 use super::{Provisioner, Source, params};
 use crate::address::AddressKind;
 use crate::redact::redact_url;
 use crate::table::{Pair, RoutingTable, Site};
 use crate::twilio::client::{FlexApiClient, TwilioError};
-use crate::twilio::conversations::AddressConfiguration;
-use crate::twilio::types::FlexFlow;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -87,87 +85,59 @@ impl Status {
     }
 }
 
-/// What Twilio has, listed once per plan: every flow, and every chat address (each listed only
-/// when a pair of that kind is configured), indexed by SID and by name.
+/// What Twilio has, listed once per plan: every address of each kind a configured pair has,
+/// indexed by SID, by name and (chat addresses) by `Address`.
 struct Upstream {
-    flows: Vec<FlexFlow>,
-    addresses: Vec<AddressConfiguration>,
+    listed: HashMap<AddressKind, Vec<Existing>>,
     by_sid: HashMap<(AddressKind, String), usize>,
     /// Oldest first, as Twilio lists.
     by_name: HashMap<(AddressKind, String), Vec<usize>>,
-    /// Chat addresses by their `Address` (unique at Twilio).
-    by_address: HashMap<String, usize>,
-}
-
-/// An address at Twilio as the plan compares it.
-enum Existing<'a> {
-    Flow(&'a FlexFlow),
-    Address(&'a AddressConfiguration),
+    /// By their own `Address` (unique at Twilio).
+    by_address: HashMap<(AddressKind, String), usize>,
 }
 
 impl Upstream {
     async fn list(table: &RoutingTable, client: &FlexApiClient) -> Result<Self, TwilioError> {
         let kinds = table.summary().kinds;
-        let wants = |kind: AddressKind| kinds[kind as usize] > 0;
-        let flows = match wants(AddressKind::FlexFlow) {
-            true => client.list(None).await?,
-            false => Vec::new(),
-        };
-        let addresses = match wants(AddressKind::Conversations) {
-            true => client.list_chat_addresses().await?,
-            false => Vec::new(),
-        };
-        let by_address = addresses
-            .iter()
-            .enumerate()
-            .filter_map(|(i, a)| Some((a.address.clone()?, i)))
-            .collect();
         let mut upstream = Self {
+            listed: HashMap::new(),
             by_sid: HashMap::new(),
             by_name: HashMap::new(),
-            by_address,
-            flows,
-            addresses,
+            by_address: HashMap::new(),
         };
-        let flows = upstream
-            .flows
-            .iter()
-            .map(|f| (AddressKind::FlexFlow, &f.sid, &f.friendly_name));
-        let addresses = upstream
-            .addresses
-            .iter()
-            .map(|a| (AddressKind::Conversations, &a.sid, &a.friendly_name));
-        let mut counts = [0usize; 3];
-        for (kind, sid, name) in flows.chain(addresses) {
-            let index = counts[kind as usize];
-            counts[kind as usize] += 1;
-            upstream.by_sid.insert((kind, sid.clone()), index);
-            if let Some(name) = name {
-                upstream
-                    .by_name
-                    .entry((kind, name.clone()))
-                    .or_default()
-                    .push(index);
+        for kind in AddressKind::ALL {
+            if kinds[kind as usize] == 0 || !kind.provisioned() {
+                continue;
             }
+            let existing = upstream::list(kind, client).await?;
+            for (index, address) in existing.iter().enumerate() {
+                upstream
+                    .by_sid
+                    .insert((kind, address.sid().to_string()), index);
+                if let Some(name) = address.friendly_name() {
+                    let named = upstream.by_name.entry((kind, name.to_string()));
+                    named.or_default().push(index);
+                }
+                if let Some(own) = address.own_address() {
+                    upstream.by_address.insert((kind, own.to_string()), index);
+                }
+            }
+            upstream.listed.insert(kind, existing);
         }
         Ok(upstream)
     }
 
-    fn get(&self, kind: AddressKind, index: usize) -> Option<Existing<'_>> {
-        match kind {
-            AddressKind::FlexFlow => self.flows.get(index).map(Existing::Flow),
-            AddressKind::Conversations => self.addresses.get(index).map(Existing::Address),
-            AddressKind::Webchat3 => None,
-        }
+    fn get(&self, kind: AddressKind, index: usize) -> Option<&Existing> {
+        self.listed.get(&kind)?.get(index)
     }
 
-    fn by_sid(&self, kind: AddressKind, sid: &str) -> Option<Existing<'_>> {
+    fn by_sid(&self, kind: AddressKind, sid: &str) -> Option<&Existing> {
         let index = *self.by_sid.get(&(kind, sid.to_string()))?;
         self.get(kind, index)
     }
 
     /// The addresses of `kind` named `name`, oldest first.
-    fn by_name(&self, kind: AddressKind, name: &str) -> Vec<Existing<'_>> {
+    fn by_name(&self, kind: AddressKind, name: &str) -> Vec<&Existing> {
         self.by_name
             .get(&(kind, name.to_string()))
             .into_iter()
@@ -175,38 +145,31 @@ impl Upstream {
             .filter_map(|&index| self.get(kind, index))
             .collect()
     }
+
+    fn by_address(&self, kind: AddressKind, address: &str) -> Option<&Existing> {
+        let index = *self.by_address.get(&(kind, address.to_string()))?;
+        self.get(kind, index)
+    }
 }
 
-impl Existing<'_> {
-    fn sid(&self) -> &str {
-        match self {
-            Existing::Flow(f) => &f.sid,
-            Existing::Address(a) => &a.sid,
-        }
-    }
-
-    fn differences(&self, desired: &Desired) -> Vec<Difference> {
-        let found = match (self, desired) {
-            (Existing::Flow(f), Desired::FlexFlow(d)) => params::differences(d, f),
-            (Existing::Address(a), Desired::Conversations(d)) => params::address_differences(d, a),
-            _ => Vec::new(),
-        };
-        found
-            .into_iter()
-            .map(|(field, wanted, found)| {
-                // A webhook URL may carry credentials: shown masked, like every configured URL.
-                let (wanted, mut found) = (redact_url(&wanted), redact_url(&found));
-                if wanted == found {
-                    found.push_str(" (the user-info differs)");
-                }
-                Difference {
-                    field,
-                    wanted,
-                    found,
-                }
-            })
-            .collect()
-    }
+/// The differences as the plan shows them: URLs with their user-info masked.
+fn differences(existing: &Existing, desired: &Desired) -> Vec<Difference> {
+    existing
+        .differences(desired)
+        .into_iter()
+        .map(|(field, wanted, found)| {
+            // A webhook URL may carry credentials: shown masked, like every configured URL.
+            let (wanted, mut found) = (redact_url(&wanted), redact_url(&found));
+            if wanted == found {
+                found.push_str(" (the user-info differs)");
+            }
+            Difference {
+                field,
+                wanted,
+                found,
+            }
+        })
+        .collect()
 }
 
 /// Compares every configured pair with the addresses at Twilio.
@@ -255,7 +218,7 @@ fn compare(upstream: &Upstream, p: &Provisioner, site: &Site, pair: &Pair) -> Pl
             orphans = upstream
                 .by_name(pair.kind, &name)
                 .iter()
-                .map(Existing::sid)
+                .map(|e| e.sid())
                 .filter(|sid| *sid != address.sid())
                 .map(str::to_string)
                 .collect();
@@ -269,11 +232,7 @@ fn compare(upstream: &Upstream, p: &Provisioner, site: &Site, pair: &Pair) -> Pl
             let mut named = upstream.by_name(pair.kind, &name);
             if named.len() > 1 {
                 // Never guessed: the operator decides which one the pair should have.
-                let sids = named
-                    .iter()
-                    .map(Existing::sid)
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let sids = named.iter().map(|e| e.sid()).collect::<Vec<_>>().join(", ");
                 return item(
                     None,
                     None,
@@ -288,14 +247,10 @@ fn compare(upstream: &Upstream, p: &Provisioner, site: &Site, pair: &Pair) -> Pl
             }
             // As provisioning does: a chat address with the pair's own `Address` is the pair's,
             // whatever its name became.
-            let own = match &desired {
-                Some(Desired::Conversations(d)) => d
-                    .address
-                    .as_ref()
-                    .and_then(|a| upstream.by_address.get(a))
-                    .and_then(|&i| upstream.get(AddressKind::Conversations, i)),
-                _ => None,
-            };
+            let own = desired
+                .as_ref()
+                .and_then(Desired::own_address)
+                .and_then(|a| upstream.by_address(pair.kind, a));
             match named.drain(..).next().or(own) {
                 Some(found) => (
                     Some(found.sid().to_string()),
@@ -307,7 +262,7 @@ fn compare(upstream: &Upstream, p: &Provisioner, site: &Site, pair: &Pair) -> Pl
         }
     };
     let differences = match (&existing, &desired) {
-        (Some(existing), Some(desired)) => existing.differences(desired),
+        (Some(existing), Some(desired)) => differences(existing, desired),
         _ => Vec::new(),
     };
     let (status, action) = match (&known, &existing) {
@@ -367,18 +322,7 @@ pub async fn apply(
             Action::Update => {
                 let sid = item.sid.clone().unwrap_or_default();
                 let updated = match p.desired(site, pair) {
-                    Some((_, Desired::FlexFlow(desired))) => {
-                        let mut update = desired.clone();
-                        update.friendly_name = None; // a pinned flow keeps the name it has
-                        client.update(&sid, &update).await.map(|_| ())
-                    }
-                    Some((_, Desired::Conversations(desired))) => {
-                        // Type and Address cannot change; an adopted address keeps its own.
-                        let mut update = desired.clone();
-                        update.address_type = None;
-                        update.address = None;
-                        client.update_address(&sid, &update).await.map(|_| ())
-                    }
+                    Some((_, desired)) => desired.update(&client, &sid).await,
                     None => Err(TwilioError::Transport(
                         "no service configured for this kind".into(),
                     )),
@@ -410,12 +354,7 @@ pub async fn apply(
 async fn delete(client: &FlexApiClient, kind: AddressKind, orphans: &[String]) -> String {
     let mut outcome = Vec::new();
     for sid in orphans {
-        let deleted = match kind {
-            AddressKind::FlexFlow => client.delete(sid).await,
-            AddressKind::Conversations => client.delete_address(sid).await,
-            AddressKind::Webchat3 => continue,
-        };
-        outcome.push(match deleted {
+        outcome.push(match upstream::delete(kind, client, sid).await {
             Ok(()) => format!("deleted orphan {sid}"),
             Err(e) => format!("failed to delete orphan {sid}: {e}"),
         });

@@ -1,13 +1,18 @@
-//! What provisioning asks of Twilio, per address kind: look a pair's address up by its
-//! deterministic friendly name, and create it. `task` drives these (retries, lookup before any
-//! retry of a create, the lease); this is the only place that knows which API a kind lives in.
+//! Where an address kind plugs into provisioning: what a pair's address should be at Twilio
+//! ([`Desired::for_pair`]), how to look it up by its deterministic friendly name, create it,
+//! update it, list every address of the kind and delete one. `task` drives the look-ups and
+//! creates (retries, lookup before any retry of a create, the lease), `plan` the rest; this is
+//! the only place in provisioning that knows which API a kind lives in. A new kind adds a
+//! variant to [`Desired`] and [`Existing`] and an arm to each `match` here.
 
 use std::time::Instant;
 
-use super::Provisioner;
+use super::{Provisioner, Settings, params};
+use crate::address::AddressKind;
+use crate::table::{Pair, Site};
 use crate::twilio::client::{FlexApiClient, TwilioError};
-use crate::twilio::conversations::AddressParams;
-use crate::twilio::types::FlexFlowParams;
+use crate::twilio::conversations::{AddressConfiguration, AddressParams};
+use crate::twilio::types::{FlexFlow, FlexFlowParams};
 
 /// The address a pair should have at Twilio: the create parameters of its kind.
 #[derive(Debug, Clone)]
@@ -35,7 +40,129 @@ impl Looked {
     }
 }
 
+/// An address at Twilio, as listed.
+pub enum Existing {
+    Flow(FlexFlow),
+    Address(AddressConfiguration),
+}
+
+impl Existing {
+    pub fn sid(&self) -> &str {
+        match self {
+            Existing::Flow(f) => &f.sid,
+            Existing::Address(a) => &a.sid,
+        }
+    }
+
+    pub fn friendly_name(&self) -> Option<&str> {
+        match self {
+            Existing::Flow(f) => f.friendly_name.as_deref(),
+            Existing::Address(a) => a.friendly_name.as_deref(),
+        }
+    }
+
+    /// A chat address's `Address`, unique at Twilio (a Flex Flow has none).
+    pub fn own_address(&self) -> Option<&str> {
+        match self {
+            Existing::Flow(_) => None,
+            Existing::Address(a) => a.address.as_deref(),
+        }
+    }
+
+    /// `(field, wanted, found)` for every setting at Twilio that is not the desired one.
+    pub fn differences(&self, desired: &Desired) -> Vec<(&'static str, String, String)> {
+        match (self, desired) {
+            (Existing::Flow(f), Desired::FlexFlow(d)) => params::differences(d, f),
+            (Existing::Address(a), Desired::Conversations(d)) => params::address_differences(d, a),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Every address of `kind` at Twilio, oldest first (none for a kind flexroute does not create).
+pub async fn list(kind: AddressKind, client: &FlexApiClient) -> Result<Vec<Existing>, TwilioError> {
+    Ok(match kind {
+        AddressKind::FlexFlow => client
+            .list(None)
+            .await?
+            .into_iter()
+            .map(Existing::Flow)
+            .collect(),
+        AddressKind::Conversations => client
+            .list_chat_addresses()
+            .await?
+            .into_iter()
+            .map(Existing::Address)
+            .collect(),
+        AddressKind::Webchat3 => Vec::new(),
+    })
+}
+
+/// Deletes an address of `kind` (an orphan `plan` found).
+pub async fn delete(
+    kind: AddressKind,
+    client: &FlexApiClient,
+    sid: &str,
+) -> Result<(), TwilioError> {
+    match kind {
+        AddressKind::FlexFlow => client.delete(sid).await,
+        AddressKind::Conversations => client.delete_address(sid).await,
+        AddressKind::Webchat3 => Ok(()),
+    }
+}
+
 impl Desired {
+    /// The pair's friendly name and the address it should have at Twilio; `None` for a kind
+    /// flexroute does not create, or without the service its addresses belong to.
+    pub fn for_pair(s: &Settings, site: &Site, pair: &Pair) -> Option<(String, Desired)> {
+        let name = params::friendly_name(&s.friendly_name, &site.id, &pair.language);
+        let desired = match pair.kind {
+            AddressKind::FlexFlow => Desired::FlexFlow(params::desired(
+                &name,
+                s.chat_service_sid.as_deref()?,
+                &pair.flow,
+            )),
+            AddressKind::Conversations => {
+                let address = params::friendly_name(&s.chat_address, &site.id, &pair.language);
+                Desired::Conversations(params::desired_address(
+                    &name,
+                    &address,
+                    s.conversations_service_sid.as_deref()?,
+                    &pair.flow,
+                ))
+            }
+            AddressKind::Webchat3 => return None,
+        };
+        Some((name, desired))
+    }
+
+    /// The `Address` the pair's chat address is created with (a Flex Flow has none).
+    pub fn own_address(&self) -> Option<&str> {
+        match self {
+            Desired::FlexFlow(_) => None,
+            Desired::Conversations(params) => params.address.as_deref(),
+        }
+    }
+
+    /// Makes the address `sid` match what is desired, keeping what cannot or should not
+    /// change: a Flex Flow keeps its name (a pinned one may have another), a chat address its
+    /// `Type` and `Address`.
+    pub async fn update(&self, client: &FlexApiClient, sid: &str) -> Result<(), TwilioError> {
+        match self {
+            Desired::FlexFlow(desired) => {
+                let mut update = desired.clone();
+                update.friendly_name = None;
+                client.update(sid, &update).await.map(|_| ())
+            }
+            Desired::Conversations(desired) => {
+                let mut update = desired.clone();
+                update.address_type = None;
+                update.address = None;
+                client.update_address(sid, &update).await.map(|_| ())
+            }
+        }
+    }
+
     /// Looks the pair's address up by `name`. `fresh_after`: the answer must reflect Twilio
     /// as of no earlier than this (the look after a create that may have happened).
     ///
