@@ -8,10 +8,7 @@ use flexroute::twilio::emulator::Op;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::common::{metric, series};
-use crate::process::upstream_env;
-use crate::provisioning::emulator;
-use crate::running::{EXAMPLE, Running, client};
+use crate::support::{EXAMPLE, Running, client, emulator, metric, series, upstream_env};
 
 /// splitmix64: a small, seeded generator, so that a failing run can be repeated.
 struct Rng(u64);
@@ -318,7 +315,7 @@ async fn random_input_costs_no_upstream_call_no_memory_and_no_series() {
 
     // The process was wired to the emulator all along: a configured pair without an address
     // does cost a call.
-    let body = crate::common::json(
+    let body = crate::support::json(
         client()
             .get(server.config_url("site=acme&lang=fr-CA"))
             .send()

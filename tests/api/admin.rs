@@ -16,11 +16,12 @@ use flexroute::twilio::types::{FlexFlow, Integration};
 use flexroute::config::{Config, Environment};
 use flexroute::http::AdminLockout;
 
-use crate::common::{FIXTURE, Server, json, metric};
-use crate::provisioning::{ACCOUNT, TOKEN, emulator, start_provisioning};
-use crate::running::{BIN, EXAMPLE, Running, client};
+use crate::support::{
+    ACCOUNT, BIN, EXAMPLE, FIXTURE, Running, Server, TOKEN, client, emulator, json, metric,
+    start_provisioning,
+};
 
-const ADMIN: &str = crate::common::ADMIN_TOKEN;
+const ADMIN: &str = crate::support::ADMIN_TOKEN;
 
 fn admin(server: &Server, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
     server
@@ -328,7 +329,7 @@ async fn plan_differences_mask_webhook_credentials() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("table.toml");
     std::fs::write(&config, &table).unwrap();
-    let output = tokio::process::Command::new(crate::running::BIN)
+    let output = tokio::process::Command::new(crate::support::BIN)
         .args(["plan", "--config", config.to_str().unwrap()])
         .env("TWILIO_ACCOUNT_SID", ACCOUNT)
         .env("TWILIO_AUTH_TOKEN", TOKEN)

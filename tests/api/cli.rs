@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::running::{BIN, EXAMPLE, Running, client};
+use crate::support::{BIN, EXAMPLE, Running, client};
 
 fn flexroute(args: &[&str]) -> (i32, String) {
     let output = Command::new(BIN)
@@ -411,7 +411,7 @@ async fn debug_log_lines_cut_what_a_client_sent() {
         .expect("the sandbox names its emulator");
     let method = "M".repeat(10_000);
     let header = "h".repeat(10_000);
-    let answer = crate::common::raw_exchange(
+    let answer = crate::support::raw_exchange(
         &server.public,
         format!("{method} /v1/webchat/config?site=acme HTTP/1.1\r\nHost: a\r\nX-Long: {header}\r\nConnection: close\r\n\r\n").as_bytes(),
     )

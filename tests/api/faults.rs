@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 use flexroute::config::Environment;
 use flexroute::twilio::emulator::{Emulator, Op};
 
-use crate::common::{FIXTURE, Server, eventually, json, metric};
-use crate::provisioning::{emulator, start_provisioning};
+use crate::support::{FIXTURE, Server, emulator, eventually, json, metric, start_provisioning};
 
 fn flows_named(emulator: &Emulator, name: &str) -> usize {
     emulator
@@ -36,7 +35,7 @@ async fn routes(server: &Server) -> serde_json::Value {
     let response = server
         .client
         .get(format!("http://{}/admin/routes", server.ops))
-        .bearer_auth(crate::common::ADMIN_TOKEN)
+        .bearer_auth(crate::support::ADMIN_TOKEN)
         .send()
         .await
         .unwrap();

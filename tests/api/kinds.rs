@@ -15,10 +15,10 @@ use flexroute::twilio::conversations::{AddressConfiguration, AutoCreation};
 use flexroute::twilio::emulator::Op;
 use serde_json::Value;
 
-use crate::common::{Server, json};
-use crate::sessions::{ACCOUNT, KEY, SECRET, SERVICE, emulator, start};
+use crate::support::conversations::{KEY, SECRET, SERVICE, emulator, start};
+use crate::support::{ACCOUNT, Server, json};
 
-const ADMIN: &str = crate::common::ADMIN_TOKEN;
+const ADMIN: &str = crate::support::ADMIN_TOKEN;
 
 /// One site per kind question: `multi` pins one address of each kind.
 const PINNED: &str = r#"
@@ -256,7 +256,7 @@ fn many_languages(count: usize) -> String {
         .iter()
         .map(|tag| format!("\"{tag}\""))
         .collect();
-    crate::sessions::table("").replace(
+    crate::support::conversations::table("").replace(
         r#"languages = ["en", "fr", "es", "de"]"#,
         &format!(
             r#"languages = ["en", "fr", "es", "de", {}]"#,
@@ -352,7 +352,7 @@ async fn an_address_made_in_the_console_is_adopted_and_two_of_one_name_are_never
     ] {
         emulator.insert_address(chat_address(sid, address, "WebChat shop es"));
     }
-    let server = start(&crate::sessions::table(""), &base).await;
+    let server = start(&crate::support::conversations::table(""), &base).await;
 
     let (status, adopted) = answer(&server, "site=shop&lang=fr").await;
     assert_eq!(status, 200);
@@ -425,7 +425,7 @@ async fn plan_shows_drift_of_a_chat_address_and_apply_corrects_it() {
     drifted.auto_creation.as_mut().unwrap().studio_flow_sid =
         Some("FWeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee".into());
     emulator.insert_address(drifted);
-    let server = start(&crate::sessions::table(""), &base).await;
+    let server = start(&crate::support::conversations::table(""), &base).await;
     let plan = admin(
         &server,
         reqwest::Method::POST,
@@ -470,7 +470,7 @@ async fn a_language_moved_to_conversations_and_back_keeps_the_address_it_had_of_
     let (emulator, base) = emulator().await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("flexroute.toml");
-    let legacy = crate::sessions::table("chat_service_sid_placeholder = 1")
+    let legacy = crate::support::conversations::table("chat_service_sid_placeholder = 1")
         .replace("chat_service_sid_placeholder = 1\n", "")
         .replace(
             "[twilio]\n",

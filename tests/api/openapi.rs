@@ -18,10 +18,9 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Response};
 use serde_json::Value;
 
-use crate::common::{FIXTURE, Server, raw_exchange};
-use crate::provisioning::{emulator, start_provisioning};
+use crate::support::{FIXTURE, Server, emulator, raw_exchange, start_provisioning};
 
-const ADMIN: &str = crate::common::ADMIN_TOKEN;
+const ADMIN: &str = crate::support::ADMIN_TOKEN;
 const METHODS: [Method; 6] = [
     Method::GET,
     Method::POST,
@@ -588,7 +587,9 @@ async fn public_answers_match_the_document() {
 /// The session routes' every documented answer, produced and checked against the document.
 #[tokio::test]
 async fn session_answers_match_the_document() {
-    use crate::sessions::{emulator as conversations, start as start_sessions, table};
+    use crate::support::conversations::{
+        emulator as conversations, start as start_sessions, table,
+    };
     let (emulator, base) = conversations().await;
     let server = start_sessions(&table(""), &base).await;
     let contract = Contract::load(&server.client, server.public).await;

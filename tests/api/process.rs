@@ -1,35 +1,14 @@
 //! Real `flexroute` processes: the sandbox a newcomer starts, `plan`/`apply` against the
 //! emulator, and `kill -9` in the middle of a provisioning burst.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use flexroute::config::Environment;
 use flexroute::twilio::emulator::Op;
 use tokio::process::Command;
 
-use crate::common::{Rng, json};
-use crate::provisioning::{ACCOUNT, TOKEN, emulator};
-use crate::running::{BIN, EXAMPLE, Running, client};
-
-/// The environment that points a flexroute process at the test's emulator (`env`), with the
-/// emulator's credentials and its state log at `state`.
-pub fn upstream_env(env: &Environment, state: &Path) -> Vec<(&'static str, String)> {
-    vec![
-        ("TWILIO_ACCOUNT_SID", ACCOUNT.to_string()),
-        ("TWILIO_AUTH_TOKEN", TOKEN.to_string()),
-        (
-            "FLEXROUTE_TWILIO_FLEX_API_BASE",
-            env.get("FLEXROUTE_TWILIO_FLEX_API_BASE")
-                .unwrap()
-                .to_string(),
-        ),
-        (
-            "FLEXROUTE_PROVISIONING_STATE",
-            format!("file:{}", state.display()),
-        ),
-    ]
-}
+use crate::support::{
+    ACCOUNT, BIN, EXAMPLE, Rng, Running, TOKEN, client, emulator, json, upstream_env,
+};
 
 /// The README's run command: a visitor's first request creates the address in the built-in
 /// emulator, the next ones are served from the cache.
@@ -60,7 +39,7 @@ async fn sandbox_provisions_on_first_request_then_serves_from_cache() {
         assert_eq!(again["address"]["sid"], sid.as_str());
     }
     let metrics = server.metrics().await;
-    let value = |series: &str| crate::common::metric(&metrics, series);
+    let value = |series: &str| crate::support::metric(&metrics, series);
     assert_eq!(
         value(r#"flexroute_provision_total{outcome="created"}"#),
         Some(1.0)
@@ -237,7 +216,7 @@ async fn kill_9_mid_burst_loses_nothing_and_duplicates_nothing() {
     // What the killed processes recorded was kept: the last one looked up only the others.
     let metrics = server.metrics().await;
     let outcome = |outcome: &str| {
-        crate::common::metric(
+        crate::support::metric(
             &metrics,
             &format!(r#"flexroute_provision_total{{outcome="{outcome}"}}"#),
         )
@@ -375,7 +354,7 @@ async fn restart_with_the_file_store_makes_zero_upstream_calls() {
     }
     let metrics = second.metrics().await;
     assert_eq!(
-        crate::common::metric(&metrics, r#"flexroute_provision_total{outcome="stored"}"#),
+        crate::support::metric(&metrics, r#"flexroute_provision_total{outcome="stored"}"#),
         Some(1.0)
     );
     second.stop().await;
@@ -674,7 +653,7 @@ async fn with_the_disk_full_an_address_is_served_marked_and_persisted_once_it_ha
             .clone()
     };
     let gauge =
-        async || crate::common::metric(&server.metrics().await, "flexroute_unpersisted_addresses");
+        async || crate::support::metric(&server.metrics().await, "flexroute_unpersisted_addresses");
 
     fsize(4096); // the database is 72 KiB: no page past its first 4 KiB can be written
     let body = json(

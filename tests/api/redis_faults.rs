@@ -14,11 +14,10 @@ use std::time::{Duration, Instant};
 use flexroute::twilio::emulator::{Emulator, Op};
 use flexroute::twilio::types::FlexFlow;
 
-use crate::common::{ADMIN_TOKEN, eventually, json, metric};
-use crate::provisioning::{ACCOUNT, TOKEN, emulator};
-use crate::redis_server::RedisServer;
-use crate::running::{Running, client};
-use crate::tcp_proxy::{Fault, Proxy};
+use crate::support::{
+    ACCOUNT, ADMIN_TOKEN, Fault, Proxy, RedisServer, Running, TOKEN, client, emulator, eventually,
+    json, metric,
+};
 
 const LANGUAGES: [&str; 4] = ["de", "fr", "es", "it"];
 const PINNED_EN: &str = "FO11111111111111111111111111111111";

@@ -9,7 +9,7 @@ use flexroute::Services;
 use flexroute::config::{Config, Environment};
 use flexroute::reload::ConfigSource;
 
-use crate::common::{FIXTURE, Server, json, metric};
+use crate::support::{FIXTURE, Server, json, metric};
 
 const ADMIN: &str = "admin-token-reload-8d2f61c0a9e4b735";
 
@@ -314,7 +314,7 @@ async fn a_changed_file_is_picked_up_without_a_signal() {
 /// `POST /admin/reload` and in the ERROR log of the real process.
 #[tokio::test]
 async fn a_syntax_error_on_a_line_with_credentials_shows_them_nowhere() {
-    use crate::running::{EXAMPLE, Running, client};
+    use crate::support::{EXAMPLE, Running, client};
     const TOKEN: &str = "admin-token-reload-syntax";
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("flexroute.toml");

@@ -14,10 +14,9 @@ use std::time::{Duration, Instant};
 use flexroute::config::Environment;
 use flexroute::twilio::emulator::{Emulator, Op};
 
-use crate::common::{eventually, json, metric};
-use crate::provisioning::{ACCOUNT, TOKEN, emulator};
-use crate::redis_server::RedisServer;
-use crate::running::{Running, client};
+use crate::support::{
+    ACCOUNT, RedisServer, Running, TOKEN, client, emulator, eventually, json, metric,
+};
 
 const MISSING: [&str; 5] = ["de", "fr", "es", "it", "nl"];
 const PINNED_EN: &str = "FO11111111111111111111111111111111";
@@ -582,7 +581,7 @@ async fn diagnosed(state: &str, reason: &str, secret: &str) {
         &env,
         state,
         &[&[
-            ("FLEXROUTE_ADMIN_TOKEN", crate::common::ADMIN_TOKEN),
+            ("FLEXROUTE_ADMIN_TOKEN", crate::support::ADMIN_TOKEN),
             ("FLEXROUTE_PROVISIONING_REDIS_WARN_EVERY_MS", &every),
         ]],
     )
@@ -594,7 +593,7 @@ async fn diagnosed(state: &str, reason: &str, secret: &str) {
     let routes = async || {
         let response = client
             .get(&admin)
-            .bearer_auth(crate::common::ADMIN_TOKEN)
+            .bearer_auth(crate::support::ADMIN_TOKEN)
             .send()
             .await
             .unwrap();

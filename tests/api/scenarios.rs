@@ -18,8 +18,7 @@ use std::time::{Duration, Instant};
 use flexroute::config::Environment;
 use flexroute::twilio::emulator::{Emulator, Op};
 
-use crate::common::{Rng, Server, json};
-use crate::provisioning::{emulator, start_provisioning};
+use crate::support::{Rng, Server, emulator, json, start_provisioning};
 
 /// (site, language) pairs provisioned before the fault.
 const KNOWN: [(&str, &str); 4] = [

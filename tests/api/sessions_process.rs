@@ -15,10 +15,9 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::common::{Rng, eventually, json as body_json, metric};
-use crate::running::{EXAMPLE, Running, client};
-use crate::token::run_script;
-use crate::twilio_python;
+use crate::support::python as twilio_python;
+use crate::support::python::run_token_script;
+use crate::support::{EXAMPLE, Rng, Running, client, eventually, json as body_json, metric};
 
 /// The origin of the react app's dev server, one of the example `initech` site's.
 const DEV_ORIGIN: &str = "http://localhost:3000";
@@ -205,7 +204,7 @@ async fn sandbox_serves_a_conversations_chat_end_to_end() {
     assert_eq!(expiration, (nbf + 3600) * 1000, "{token_claims}");
     assert_eq!(token_claims["grants"]["identity"], identity.as_str());
     if let Some(python) = twilio_python::python() {
-        let answer = run_script(
+        let answer = run_token_script(
             &python,
             &json!({
                 "mint": [{

@@ -1,7 +1,7 @@
 //! Site resolution: `site` parameter, then the host of `Origin`, of the page URL
 //! (`page` parameter, then `Referer`), then `Host`; exact hosts and `*.` wildcards.
 
-use crate::common::{Server, json};
+use crate::support::{Server, json};
 
 async fn site_of(
     server: &Server,
