@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::support::{BIN, EXAMPLE, Running, client};
+use crate::support::{ADMIN_TOKEN, BIN, EXAMPLE, Running, client};
 
 fn flexroute(args: &[&str]) -> (i32, String) {
     let output = Command::new(BIN)
@@ -176,7 +176,7 @@ async fn serve_logs_json_without_secrets_and_stops_on_sigterm() {
     const SECRETS: [&str; 4] = [
         "auth-token-4f1d9c",
         "api-secret-77ab01",
-        "admin-token-9e2c33-a7f0154bd86e",
+        ADMIN_TOKEN,
         "cookie-secret-5d0e",
     ];
     let state = tempfile::tempdir().unwrap();

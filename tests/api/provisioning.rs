@@ -9,7 +9,8 @@ use flexroute::twilio::emulator::Op;
 use flexroute::twilio::types::FlexFlow;
 
 use crate::support::{
-    FIXTURE, Server, emulator, eventually, flows_named, json, metric, services, start_provisioning,
+    ADMIN_TOKEN, FIXTURE, Server, emulator, eventually, flows_named, json, metric, services,
+    start_provisioning,
 };
 
 #[tokio::test]
@@ -18,14 +19,7 @@ async fn first_request_creates_once_then_serves_from_cache() {
     let store: Arc<dyn StateStore> = Arc::new(MemoryStore::default());
     let server = Server::start_full(FIXTURE, env, services(store.clone())).await;
 
-    let body = json(
-        server
-            .config("site=initech&lang=it-IT")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let body = server.config_json("site=initech&lang=it-IT").await;
     assert!(body.get("degraded").is_none(), "{body}");
     let created = flows_named(&emulator, "initech", "it-IT");
     assert_eq!(created.len(), 1);
@@ -49,7 +43,7 @@ async fn first_request_creates_once_then_serves_from_cache() {
     );
 
     for _ in 0..5 {
-        let again = json(server.config("site=initech&lang=it").send().await.unwrap()).await;
+        let again = server.config_json("site=initech&lang=it").await;
         assert_eq!(again["address"]["sid"], sid.as_str());
     }
     assert_eq!(emulator.calls(Op::Create), 1);
@@ -107,10 +101,7 @@ async fn five_hundred_concurrent_first_requests_make_one_create() {
     let mut tasks = Vec::new();
     for _ in 0..500 {
         let server = server.clone();
-        tasks.push(tokio::spawn(async move {
-            let response = server.config("site=hooli").send().await.unwrap();
-            (response.status().as_u16(), json(response).await)
-        }));
+        tasks.push(tokio::spawn(async move { server.ask("site=hooli").await }));
     }
     let mut sids = std::collections::BTreeSet::new();
     for task in tasks {
@@ -133,14 +124,7 @@ async fn an_existing_flow_is_adopted_not_duplicated() {
     };
     emulator.insert_flow(existing);
     let server = start_provisioning(FIXTURE, env).await;
-    let body = json(
-        server
-            .config("site=initech&lang=it-IT")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let body = server.config_json("site=initech&lang=it-IT").await;
     assert_eq!(body["address"]["sid"], "FO0000000000000000000000000000abcd");
     assert_eq!(emulator.calls(Op::Create), 0);
     let text = server.metrics().await;
@@ -156,13 +140,12 @@ async fn restart_with_the_store_makes_no_upstream_call() {
     let (emulator, env) = emulator().await;
     let store: Arc<dyn StateStore> = Arc::new(MemoryStore::default());
     let first = Server::start_full(FIXTURE, env.clone(), services(store.clone())).await;
-    let sid =
-        json(first.config("site=hooli").send().await.unwrap()).await["address"]["sid"].clone();
+    let sid = first.config_json("site=hooli").await["address"]["sid"].clone();
     first.stop().await;
     let before = [Op::List, Op::Create, Op::Fetch].map(|op| emulator.calls(op));
 
     let second = Server::start_full(FIXTURE, env, services(store)).await;
-    let body = json(second.config("site=hooli").send().await.unwrap()).await;
+    let body = second.config_json("site=hooli").await;
     assert_eq!(body["address"]["sid"], sid);
     assert_eq!(
         [Op::List, Op::Create, Op::Fetch].map(|op| emulator.calls(op)),
@@ -224,7 +207,7 @@ async fn an_address_that_cannot_be_written_is_served_marked_counted_and_retried(
             server
                 .client
                 .get(format!("http://{}/admin/routes", server.ops))
-                .bearer_auth(crate::support::ADMIN_TOKEN)
+                .bearer_auth(ADMIN_TOKEN)
                 .send()
                 .await
                 .unwrap(),
@@ -243,14 +226,7 @@ async fn an_address_that_cannot_be_written_is_served_marked_counted_and_retried(
         async |server: &Server| metric(&server.metrics().await, "flexroute_unpersisted_addresses");
     assert_eq!(unpersisted(&server).await, Some(0.0));
 
-    let body = json(
-        server
-            .config("site=initech&lang=it-IT")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let body = server.config_json("site=initech&lang=it-IT").await;
     assert!(body.get("degraded").is_none(), "served: {body}");
     let sid = body["address"]["sid"].as_str().unwrap().to_string();
     let pair = routes(&server).await;
@@ -265,7 +241,7 @@ async fn an_address_that_cannot_be_written_is_served_marked_counted_and_retried(
     .await;
     assert!(store.load().await.unwrap().is_empty());
     assert_eq!(unpersisted(&server).await, Some(1.0));
-    let again = json(server.config("site=initech&lang=it").send().await.unwrap()).await;
+    let again = server.config_json("site=initech&lang=it").await;
     assert_eq!(again["address"]["sid"], sid.as_str());
 
     // The operator's apply adopts a flow found by name (`adopt`): marked the same way.
@@ -280,7 +256,7 @@ async fn an_address_that_cannot_be_written_is_served_marked_counted_and_retried(
             "http://{}/admin/provision?dry_run=false",
             server.ops
         ))
-        .bearer_auth(crate::support::ADMIN_TOKEN)
+        .bearer_auth(ADMIN_TOKEN)
         .send()
         .await
         .unwrap();

@@ -119,7 +119,7 @@ async fn missing_address_is_degraded_or_unavailable() {
         "Ciao!"
     );
 
-    let normal = json(server.config("site=initech").send().await.unwrap()).await;
+    let normal = server.config_json("site=initech").await;
     assert!(normal.get("degraded").is_none(), "{normal}");
 
     let response = server.config("site=hooli").send().await.unwrap();

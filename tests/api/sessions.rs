@@ -40,7 +40,7 @@ async fn a_chat_starts_on_the_pairs_chat_address_with_the_form_site_and_language
     let server = start(&table(""), &base).await;
 
     // The config answer for a conversations pair: the address, and where its backend is.
-    let config = json(server.config("site=shop&lang=fr").send().await.unwrap()).await;
+    let config = server.config_json("site=shop&lang=fr").await;
     assert_eq!(config["address"]["kind"], "conversations", "{config}");
     let address_sid = config["address"]["sid"].as_str().unwrap().to_string();
     assert!(address_sid.starts_with("IG"), "{config}");
