@@ -3,14 +3,13 @@
 
 use std::time::Duration;
 
+use crate::support::ACCOUNT;
 use flexroute::metrics::Metrics;
 use flexroute::twilio::Credentials;
 use flexroute::twilio::client::{FlexApiClient, TwilioError};
 use flexroute::twilio::emulator::{Emulator, Op};
 use flexroute::twilio::types::{ErrorBody, FlexFlow, FlexFlowPage, FlexFlowParams};
 use tokio::net::TcpListener;
-
-const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
 const EXAMPLES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/reference/twilio-oai/examples"

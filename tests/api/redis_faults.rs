@@ -1,5 +1,5 @@
 //! Replicas under Redis faults (issue 14): three real `flexroute serve` processes, a real
-//! `redis-server` and the emulator, with TCP proxies (`tcp_proxy`) between the replicas and
+//! `redis-server` and the emulator, with TCP proxies (`support::proxy`) between the replicas and
 //! Twilio and between them and Redis. Redis restarted empty in the middle of a burst never
 //! gives a pair a second flow nor moves a served SID; a duplicate already at Twilio never makes
 //! the fleet switch after a data loss, and a `FLUSHALL` is noticed at once; a lease granted to

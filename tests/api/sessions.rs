@@ -10,18 +10,12 @@ use flexroute::twilio::emulator::Op;
 use serde_json::{Value, json};
 
 use crate::support::conversations::{KEY, ORIGIN, SECRET, SERVICE, emulator, start, table};
+use crate::support::jwt::now_ms;
 use crate::support::{ACCOUNT, Server, eventually, json, metric, raw_exchange, series};
 
 fn issuer(secret: &str) -> TokenIssuer {
     let key = SigningKey::new(ACCOUNT, KEY, secret).unwrap();
     TokenIssuer::new(key, SERVICE, Duration::from_secs(3600)).unwrap()
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
 }
 
 /// `POST /v1/webchat/shop/{language}/{route}` from the allowed origin, with a JSON body.

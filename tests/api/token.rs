@@ -6,11 +6,10 @@
 
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use flexroute::session::token::{SigningKey, TokenIssuer};
 use serde_json::{Value, json};
 
+use crate::support::jwt::segment;
 use crate::support::python::{self as twilio_python, run_token_script};
 
 const ACCOUNT: &str = "ACa1b2c3d4e5f60718293a4b5c6d7e8f90";
@@ -21,12 +20,6 @@ const SERVICE: &str = "IS5566778899aabbccddeeff0011223344";
 fn issuer(ttl_secs: u64) -> TokenIssuer {
     let key = SigningKey::new(ACCOUNT, KEY, SECRET).unwrap();
     TokenIssuer::new(key, SERVICE, Duration::from_secs(ttl_secs)).unwrap()
-}
-
-/// A JWT segment, decoded and parsed: compared as values, so key order does not count.
-fn segment(token: &str, index: usize) -> Value {
-    let part = token.split('.').nth(index).unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
 }
 
 #[test]

@@ -8,12 +8,14 @@
 //!   [`flows_named`].
 //! - `conversations`: the same for `conversations` pairs (API key, Conversations service).
 //! - `http`: a [`client`], [`json`], [`answer`], [`sid`], [`metric`], [`eventually`].
+//! - `jwt`: a visitor token's segments, the clock in milliseconds.
 //! - `redis`, `proxy`, `webdriver`, `python`, `rng`: a real `redis-server`, a TCP proxy with
 //!   faults, Chromium through WebDriver, Twilio's Python library, a seeded generator.
 
 pub mod conversations;
 pub mod emulator;
 pub mod http;
+pub mod jwt;
 pub mod process;
 pub mod proxy;
 pub mod python;

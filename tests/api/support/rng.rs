@@ -19,6 +19,19 @@ impl Rng {
         z ^ (z >> 31)
     }
 
+    /// Uniform in [0, n).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// `min` to `max` random lowercase letters.
+    pub fn word(&mut self, min: u64, max: u64) -> String {
+        let len = min + self.below(max - min + 1);
+        (0..len)
+            .map(|_| (b'a' + self.below(26) as u8) as char)
+            .collect()
+    }
+
     /// Uniform in [low, high].
     pub fn between(&mut self, low: Duration, high: Duration) -> Duration {
         let span = (high - low).as_micros() as u64 + 1;
