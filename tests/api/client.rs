@@ -3,13 +3,15 @@
 
 use std::time::Duration;
 
-use crate::support::ACCOUNT;
 use flexroute::metrics::Metrics;
 use flexroute::twilio::Credentials;
 use flexroute::twilio::client::{FlexApiClient, TwilioError};
 use flexroute::twilio::emulator::{Emulator, Op};
 use flexroute::twilio::types::{ErrorBody, FlexFlow, FlexFlowPage, FlexFlowParams};
 use tokio::net::TcpListener;
+
+use crate::support::ACCOUNT;
+
 const EXAMPLES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/reference/twilio-oai/examples"
