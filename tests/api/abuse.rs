@@ -8,7 +8,7 @@ use flexroute::twilio::emulator::Op;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::support::{EXAMPLE, Rng, Running, client, emulator, metric, series, upstream_env};
+use crate::support::{EXAMPLE, Rng, Running, emulator, metric, series, upstream_env};
 
 /// A well-formed language tag that no configured language (en, es, fr, de, nl) matches,
 /// even by falling back along subtags: the example table has a pair without an address,
@@ -291,14 +291,7 @@ async fn random_input_costs_no_upstream_call_no_memory_and_no_series() {
 
     // The process was wired to the emulator all along: a configured pair without an address
     // does cost a call.
-    let body = crate::support::json(
-        client()
-            .get(server.config_url("site=acme&lang=fr-CA"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let body = server.config_json("site=acme&lang=fr-CA").await;
     assert!(body.get("degraded").is_none(), "{body}");
     assert!(emulator.calls(Op::Create) == 1, "the emulator is reachable");
     server.stop().await;

@@ -10,6 +10,7 @@ mod client;
 mod client_conversations;
 mod config;
 mod conformance;
+mod copies;
 mod embed;
 mod emulator;
 mod faults;

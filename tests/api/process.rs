@@ -543,14 +543,7 @@ async fn an_old_state_log_is_migrated_at_start_and_served_without_a_call() {
     assert_eq!(event["damaged"], 1, "{migrated}");
     assert_eq!(event["oversized"], 1, "{migrated}");
     assert_eq!(event["torn_tail"], true, "{migrated}");
-    let body = json(
-        client()
-            .get(server.config_url("site=acme&lang=fr-CA"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let body = server.config_json("site=acme&lang=fr-CA").await;
     assert_eq!(body["address"]["sid"], sid, "{body}");
     server.stop().await;
     assert_eq!(

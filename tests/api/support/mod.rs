@@ -9,6 +9,7 @@
 //! - `conversations`: the same for `conversations` pairs (API key, Conversations service).
 //! - `http`: a [`client`], [`json`], [`answer`], [`sid`], [`metric`], [`eventually`].
 //! - `jwt`: a visitor token's segments, the clock in milliseconds.
+//! - `source`: the repository's `.rs` files, for the tests that read code.
 //! - `redis`, `proxy`, `webdriver`, `python`, `rng`: a real `redis-server`, a TCP proxy with
 //!   faults, Chromium through WebDriver, Twilio's Python library, a seeded generator.
 
@@ -22,6 +23,7 @@ pub mod python;
 pub mod redis;
 pub mod rng;
 pub mod server;
+pub mod source;
 pub mod webdriver;
 
 pub use emulator::{ACCOUNT, TOKEN, emulator, flows_named, services, start_provisioning};
