@@ -8,78 +8,51 @@ use flexroute::twilio::emulator::Op;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::common::{metric, series};
-use crate::process::upstream_env;
-use crate::provisioning::emulator;
-use crate::running::{EXAMPLE, Running, client};
+use crate::support::{EXAMPLE, Rng, Running, emulator, metric, series, upstream_env};
 
-/// splitmix64: a small, seeded generator, so that a failing run can be repeated.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn word(&mut self, min: u64, max: u64) -> String {
-        let len = min + self.below(max - min + 1);
-        (0..len)
-            .map(|_| (b'a' + self.below(26) as u8) as char)
-            .collect()
-    }
-
-    /// A well-formed language tag that no configured language (en, es, fr, de, nl) matches,
-    /// even by falling back along subtags: the example table has a pair without an address,
-    /// and a visitor asking for it would rightly provision it.
-    fn tag(&mut self) -> String {
-        let primary = loop {
-            let primary = self.word(2, 8);
-            if !["en", "es", "fr", "de", "nl"].contains(&primary.as_str()) {
-                break primary;
-            }
-        };
-        match self.below(3) {
-            0 => primary,
-            1 => format!("{primary}-{}", self.word(2, 2).to_uppercase()),
-            _ => format!("{primary}-{}-{}", self.word(4, 4), self.word(2, 3)),
+/// A well-formed language tag that no configured language (en, es, fr, de, nl) matches,
+/// even by falling back along subtags: the example table has a pair without an address,
+/// and a visitor asking for it would rightly provision it.
+fn tag(rng: &mut Rng) -> String {
+    let primary = loop {
+        let primary = rng.word(2, 8);
+        if !["en", "es", "fr", "de", "nl"].contains(&primary.as_str()) {
+            break primary;
         }
+    };
+    match rng.below(3) {
+        0 => primary,
+        1 => format!("{primary}-{}", rng.word(2, 2).to_uppercase()),
+        _ => format!("{primary}-{}-{}", rng.word(4, 4), rng.word(2, 3)),
     }
+}
 
-    /// Bytes that are not a tag at all, percent-encoded for a query string.
-    fn junk(&mut self) -> String {
-        match self.below(4) {
-            0 => "%FF%FE%00".to_string(),
-            1 => format!("--{}--", self.word(1, 5)),
-            2 => format!("{}%E2%98%83{}", self.word(1, 3), self.below(1000)),
-            // Rarely, past the length a value may have (400 invalid_request).
-            3 if self.below(50) == 0 => self.word(2100, 2200),
-            _ => "*".to_string(),
-        }
+/// Bytes that are not a tag at all, percent-encoded for a query string.
+fn junk(rng: &mut Rng) -> String {
+    match rng.below(4) {
+        0 => "%FF%FE%00".to_string(),
+        1 => format!("--{}--", rng.word(1, 5)),
+        2 => format!("{}%E2%98%83{}", rng.word(1, 3), rng.below(1000)),
+        // Rarely, past the length a value may have (400 invalid_request).
+        3 if rng.below(50) == 0 => rng.word(2100, 2200),
+        _ => "*".to_string(),
     }
+}
 
-    /// A page URL on a random host, or on a random subdomain of a configured site (whose
-    /// first path segment, random too, names no configured language).
-    fn page(&mut self) -> String {
-        let host = match self.below(3) {
-            0 => format!("{}.acme.example", self.word(1, 10)),
-            1 => format!("{}.globex.example", self.word(1, 10)),
-            _ => format!("{}.example", self.word(3, 12)),
-        };
-        format!(
-            "https://{host}/{}/{}?q={}",
-            self.tag(),
-            self.word(0, 8),
-            self.word(0, 30)
-        )
-    }
+/// A page URL on a random host, or on a random subdomain of a configured site (whose
+/// first path segment, random too, names no configured language).
+fn page(rng: &mut Rng) -> String {
+    let host = match rng.below(3) {
+        0 => format!("{}.acme.example", rng.word(1, 10)),
+        1 => format!("{}.globex.example", rng.word(1, 10)),
+        _ => format!("{}.example", rng.word(3, 12)),
+    };
+    format!(
+        "https://{host}/{}/{}?q={}",
+        tag(rng),
+        rng.word(0, 8),
+        rng.word(0, 30)
+    )
 }
 
 /// One random `GET /v1/webchat/config`, as the bytes of an HTTP/1.1 request.
@@ -91,16 +64,16 @@ fn random_request(public: &str, rng: &mut Rng) -> Vec<u8> {
             "site={}",
             ["acme", "globex"][rng.below(2) as usize]
         )),
-        5 => query.push(format!("site={}", rng.junk())),
+        5 => query.push(format!("site={}", junk(rng))),
         _ => {}
     }
     match rng.below(10) {
-        0..=3 => query.push(format!("lang={}", rng.tag())),
-        4 => query.push(format!("lang={}", rng.junk())),
+        0..=3 => query.push(format!("lang={}", tag(rng))),
+        4 => query.push(format!("lang={}", junk(rng))),
         _ => {}
     }
     if rng.below(3) == 0 {
-        let page: String = form_urlencoded::byte_serialize(rng.page().as_bytes()).collect();
+        let page: String = form_urlencoded::byte_serialize(page(rng).as_bytes()).collect();
         query.push(format!("page={page}"));
     }
     if rng.below(4) == 0 {
@@ -125,21 +98,21 @@ fn random_request(public: &str, rng: &mut Rng) -> Vec<u8> {
         header("Origin", format!("https://{}.example", rng.word(3, 12)));
     }
     if rng.below(3) == 0 {
-        header("Referer", rng.page());
+        header("Referer", page(rng));
     }
     if rng.below(2) == 0 {
         let list: Vec<String> = (0..1 + rng.below(5))
-            .map(|_| format!("{};q=0.{}", rng.tag(), rng.below(10)))
+            .map(|_| format!("{};q=0.{}", tag(rng), rng.below(10)))
             .collect();
         header("Accept-Language", list.join(", "));
     }
     if rng.below(2) == 0 {
         let cookie = format!(
             "locale={}; {}={}; lang={}",
-            rng.tag(),
+            tag(rng),
             rng.word(1, 10),
             rng.word(0, 40),
-            rng.tag()
+            tag(rng)
         );
         header("Cookie", cookie);
     }
@@ -199,7 +172,7 @@ async fn flood(public: &str, count: u64, connections: u64, seed: u64) -> Vec<(u1
             let public = public.to_string();
             let share = count / connections + u64::from(w < count % connections);
             tokio::spawn(async move {
-                let mut rng = Rng(seed ^ (w << 32));
+                let mut rng = Rng::new(seed ^ (w << 32));
                 let mut connection = Connection {
                     addr: public.clone(),
                     stream: None,
@@ -318,14 +291,7 @@ async fn random_input_costs_no_upstream_call_no_memory_and_no_series() {
 
     // The process was wired to the emulator all along: a configured pair without an address
     // does cost a call.
-    let body = crate::common::json(
-        client()
-            .get(server.config_url("site=acme&lang=fr-CA"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let body = server.config_json("site=acme&lang=fr-CA").await;
     assert!(body.get("degraded").is_none(), "{body}");
     assert!(emulator.calls(Op::Create) == 1, "the emulator is reachable");
     server.stop().await;

@@ -16,11 +16,10 @@ use flexroute::twilio::types::{FlexFlow, Integration};
 use flexroute::config::{Config, Environment};
 use flexroute::http::AdminLockout;
 
-use crate::common::{FIXTURE, Server, json, metric};
-use crate::provisioning::{ACCOUNT, TOKEN, emulator, start_provisioning};
-use crate::running::{BIN, EXAMPLE, Running, client};
-
-const ADMIN: &str = crate::common::ADMIN_TOKEN;
+use crate::support::{
+    ACCOUNT, ADMIN_TOKEN, BIN, EXAMPLE, FIXTURE, Running, Server, TOKEN, client, emulator, json,
+    metric, start_provisioning,
+};
 
 fn admin(server: &Server, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
     server
@@ -35,17 +34,17 @@ async fn admin_needs_the_token_and_is_off_without_one() {
     for request in [
         admin(&server, reqwest::Method::GET, "/admin/routes"),
         admin(&server, reqwest::Method::GET, "/admin/routes").bearer_auth("wrong-token-00000"),
-        admin(&server, reqwest::Method::GET, "/admin/routes").header("Authorization", ADMIN),
+        admin(&server, reqwest::Method::GET, "/admin/routes").header("Authorization", ADMIN_TOKEN),
         admin(&server, reqwest::Method::POST, "/admin/provision")
-            .bearer_auth(&ADMIN[..ADMIN.len() - 1]),
+            .bearer_auth(&ADMIN_TOKEN[..ADMIN_TOKEN.len() - 1]),
         admin(&server, reqwest::Method::GET, "/admin/routes")
-            .header("Authorization", format!("Basic {ADMIN}")),
+            .header("Authorization", format!("Basic {ADMIN_TOKEN}")),
     ] {
         let response = request.send().await.unwrap();
         assert_eq!(response.status(), 401);
         let body = json(response).await;
         assert_eq!(body["error"]["code"], "unauthorized");
-        assert!(!body.to_string().contains(ADMIN));
+        assert!(!body.to_string().contains(ADMIN_TOKEN));
     }
     server.stop().await;
 
@@ -58,7 +57,7 @@ async fn admin_needs_the_token_and_is_off_without_one() {
     };
     let server = Server::start_full(FIXTURE, env, without).await;
     let response = admin(&server, reqwest::Method::GET, "/admin/routes")
-        .bearer_auth(ADMIN)
+        .bearer_auth(ADMIN_TOKEN)
         .send()
         .await
         .unwrap();
@@ -87,7 +86,7 @@ async fn routes_plan_and_apply_over_http() {
 
     let routes = json(
         admin(&server, reqwest::Method::GET, "/admin/routes")
-            .bearer_auth(ADMIN)
+            .bearer_auth(ADMIN_TOKEN)
             .send()
             .await
             .unwrap(),
@@ -115,7 +114,7 @@ async fn routes_plan_and_apply_over_http() {
             reqwest::Method::POST,
             "/admin/provision?dry_run=true",
         )
-        .bearer_auth(ADMIN)
+        .bearer_auth(ADMIN_TOKEN)
         .send()
         .await
         .unwrap(),
@@ -148,7 +147,7 @@ async fn routes_plan_and_apply_over_http() {
             reqwest::Method::POST,
             "/admin/provision?dry_run=false",
         )
-        .bearer_auth(ADMIN)
+        .bearer_auth(ADMIN_TOKEN)
         .send()
         .await
         .unwrap(),
@@ -191,7 +190,7 @@ async fn routes_plan_and_apply_over_http() {
 
     let again = json(
         admin(&server, reqwest::Method::POST, "/admin/provision")
-            .bearer_auth(ADMIN)
+            .bearer_auth(ADMIN_TOKEN)
             .send()
             .await
             .unwrap(),
@@ -206,7 +205,7 @@ async fn routes_plan_and_apply_over_http() {
     assert!(pending.is_empty(), "{pending:?}");
     let routes = json(
         admin(&server, reqwest::Method::GET, "/admin/routes")
-            .bearer_auth(ADMIN)
+            .bearer_auth(ADMIN_TOKEN)
             .send()
             .await
             .unwrap(),
@@ -222,14 +221,14 @@ async fn routes_plan_and_apply_over_http() {
         reqwest::Method::POST,
         "/admin/provision?dry_run=maybe",
     )
-    .bearer_auth(ADMIN)
+    .bearer_auth(ADMIN_TOKEN)
     .send()
     .await
     .unwrap();
     assert_eq!(bad.status(), 400);
     // No credential anywhere in what admin and metrics return.
     let everything = format!("{plan}{applied}{again}{routes}{}", server.metrics().await);
-    for secret in [TOKEN, ADMIN] {
+    for secret in [TOKEN, ADMIN_TOKEN] {
         assert!(!everything.contains(secret), "{secret} leaked");
     }
     server.stop().await;
@@ -283,7 +282,7 @@ async fn plan_differences_mask_webhook_credentials() {
         reqwest::Method::POST,
         "/admin/provision?dry_run=true",
     )
-    .bearer_auth(ADMIN)
+    .bearer_auth(ADMIN_TOKEN)
     .send()
     .await
     .unwrap()
@@ -328,7 +327,7 @@ async fn plan_differences_mask_webhook_credentials() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("table.toml");
     std::fs::write(&config, &table).unwrap();
-    let output = tokio::process::Command::new(crate::running::BIN)
+    let output = tokio::process::Command::new(crate::support::BIN)
         .args(["plan", "--config", config.to_str().unwrap()])
         .env("TWILIO_ACCOUNT_SID", ACCOUNT)
         .env("TWILIO_AUTH_TOKEN", TOKEN)
@@ -443,7 +442,7 @@ async fn the_bearer_scheme_is_accepted_in_any_case() {
     let server = admin_server(AdminLockout::default()).await;
     for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
         let response = admin(&server, reqwest::Method::GET, "/admin/routes")
-            .header("Authorization", format!("{scheme} {ADMIN}"))
+            .header("Authorization", format!("{scheme} {ADMIN_TOKEN}"))
             .send()
             .await
             .unwrap();
@@ -455,7 +454,7 @@ async fn the_bearer_scheme_is_accepted_in_any_case() {
 /// A server with the admin token and `lockout`, no upstream.
 async fn admin_server(lockout: AdminLockout) -> Server {
     let services = Services {
-        admin_token: Some(ADMIN.into()),
+        admin_token: Some(ADMIN_TOKEN.into()),
         admin_lockout: lockout,
         ..Services::default()
     };
@@ -517,14 +516,20 @@ async fn an_address_that_keeps_sending_wrong_tokens_is_blocked_for_a_while() {
             (401, None)
         );
     }
-    assert_eq!(routes_from(&server, &first, Some(ADMIN)).await, (200, None));
+    assert_eq!(
+        routes_from(&server, &first, Some(ADMIN_TOKEN)).await,
+        (200, None)
+    );
     for _ in 0..2 {
         assert_eq!(
             routes_from(&server, &first, Some("wrong-token-2")).await,
             (401, None)
         );
     }
-    assert_eq!(routes_from(&server, &first, Some(ADMIN)).await, (200, None));
+    assert_eq!(
+        routes_from(&server, &first, Some(ADMIN_TOKEN)).await,
+        (200, None)
+    );
 
     // Three wrong tokens in a row: the third is refused (401) and starts the block.
     for _ in 0..3 {
@@ -533,7 +538,7 @@ async fn an_address_that_keeps_sending_wrong_tokens_is_blocked_for_a_while() {
             (401, None)
         );
     }
-    let (status, retry_after) = routes_from(&server, &first, Some(ADMIN)).await;
+    let (status, retry_after) = routes_from(&server, &first, Some(ADMIN_TOKEN)).await;
     let answered = Instant::now();
     assert_eq!(status, 429, "blocked, the right token included");
     let retry_after = retry_after.expect("a 429 says when to come back");
@@ -546,7 +551,10 @@ async fn an_address_that_keeps_sending_wrong_tokens_is_blocked_for_a_while() {
     assert_eq!(response.status(), 429);
     assert_eq!(json(response).await["error"]["code"], "rate_limited");
     // Another address is not blocked; the rest of the ops listener is not either.
-    assert_eq!(routes_from(&server, &other, Some(ADMIN)).await, (200, None));
+    assert_eq!(
+        routes_from(&server, &other, Some(ADMIN_TOKEN)).await,
+        (200, None)
+    );
     let metrics = first
         .get(format!("http://{}/metrics", server.ops))
         .send()
@@ -556,7 +564,10 @@ async fn an_address_that_keeps_sending_wrong_tokens_is_blocked_for_a_while() {
 
     // Waiting `Retry-After` from that answer is enough: the right token is let in at once.
     tokio::time::sleep_until((answered + Duration::from_secs(retry_after)).into()).await;
-    assert_eq!(routes_from(&server, &first, Some(ADMIN)).await, (200, None));
+    assert_eq!(
+        routes_from(&server, &first, Some(ADMIN_TOKEN)).await,
+        (200, None)
+    );
     // And a wrong token after the block starts a fresh count (no 429).
     assert_eq!(
         routes_from(&server, &first, Some("wrong-token-4")).await,
@@ -566,14 +577,17 @@ async fn an_address_that_keeps_sending_wrong_tokens_is_blocked_for_a_while() {
         routes_from(&server, &first, Some("wrong-token-4")).await,
         (401, None)
     );
-    assert_eq!(routes_from(&server, &first, Some(ADMIN)).await, (200, None));
+    assert_eq!(
+        routes_from(&server, &first, Some(ADMIN_TOKEN)).await,
+        (200, None)
+    );
 
     let metrics = server.metrics().await;
     for (reason, count) in [("missing", 5.0), ("wrong", 9.0), ("blocked", 2.0)] {
         let series = format!(r#"flexroute_admin_auth_failures_total{{reason="{reason}"}}"#);
         assert_eq!(metric(&metrics, &series), Some(count), "{series}");
     }
-    for secret in [ADMIN, "wrong-token"] {
+    for secret in [ADMIN_TOKEN, "wrong-token"] {
         assert!(!metrics.contains(secret), "{secret} in the metrics");
     }
     server.stop().await;
@@ -588,7 +602,7 @@ async fn refusals_are_logged_at_most_once_per_interval_with_a_count_and_the_peer
     let server = Running::spawn(
         &["serve", "--config", EXAMPLE],
         &[
-            ("FLEXROUTE_ADMIN_TOKEN", ADMIN.to_string()),
+            ("FLEXROUTE_ADMIN_TOKEN", ADMIN_TOKEN.to_string()),
             (
                 "FLEXROUTE_PROVISIONING_STATE",
                 format!("file:{}", state.path().join("state").display()),
@@ -655,7 +669,7 @@ async fn refusals_are_logged_at_most_once_per_interval_with_a_count_and_the_peer
         println!("slow machine ({elapsed:?}): not counting the lines");
     }
     assert!(
-        !all.contains(ADMIN) && !all.contains(GUESS),
+        !all.contains(ADMIN_TOKEN) && !all.contains(GUESS),
         "a token in the log: {all}"
     );
 }

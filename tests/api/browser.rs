@@ -1,5 +1,5 @@
 //! The embed script in a real browser: Debian's headless Chromium, driven over WebDriver
-//! ([`crate::webdriver`]), loads storefront pages from their own loopback origins
+//! ([`crate::support::webdriver`]), loads storefront pages from their own loopback origins
 //! (`shop.acme.test`, `cdn.acme.test`, … mapped to 127.0.0.1 by Chromium's host resolver rules,
 //! so `Origin`, CORS, preflights and the HTTP cache behave as on the internet), each with the
 //! one-line snippet pointing at flexroute (`chat.flexroute.test`):
@@ -31,9 +31,9 @@ use base64::Engine;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-use crate::common::metric;
-use crate::sessions::{ACCOUNT, SERVICE, emulator, start};
-use crate::webdriver::{self, Browser};
+use crate::support::conversations::{SERVICE, emulator, start};
+use crate::support::webdriver::{self, Browser};
+use crate::support::{ACCOUNT, metric};
 
 const WEBCHAT_VERSION: &str = "2.9.4";
 const BUNDLE: &str = "twilio-flex-webchat.prod.browser.js";

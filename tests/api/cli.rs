@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::running::{BIN, EXAMPLE, Running, client};
+use crate::support::{ADMIN_TOKEN, BIN, EXAMPLE, Running, client};
 
 fn flexroute(args: &[&str]) -> (i32, String) {
     let output = Command::new(BIN)
@@ -176,7 +176,7 @@ async fn serve_logs_json_without_secrets_and_stops_on_sigterm() {
     const SECRETS: [&str; 4] = [
         "auth-token-4f1d9c",
         "api-secret-77ab01",
-        "admin-token-9e2c33-a7f0154bd86e",
+        ADMIN_TOKEN,
         "cookie-secret-5d0e",
     ];
     let state = tempfile::tempdir().unwrap();
@@ -411,7 +411,7 @@ async fn debug_log_lines_cut_what_a_client_sent() {
         .expect("the sandbox names its emulator");
     let method = "M".repeat(10_000);
     let header = "h".repeat(10_000);
-    let answer = crate::common::raw_exchange(
+    let answer = crate::support::raw_exchange(
         &server.public,
         format!("{method} /v1/webchat/config?site=acme HTTP/1.1\r\nHost: a\r\nX-Long: {header}\r\nConnection: close\r\n\r\n").as_bytes(),
     )

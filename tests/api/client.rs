@@ -10,7 +10,8 @@ use flexroute::twilio::emulator::{Emulator, Op};
 use flexroute::twilio::types::{ErrorBody, FlexFlow, FlexFlowPage, FlexFlowParams};
 use tokio::net::TcpListener;
 
-const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
+use crate::support::ACCOUNT;
+
 const EXAMPLES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/reference/twilio-oai/examples"

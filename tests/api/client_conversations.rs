@@ -13,8 +13,8 @@ use flexroute::twilio::conversations::{
 use flexroute::twilio::emulator::Op;
 use tokio::net::TcpListener;
 
-use crate::common::metric;
-use crate::sessions::{ACCOUNT, KEY, SECRET, TOKEN, emulator};
+use crate::support::conversations::{KEY, SECRET, emulator};
+use crate::support::{ACCOUNT, TOKEN, metric};
 
 const FLOW: &str = "FW0123456789abcdef0123456789abcdef";
 const EXAMPLES: &str = concat!(

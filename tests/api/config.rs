@@ -5,7 +5,7 @@ use flexroute::config::{
     Config, ConfigError, Environment, ProvisioningConfig, ServerConfig, TwilioConfig, keys,
 };
 
-use crate::common::{FIXTURE, Server};
+use crate::support::{FIXTURE, Server};
 
 fn problems(toml: &str) -> Vec<String> {
     match Config::from_toml_str(toml, &Environment::default()) {

@@ -5,7 +5,7 @@
 
 use flexroute::config::Environment;
 
-use crate::common::{FIXTURE, Server, metric, raw_exchange};
+use crate::support::{FIXTURE, Server, metric, raw_exchange};
 
 /// The status, the head and the JSON body of `request` (which should ask the server to close).
 async fn exchange(

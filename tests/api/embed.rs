@@ -5,8 +5,8 @@
 use flexroute::config::{Config, Environment};
 use serde_json::Value;
 
-use crate::common::{Server, json};
-use crate::sessions::{ACCOUNT, SERVICE};
+use crate::support::conversations::SERVICE;
+use crate::support::{ACCOUNT, Server, json};
 
 #[tokio::test]
 async fn the_script_is_cacheable_revalidates_and_any_page_may_load_it() {

@@ -15,10 +15,8 @@ use flexroute::twilio::conversations::{AddressConfiguration, AutoCreation};
 use flexroute::twilio::emulator::Op;
 use serde_json::Value;
 
-use crate::common::{Server, json};
-use crate::sessions::{ACCOUNT, KEY, SECRET, SERVICE, emulator, start};
-
-const ADMIN: &str = crate::common::ADMIN_TOKEN;
+use crate::support::conversations::{KEY, SECRET, SERVICE, emulator, start};
+use crate::support::{ACCOUNT, ADMIN_TOKEN, Server, json};
 
 /// One site per kind question: `multi` pins one address of each kind.
 const PINNED: &str = r#"
@@ -52,16 +50,10 @@ address_kind = "webchat3"
 deployment_key = "CV0123456789abcdef0123456789abcdef"
 "#;
 
-async fn answer(server: &Server, query: &str) -> (u16, Value) {
-    let response = server.config(query).send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, json(response).await)
-}
-
 #[tokio::test]
 async fn each_kind_answers_with_its_own_app_config() {
     let server = Server::start_with(PINNED, Environment::default()).await;
-    let (_, flow) = answer(&server, "site=multi&lang=en").await;
+    let (_, flow) = server.ask("site=multi&lang=en").await;
     assert_eq!(flow["address"]["kind"], "flex_flow");
     assert_eq!(
         flow["appConfig"]["flexFlowSid"],
@@ -71,7 +63,7 @@ async fn each_kind_answers_with_its_own_app_config() {
     assert!(flow["appConfig"].get("serverUrl").is_none());
 
     // Each kind reads its own pin: fr keeps a flex_flow_sid that its kind ignores.
-    let (_, chat) = answer(&server, "site=multi&lang=fr").await;
+    let (_, chat) = server.ask("site=multi&lang=fr").await;
     assert_eq!(chat["address"]["kind"], "conversations");
     assert_eq!(chat["address"]["sid"], "IG0123456789abcdef0123456789abcdef");
     assert_eq!(
@@ -83,7 +75,7 @@ async fn each_kind_answers_with_its_own_app_config() {
     }
     assert_eq!(chat["appConfig"]["context"]["language"], "fr");
 
-    let (_, hosted) = answer(&server, "site=multi&lang=de").await;
+    let (_, hosted) = server.ask("site=multi&lang=de").await;
     assert_eq!(hosted["address"]["kind"], "webchat3");
     assert_eq!(
         hosted["address"]["sid"],
@@ -232,11 +224,11 @@ address_sid = "IG0123456789abcdef0123456789abcdef"
 "#;
     // No credentials: nothing can be provisioned, so fr never has an address of its own.
     let server = Server::start_with(table, Environment::default()).await;
-    let (status, refused) = answer(&server, "site=legacy&lang=fr").await;
+    let (status, refused) = server.ask("site=legacy&lang=fr").await;
     assert_eq!(status, 503, "{refused}");
     assert_eq!(refused["error"]["code"], "address_unavailable");
 
-    let (status, lent) = answer(&server, "site=modern&lang=fr").await;
+    let (status, lent) = server.ask("site=modern&lang=fr").await;
     assert_eq!(status, 200);
     assert_eq!(lent["degraded"], true);
     assert_eq!(lent["addressLanguage"], "en");
@@ -256,7 +248,7 @@ fn many_languages(count: usize) -> String {
         .iter()
         .map(|tag| format!("\"{tag}\""))
         .collect();
-    crate::sessions::table("").replace(
+    crate::support::conversations::table("").replace(
         r#"languages = ["en", "fr", "es", "de"]"#,
         &format!(
             r#"languages = ["en", "fr", "es", "de", {}]"#,
@@ -274,13 +266,7 @@ async fn pairs_missing_at_once_share_one_scan_of_the_chat_addresses() {
     for tag in LANGUAGES {
         let server = server.clone();
         asked.push(tokio::spawn(async move {
-            let response = server
-                .config(&format!("site=shop&lang={tag}"))
-                .send()
-                .await
-                .unwrap();
-            let status = response.status().as_u16();
-            (status, json(response).await)
+            server.ask(&format!("site=shop&lang={tag}")).await
         }));
     }
     for request in asked {
@@ -317,7 +303,7 @@ async fn admin(server: &Server, method: reqwest::Method, path: &str) -> Value {
     let response = server
         .client
         .request(method, format!("http://{}{path}", server.ops))
-        .bearer_auth(ADMIN)
+        .bearer_auth(ADMIN_TOKEN)
         .send()
         .await
         .unwrap();
@@ -352,9 +338,9 @@ async fn an_address_made_in_the_console_is_adopted_and_two_of_one_name_are_never
     ] {
         emulator.insert_address(chat_address(sid, address, "WebChat shop es"));
     }
-    let server = start(&crate::sessions::table(""), &base).await;
+    let server = start(&crate::support::conversations::table(""), &base).await;
 
-    let (status, adopted) = answer(&server, "site=shop&lang=fr").await;
+    let (status, adopted) = server.ask("site=shop&lang=fr").await;
     assert_eq!(status, 200);
     assert_eq!(
         adopted["address"]["sid"],
@@ -363,7 +349,7 @@ async fn an_address_made_in_the_console_is_adopted_and_two_of_one_name_are_never
     assert_eq!(emulator.calls(Op::AddressCreate), 0);
 
     // es: the site's default (en) has no address yet either; the answer lends it once made.
-    let (_, es) = answer(&server, "site=shop&lang=es").await;
+    let (_, es) = server.ask("site=shop&lang=es").await;
     assert_ne!(
         es["address"]["sid"], "IGbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
         "{es}"
@@ -425,7 +411,7 @@ async fn plan_shows_drift_of_a_chat_address_and_apply_corrects_it() {
     drifted.auto_creation.as_mut().unwrap().studio_flow_sid =
         Some("FWeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee".into());
     emulator.insert_address(drifted);
-    let server = start(&crate::sessions::table(""), &base).await;
+    let server = start(&crate::support::conversations::table(""), &base).await;
     let plan = admin(
         &server,
         reqwest::Method::POST,
@@ -470,7 +456,7 @@ async fn a_language_moved_to_conversations_and_back_keeps_the_address_it_had_of_
     let (emulator, base) = emulator().await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("flexroute.toml");
-    let legacy = crate::sessions::table("chat_service_sid_placeholder = 1")
+    let legacy = crate::support::conversations::table("chat_service_sid_placeholder = 1")
         .replace("chat_service_sid_placeholder = 1\n", "")
         .replace(
             "[twilio]\n",
@@ -496,7 +482,7 @@ async fn a_language_moved_to_conversations_and_back_keeps_the_address_it_had_of_
     let services = Services {
         credentials: Some(Credentials::new(KEY, SECRET)),
         store: Some(Arc::new(MemoryStore::default())),
-        admin_token: Some(ADMIN.into()),
+        admin_token: Some(ADMIN_TOKEN.into()),
         config_source: Some(ConfigSource {
             path: path.clone(),
             env: env.clone(),
@@ -504,21 +490,21 @@ async fn a_language_moved_to_conversations_and_back_keeps_the_address_it_had_of_
         ..Services::default()
     };
     let server = Server::start_full(&legacy, env, services).await;
-    let (_, before) = answer(&server, "site=shop&lang=fr").await;
+    let (_, before) = server.ask("site=shop&lang=fr").await;
     assert_eq!(before["address"]["kind"], "flex_flow", "{before}");
     let flow = before["address"]["sid"].as_str().unwrap().to_string();
 
     std::fs::write(&path, &moved).unwrap();
     let reloaded = admin(&server, reqwest::Method::POST, "/admin/reload").await;
     assert_eq!(reloaded["report"]["changed"], 1, "{reloaded}");
-    let (_, after) = answer(&server, "site=shop&lang=fr").await;
+    let (_, after) = server.ask("site=shop&lang=fr").await;
     assert_eq!(after["address"]["kind"], "conversations", "{after}");
     assert!(after["address"]["sid"].as_str().unwrap().starts_with("IG"));
     assert_eq!(after["appConfig"]["serverUrl"], "/v1/webchat/shop/fr");
 
     std::fs::write(&path, &legacy).unwrap();
     admin(&server, reqwest::Method::POST, "/admin/reload").await;
-    let (_, back) = answer(&server, "site=shop&lang=fr").await;
+    let (_, back) = server.ask("site=shop&lang=fr").await;
     assert_eq!(back["address"]["kind"], "flex_flow");
     assert_eq!(back["address"]["sid"], flow.as_str());
     assert_eq!(emulator.calls(Op::Create), 1);

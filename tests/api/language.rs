@@ -1,7 +1,7 @@
 //! Language resolution, table-driven over real HTTP: `lang`, page path prefix,
 //! cookie, `Accept-Language`, default — in that order, with RFC 4647 subtag fallback.
 
-use crate::common::{Server, json};
+use crate::support::{Server, json};
 
 struct Case {
     name: &'static str,

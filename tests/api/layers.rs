@@ -8,7 +8,9 @@
 //! checked; the code has none.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use crate::support::source::rust_files;
 
 /// The top-level modules of `src/`, from the bottom up. A module may import from the layers
 /// below its own, never from its own layer or above. `lib.rs` (what `main.rs` and the tests
@@ -288,23 +290,6 @@ fn emulator_graph(dir: &Path) -> Graph {
         }
     }
     graph
-}
-
-fn rust_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut dirs = vec![dir.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    files
 }
 
 /// `text` without comments, and with string and character literals emptied, so that a path

@@ -18,10 +18,8 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Response};
 use serde_json::Value;
 
-use crate::common::{FIXTURE, Server, raw_exchange};
-use crate::provisioning::{emulator, start_provisioning};
+use crate::support::{ADMIN_TOKEN, FIXTURE, Server, emulator, raw_exchange, start_provisioning};
 
-const ADMIN: &str = crate::common::ADMIN_TOKEN;
 const METHODS: [Method; 6] = [
     Method::GET,
     Method::POST,
@@ -299,7 +297,7 @@ async fn check_admin(
     path: &str,
 ) -> (u16, Value) {
     let response = request(server, server.ops, method.clone(), path)
-        .bearer_auth(ADMIN)
+        .bearer_auth(ADMIN_TOKEN)
         .send()
         .await
         .unwrap();
@@ -332,7 +330,7 @@ async fn each_document_lists_exactly_the_routes_its_listener_serves() {
         for path in &routes {
             for method in METHODS {
                 let response = request(&server, listener, method.clone(), path)
-                    .bearer_auth(ADMIN)
+                    .bearer_auth(ADMIN_TOKEN)
                     .send()
                     .await
                     .unwrap();
@@ -588,7 +586,9 @@ async fn public_answers_match_the_document() {
 /// The session routes' every documented answer, produced and checked against the document.
 #[tokio::test]
 async fn session_answers_match_the_document() {
-    use crate::sessions::{emulator as conversations, start as start_sessions, table};
+    use crate::support::conversations::{
+        emulator as conversations, start as start_sessions, table,
+    };
     let (emulator, base) = conversations().await;
     let server = start_sessions(&table(""), &base).await;
     let contract = Contract::load(&server.client, server.public).await;
@@ -729,8 +729,12 @@ async fn ops_answers_match_the_document() {
     contract
         .check(Method::GET, get("/openapi.json").send().await.unwrap())
         .await;
-    contract.check_refused_bodies(server.ops, Some(ADMIN)).await;
-    contract.check_refused_hosts(server.ops, Some(ADMIN)).await;
+    contract
+        .check_refused_bodies(server.ops, Some(ADMIN_TOKEN))
+        .await;
+    contract
+        .check_refused_hosts(server.ops, Some(ADMIN_TOKEN))
+        .await;
     let (status, body) = check_admin(&server, &contract, Method::GET, "/admin/routes").await;
     assert_eq!(status, 200);
     let states: BTreeSet<&str> = body["routes"]
@@ -791,7 +795,7 @@ async fn ops_answers_match_the_document() {
     let path = dir.path().join("flexroute.toml");
     std::fs::write(&path, FIXTURE).unwrap();
     let services = Services {
-        admin_token: Some(ADMIN.into()),
+        admin_token: Some(ADMIN_TOKEN.into()),
         config_source: Some(ConfigSource {
             path: path.clone(),
             env: Environment::default(),
@@ -815,7 +819,7 @@ async fn ops_answers_match_the_document() {
     // An address that sent a wrong token, with a lockout of one failure: every admin
     // operation answers 429, the right token included.
     let services = Services {
-        admin_token: Some(ADMIN.into()),
+        admin_token: Some(ADMIN_TOKEN.into()),
         admin_lockout: flexroute::http::AdminLockout {
             max_failures: 1,
             ..Default::default()

@@ -1,6 +1,6 @@
 //! Health, readiness and the ops listener's `/metrics` with exact values.
 
-use crate::common::{Server, metric};
+use crate::support::{Server, metric};
 
 #[tokio::test]
 async fn health_readiness_and_exact_metrics() {

@@ -1,66 +1,30 @@
 //! Real `flexroute` processes: the sandbox a newcomer starts, `plan`/`apply` against the
 //! emulator, and `kill -9` in the middle of a provisioning burst.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use flexroute::config::Environment;
 use flexroute::twilio::emulator::Op;
 use tokio::process::Command;
 
-use crate::common::{Rng, json};
-use crate::provisioning::{ACCOUNT, TOKEN, emulator};
-use crate::running::{BIN, EXAMPLE, Running, client};
-
-/// The environment that points a flexroute process at the test's emulator (`env`), with the
-/// emulator's credentials and its state log at `state`.
-pub fn upstream_env(env: &Environment, state: &Path) -> Vec<(&'static str, String)> {
-    vec![
-        ("TWILIO_ACCOUNT_SID", ACCOUNT.to_string()),
-        ("TWILIO_AUTH_TOKEN", TOKEN.to_string()),
-        (
-            "FLEXROUTE_TWILIO_FLEX_API_BASE",
-            env.get("FLEXROUTE_TWILIO_FLEX_API_BASE")
-                .unwrap()
-                .to_string(),
-        ),
-        (
-            "FLEXROUTE_PROVISIONING_STATE",
-            format!("file:{}", state.display()),
-        ),
-    ]
-}
+use crate::support::{
+    ACCOUNT, ADMIN_TOKEN, BIN, EXAMPLE, Rng, Running, TOKEN, client, emulator, json, upstream_env,
+};
 
 /// The README's run command: a visitor's first request creates the address in the built-in
 /// emulator, the next ones are served from the cache.
 #[tokio::test]
 async fn sandbox_provisions_on_first_request_then_serves_from_cache() {
     let server = Running::spawn(&["serve", "--config", EXAMPLE, "--sandbox"], &[]).await;
-    let client = client();
-    let first = json(
-        client
-            .get(server.config_url("site=acme&lang=fr-CA"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let first = server.config_json("site=acme&lang=fr-CA").await;
     assert!(first.get("degraded").is_none(), "{first}");
     let sid = first["address"]["sid"].as_str().unwrap().to_string();
     assert!(sid.starts_with("FO") && sid.len() == 34, "{sid}");
     for _ in 0..3 {
-        let again = json(
-            client
-                .get(server.config_url("site=acme&lang=fr"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let again = server.config_json("site=acme&lang=fr").await;
         assert_eq!(again["address"]["sid"], sid.as_str());
     }
     let metrics = server.metrics().await;
-    let value = |series: &str| crate::common::metric(&metrics, series);
+    let value = |series: &str| crate::support::metric(&metrics, series);
     assert_eq!(
         value(r#"flexroute_provision_total{outcome="created"}"#),
         Some(1.0)
@@ -237,7 +201,7 @@ async fn kill_9_mid_burst_loses_nothing_and_duplicates_nothing() {
     // What the killed processes recorded was kept: the last one looked up only the others.
     let metrics = server.metrics().await;
     let outcome = |outcome: &str| {
-        crate::common::metric(
+        crate::support::metric(
             &metrics,
             &format!(r#"flexroute_provision_total{{outcome="{outcome}"}}"#),
         )
@@ -267,7 +231,6 @@ async fn kill_9_mid_burst_loses_nothing_and_duplicates_nothing() {
 #[tokio::test]
 async fn secrets_appear_nowhere() {
     const API_SECRET: &str = "api-secret-9c1e77d2";
-    const ADMIN: &str = "admin-token-51aa0f3e-6b09d2c7e4f1";
     let (_emulator, env) = emulator().await;
     let dir = tempfile::tempdir().unwrap();
     let server = Running::spawn(
@@ -280,7 +243,7 @@ async fn secrets_appear_nowhere() {
                 "SK0123456789abcdef0123456789abcdef".to_string(),
             ),
             ("TWILIO_API_SECRET", API_SECRET.to_string()),
-            ("FLEXROUTE_ADMIN_TOKEN", ADMIN.to_string()),
+            ("FLEXROUTE_ADMIN_TOKEN", ADMIN_TOKEN.to_string()),
             ("FLEXROUTE_PROVISIONING_WAIT_MS", "3000".to_string()),
         ]
         .into_iter()
@@ -293,7 +256,7 @@ async fn secrets_appear_nowhere() {
     let degraded = json(
         client
             .get(server.config_url("site=acme&lang=fr-CA"))
-            .bearer_auth(ADMIN)
+            .bearer_auth(ADMIN_TOKEN)
             .send()
             .await
             .unwrap(),
@@ -307,7 +270,7 @@ async fn secrets_appear_nowhere() {
     for path in ["/admin/routes", "/metrics"] {
         let response = client
             .get(format!("http://{}{path}", server.ops))
-            .bearer_auth(ADMIN)
+            .bearer_auth(ADMIN_TOKEN)
             .send()
             .await
             .unwrap();
@@ -316,7 +279,7 @@ async fn secrets_appear_nowhere() {
     }
     let plan = client
         .post(format!("http://{}/admin/provision", server.ops))
-        .bearer_auth(ADMIN)
+        .bearer_auth(ADMIN_TOKEN)
         .send()
         .await
         .unwrap();
@@ -332,7 +295,7 @@ async fn secrets_appear_nowhere() {
         !log.contains("Basic "),
         "an Authorization header in the log"
     );
-    for secret in [TOKEN, API_SECRET, ADMIN] {
+    for secret in [TOKEN, API_SECRET, ADMIN_TOKEN] {
         assert!(!log.contains(secret), "{secret} in the log");
         assert!(!seen.contains(secret), "{secret} in an answer");
     }
@@ -346,36 +309,20 @@ async fn restart_with_the_file_store_makes_zero_upstream_calls() {
     let dir = tempfile::tempdir().unwrap();
     let process_env = upstream_env(&env, &dir.path().join("state"));
     let args = ["serve", "--config", EXAMPLE];
-    let client = client();
     let first = Running::spawn(&args, &process_env).await;
-    let sid = json(
-        client
-            .get(first.config_url("site=acme&lang=fr-CA"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await["address"]["sid"]
-        .clone();
+    let sid = first.config_json("site=acme&lang=fr-CA").await["address"]["sid"].clone();
     assert!(sid.is_string());
     first.stop().await;
     let calls = [Op::List, Op::Fetch, Op::Create, Op::Update].map(|op| emulator.calls(op));
 
     let second = Running::spawn(&args, &process_env).await;
     for _ in 0..3 {
-        let body = json(
-            client
-                .get(second.config_url("site=acme&lang=fr-CA"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let body = second.config_json("site=acme&lang=fr-CA").await;
         assert_eq!(body["address"]["sid"], sid);
     }
     let metrics = second.metrics().await;
     assert_eq!(
-        crate::common::metric(&metrics, r#"flexroute_provision_total{outcome="stored"}"#),
+        crate::support::metric(&metrics, r#"flexroute_provision_total{outcome="stored"}"#),
         Some(1.0)
     );
     second.stop().await;
@@ -401,16 +348,8 @@ async fn sighup_reloads_and_healthcheck_answers() {
         ),
     ];
     let server = Running::spawn(&["serve", "--config", config.to_str().unwrap()], &env).await;
-    let client = client();
     let greeting = async || {
-        let body = json(
-            client
-                .get(server.config_url("site=acme&lang=es-MX"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let body = server.config_json("site=acme&lang=es-MX").await;
         body["appConfig"]["preEngagementConfig"]["description"]
             .as_str()
             .unwrap()
@@ -604,14 +543,7 @@ async fn an_old_state_log_is_migrated_at_start_and_served_without_a_call() {
     assert_eq!(event["damaged"], 1, "{migrated}");
     assert_eq!(event["oversized"], 1, "{migrated}");
     assert_eq!(event["torn_tail"], true, "{migrated}");
-    let body = json(
-        client()
-            .get(server.config_url("site=acme&lang=fr-CA"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let body = server.config_json("site=acme&lang=fr-CA").await;
     assert_eq!(body["address"]["sid"], sid, "{body}");
     server.stop().await;
     assert_eq!(
@@ -631,12 +563,11 @@ async fn an_old_state_log_is_migrated_at_start_and_served_without_a_call() {
 /// restart then finds it in the store without a call to Twilio.
 #[tokio::test]
 async fn with_the_disk_full_an_address_is_served_marked_and_persisted_once_it_has_room() {
-    const ADMIN: &str = "admin-token-disk-full-7c41e9b2d05a";
     let (emulator, env) = emulator().await;
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let mut process_env = upstream_env(&env, &state);
-    process_env.push(("FLEXROUTE_ADMIN_TOKEN", ADMIN.to_string()));
+    process_env.push(("FLEXROUTE_ADMIN_TOKEN", ADMIN_TOKEN.to_string()));
     let mut command = Command::new("sh");
     // SIGXFSZ ignored, so that a write over the limit fails instead of killing the process.
     command.args([
@@ -659,7 +590,7 @@ async fn with_the_disk_full_an_address_is_served_marked_and_persisted_once_it_ha
         let body = json(
             client
                 .get(format!("http://{}/admin/routes", server.ops))
-                .bearer_auth(ADMIN)
+                .bearer_auth(ADMIN_TOKEN)
                 .send()
                 .await
                 .unwrap(),
@@ -674,17 +605,10 @@ async fn with_the_disk_full_an_address_is_served_marked_and_persisted_once_it_ha
             .clone()
     };
     let gauge =
-        async || crate::common::metric(&server.metrics().await, "flexroute_unpersisted_addresses");
+        async || crate::support::metric(&server.metrics().await, "flexroute_unpersisted_addresses");
 
     fsize(4096); // the database is 72 KiB: no page past its first 4 KiB can be written
-    let body = json(
-        client
-            .get(server.config_url("site=acme&lang=fr-CA"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let body = server.config_json("site=acme&lang=fr-CA").await;
     let sid = body["address"]["sid"].as_str().expect("served").to_string();
     let marked = pair().await;
     assert_eq!(
@@ -714,14 +638,7 @@ async fn with_the_disk_full_an_address_is_served_marked_and_persisted_once_it_ha
 
     let calls = [Op::List, Op::Fetch, Op::Create, Op::Update].map(|op| emulator.calls(op));
     let again = Running::spawn(&["serve", "--config", EXAMPLE], &process_env).await;
-    let body = json(
-        client
-            .get(again.config_url("site=acme&lang=fr-CA"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let body = again.config_json("site=acme&lang=fr-CA").await;
     assert_eq!(body["address"]["sid"], sid.as_str());
     again.stop().await;
     assert_eq!(

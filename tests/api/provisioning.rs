@@ -4,56 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use flexroute::Services;
-use flexroute::config::Environment;
 use flexroute::provision::store::{BoxFuture, MemoryStore, StateStore, StoredAddress};
-use flexroute::twilio::Credentials;
-use flexroute::twilio::emulator::{Emulator, Op};
+use flexroute::twilio::emulator::Op;
 use flexroute::twilio::types::FlexFlow;
-use tokio::net::TcpListener;
 
-use crate::common::{FIXTURE, Server, eventually, json, metric};
-
-pub const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
-pub const TOKEN: &str = "emulator-auth-token-3f9a";
-
-/// An emulator on a loopback port, and the environment that points flexroute at it.
-pub async fn emulator() -> (Emulator, Environment) {
-    let emulator = Emulator::new(ACCOUNT, vec![Credentials::new(ACCOUNT, TOKEN)]);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let serving = emulator.clone();
-    tokio::spawn(async move { serving.serve(listener, std::future::pending()).await });
-    let env = Environment::from_pairs([
-        ("FLEXROUTE_TWILIO_FLEX_API_BASE", base.as_str()),
-        ("FLEXROUTE_PROVISIONING_WAIT_MS", "5000"),
-        ("FLEXROUTE_PROVISIONING_FAILURE_BACKOFF_MS", "200"),
-    ]);
-    (emulator, env)
-}
-
-pub fn services(store: Arc<dyn StateStore>) -> Services {
-    Services {
-        credentials: Some(Credentials::new(ACCOUNT, TOKEN)),
-        store: Some(store),
-        admin_token: Some(crate::common::ADMIN_TOKEN.into()),
-        admin_lockout: Default::default(),
-        config_source: None,
-    }
-}
-
-/// A server with `table`, provisioning against the emulator `env` points to, with credentials,
-/// the test admin token and an in-memory store.
-pub async fn start_provisioning(table: &str, env: Environment) -> Server {
-    Server::start_full(table, env, services(Arc::new(MemoryStore::default()))).await
-}
-
-fn named<'a>(flows: &'a [FlexFlow], name: &str) -> Vec<&'a FlexFlow> {
-    flows
-        .iter()
-        .filter(|f| f.friendly_name.as_deref() == Some(name))
-        .collect()
-}
+use crate::support::{
+    ADMIN_TOKEN, FIXTURE, Server, emulator, eventually, flows_named, json, metric, services,
+    start_provisioning,
+};
 
 #[tokio::test]
 async fn first_request_creates_once_then_serves_from_cache() {
@@ -61,23 +19,16 @@ async fn first_request_creates_once_then_serves_from_cache() {
     let store: Arc<dyn StateStore> = Arc::new(MemoryStore::default());
     let server = Server::start_full(FIXTURE, env, services(store.clone())).await;
 
-    let body = json(
-        server
-            .config("site=initech&lang=it-IT")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let body = server.config_json("site=initech&lang=it-IT").await;
     assert!(body.get("degraded").is_none(), "{body}");
-    let flows = emulator.flows();
-    let created = named(&flows, "WebChat initech it-IT");
+    let created = flows_named(&emulator, "initech", "it-IT");
     assert_eq!(created.len(), 1);
-    let sid = created[0].sid.clone();
+    let sid = created[0].clone();
     assert_eq!(body["address"]["sid"], sid.as_str());
     assert_eq!(body["appConfig"]["flexFlowSid"], sid.as_str());
     // Created with the pair's settings.
-    let flow = created[0];
+    let flows = emulator.flows();
+    let flow = flows.iter().find(|f| f.sid == sid).unwrap();
     assert_eq!(flow.channel_type.as_deref(), Some("web"));
     assert_eq!(flow.integration_type.as_deref(), Some("studio"));
     assert_eq!(
@@ -92,7 +43,7 @@ async fn first_request_creates_once_then_serves_from_cache() {
     );
 
     for _ in 0..5 {
-        let again = json(server.config("site=initech&lang=it").send().await.unwrap()).await;
+        let again = server.config_json("site=initech&lang=it").await;
         assert_eq!(again["address"]["sid"], sid.as_str());
     }
     assert_eq!(emulator.calls(Op::Create), 1);
@@ -150,10 +101,7 @@ async fn five_hundred_concurrent_first_requests_make_one_create() {
     let mut tasks = Vec::new();
     for _ in 0..500 {
         let server = server.clone();
-        tasks.push(tokio::spawn(async move {
-            let response = server.config("site=hooli").send().await.unwrap();
-            (response.status().as_u16(), json(response).await)
-        }));
+        tasks.push(tokio::spawn(async move { server.ask("site=hooli").await }));
     }
     let mut sids = std::collections::BTreeSet::new();
     for task in tasks {
@@ -163,7 +111,7 @@ async fn five_hundred_concurrent_first_requests_make_one_create() {
     }
     assert_eq!(sids.len(), 1);
     assert_eq!(emulator.calls(Op::Create), 1, "exactly one POST");
-    assert_eq!(named(&emulator.flows(), "WebChat hooli en-US").len(), 1);
+    assert_eq!(flows_named(&emulator, "hooli", "en-US").len(), 1);
 }
 
 #[tokio::test]
@@ -176,14 +124,7 @@ async fn an_existing_flow_is_adopted_not_duplicated() {
     };
     emulator.insert_flow(existing);
     let server = start_provisioning(FIXTURE, env).await;
-    let body = json(
-        server
-            .config("site=initech&lang=it-IT")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let body = server.config_json("site=initech&lang=it-IT").await;
     assert_eq!(body["address"]["sid"], "FO0000000000000000000000000000abcd");
     assert_eq!(emulator.calls(Op::Create), 0);
     let text = server.metrics().await;
@@ -199,13 +140,12 @@ async fn restart_with_the_store_makes_no_upstream_call() {
     let (emulator, env) = emulator().await;
     let store: Arc<dyn StateStore> = Arc::new(MemoryStore::default());
     let first = Server::start_full(FIXTURE, env.clone(), services(store.clone())).await;
-    let sid =
-        json(first.config("site=hooli").send().await.unwrap()).await["address"]["sid"].clone();
+    let sid = first.config_json("site=hooli").await["address"]["sid"].clone();
     first.stop().await;
     let before = [Op::List, Op::Create, Op::Fetch].map(|op| emulator.calls(op));
 
     let second = Server::start_full(FIXTURE, env, services(store)).await;
-    let body = json(second.config("site=hooli").send().await.unwrap()).await;
+    let body = second.config_json("site=hooli").await;
     assert_eq!(body["address"]["sid"], sid);
     assert_eq!(
         [Op::List, Op::Create, Op::Fetch].map(|op| emulator.calls(op)),
@@ -267,7 +207,7 @@ async fn an_address_that_cannot_be_written_is_served_marked_counted_and_retried(
             server
                 .client
                 .get(format!("http://{}/admin/routes", server.ops))
-                .bearer_auth(crate::common::ADMIN_TOKEN)
+                .bearer_auth(ADMIN_TOKEN)
                 .send()
                 .await
                 .unwrap(),
@@ -286,14 +226,7 @@ async fn an_address_that_cannot_be_written_is_served_marked_counted_and_retried(
         async |server: &Server| metric(&server.metrics().await, "flexroute_unpersisted_addresses");
     assert_eq!(unpersisted(&server).await, Some(0.0));
 
-    let body = json(
-        server
-            .config("site=initech&lang=it-IT")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let body = server.config_json("site=initech&lang=it-IT").await;
     assert!(body.get("degraded").is_none(), "served: {body}");
     let sid = body["address"]["sid"].as_str().unwrap().to_string();
     let pair = routes(&server).await;
@@ -308,7 +241,7 @@ async fn an_address_that_cannot_be_written_is_served_marked_counted_and_retried(
     .await;
     assert!(store.load().await.unwrap().is_empty());
     assert_eq!(unpersisted(&server).await, Some(1.0));
-    let again = json(server.config("site=initech&lang=it").send().await.unwrap()).await;
+    let again = server.config_json("site=initech&lang=it").await;
     assert_eq!(again["address"]["sid"], sid.as_str());
 
     // The operator's apply adopts a flow found by name (`adopt`): marked the same way.
@@ -323,7 +256,7 @@ async fn an_address_that_cannot_be_written_is_served_marked_counted_and_retried(
             "http://{}/admin/provision?dry_run=false",
             server.ops
         ))
-        .bearer_auth(crate::common::ADMIN_TOKEN)
+        .bearer_auth(ADMIN_TOKEN)
         .send()
         .await
         .unwrap();

@@ -8,7 +8,7 @@
 
 use flexroute::config::Environment;
 
-use crate::common::{FIXTURE, Server, json, metric};
+use crate::support::{FIXTURE, Server, json, metric};
 
 fn limited(extra: &[(&str, &str)]) -> Environment {
     let mut pairs = vec![

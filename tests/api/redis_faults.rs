@@ -1,5 +1,5 @@
 //! Replicas under Redis faults (issue 14): three real `flexroute serve` processes, a real
-//! `redis-server` and the emulator, with TCP proxies (`tcp_proxy`) between the replicas and
+//! `redis-server` and the emulator, with TCP proxies (`support::proxy`) between the replicas and
 //! Twilio and between them and Redis. Redis restarted empty in the middle of a burst never
 //! gives a pair a second flow nor moves a served SID; a duplicate already at Twilio never makes
 //! the fleet switch after a data loss, and a `FLUSHALL` is noticed at once; a lease granted to
@@ -11,14 +11,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flexroute::twilio::emulator::{Emulator, Op};
+use flexroute::twilio::emulator::Op;
 use flexroute::twilio::types::FlexFlow;
 
-use crate::common::{ADMIN_TOKEN, eventually, json, metric};
-use crate::provisioning::{ACCOUNT, TOKEN, emulator};
-use crate::redis_server::RedisServer;
-use crate::running::{Running, client};
-use crate::tcp_proxy::{Fault, Proxy};
+use crate::support::{
+    ACCOUNT, ADMIN_TOKEN, Fault, Fleet, Proxy, RedisServer, Running, client, emulator, eventually,
+    flows_named, json, metric, replica_env, sid,
+};
 
 const LANGUAGES: [&str; 4] = ["de", "fr", "es", "it"];
 const PINNED_EN: &str = "FO11111111111111111111111111111111";
@@ -39,95 +38,26 @@ fn table(sites: usize) -> String {
     toml
 }
 
-/// Replicas sharing one Redis URL, each with its own Twilio base URL and overrides.
-struct Fleet {
-    replicas: Vec<Running>,
-    dir: tempfile::TempDir,
-}
+/// The timings of these replicas, over [`replica_env`]'s, and the admin token.
+const TIMINGS: &[(&str, &str)] = &[
+    ("FLEXROUTE_PROVISIONING_WAIT_MS", "300"),
+    ("FLEXROUTE_PROVISIONING_REDIS_COMMAND_TIMEOUT_MS", "250"),
+    ("FLEXROUTE_PROVISIONING_REDIS_CONNECT_TIMEOUT_MS", "250"),
+    // The periodic re-read is far off: what is noticed here is noticed at once.
+    ("FLEXROUTE_PROVISIONING_REDIS_RESYNC_MS", "60000"),
+    ("FLEXROUTE_ADMIN_TOKEN", ADMIN_TOKEN),
+];
 
+/// The environment of a replica on `state` whose Twilio is at `twilio`, with `extra`.
 fn replica_vars(state: &str, twilio: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut vars: BTreeMap<String, String> = [
-        ("TWILIO_ACCOUNT_SID", ACCOUNT),
-        ("TWILIO_AUTH_TOKEN", TOKEN),
-        ("FLEXROUTE_TWILIO_FLEX_API_BASE", twilio),
-        ("FLEXROUTE_PROVISIONING_STATE", state),
-        ("FLEXROUTE_PROVISIONING_WAIT_MS", "300"),
-        ("FLEXROUTE_PROVISIONING_FAILURE_BACKOFF_MS", "200"),
-        ("FLEXROUTE_PROVISIONING_UPSTREAM_TIMEOUT_MS", "1000"),
-        ("FLEXROUTE_PROVISIONING_REDIS_COMMAND_TIMEOUT_MS", "250"),
-        ("FLEXROUTE_PROVISIONING_REDIS_CONNECT_TIMEOUT_MS", "250"),
-        ("FLEXROUTE_PROVISIONING_REDIS_LEASE_TTL_MS", "2600"),
-        // The periodic re-read is far off: what is noticed here is noticed at once.
-        ("FLEXROUTE_PROVISIONING_REDIS_RESYNC_MS", "60000"),
-        ("FLEXROUTE_SERVER_CONFIG_WATCH_MS", "0"),
-        ("FLEXROUTE_ADMIN_TOKEN", ADMIN_TOKEN),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    for (k, v) in extra {
-        vars.insert(k.to_string(), v.to_string());
-    }
-    vars.into_iter().collect()
+    replica_env(state, twilio, &[TIMINGS, extra].concat())
 }
 
-impl Fleet {
-    /// One replica per entry of `twilio` (its Twilio base URL), all on `state`.
-    async fn start(sites: usize, state: &str, twilio: &[String], extra: &[(&str, &str)]) -> Fleet {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("table.toml"), table(sites)).unwrap();
-        let mut fleet = Fleet {
-            replicas: Vec::new(),
-            dir,
-        };
-        for base in twilio {
-            fleet.add(state, base, extra).await;
-        }
-        fleet
-    }
-
-    async fn add(&mut self, state: &str, twilio: &str, extra: &[(&str, &str)]) {
-        let table = self.dir.path().join("table.toml");
-        let vars = replica_vars(state, twilio, extra);
-        let vars: Vec<(&str, String)> = vars.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-        let replica = Running::spawn(&["serve", "--config", table.to_str().unwrap()], &vars).await;
-        self.replicas.push(replica);
-    }
-
-    async fn stop(self) -> Vec<String> {
-        let mut log = Vec::new();
-        for replica in self.replicas {
-            log.extend(replica.stop().await);
-        }
-        log
-    }
-}
-
-/// `(status, body)` of one config request.
-async fn ask(replica: &Running, site: &str, language: &str) -> (u16, serde_json::Value) {
-    let response = client()
-        .get(replica.config_url(&format!("site={site}&lang={language}")))
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), json(response).await)
-}
-
-fn sid(body: &serde_json::Value) -> String {
-    body["address"]["sid"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
-fn flows_named(emulator: &Emulator, site: &str, language: &str) -> Vec<String> {
-    let name = format!("WebChat {site} {language}");
-    emulator
-        .flows()
-        .iter()
-        .filter(|f| f.friendly_name.as_deref() == Some(name.as_str()))
-        .map(|f| f.sid.clone())
-        .collect()
+/// `sites` sites' table served by one replica per entry of `twilio` (its Twilio base URL), all
+/// on `state`.
+async fn start(sites: usize, state: &str, twilio: &[String], extra: &[(&str, &str)]) -> Fleet {
+    let envs = twilio.iter().map(|base| replica_vars(state, base, extra));
+    Fleet::start(&table(sites), envs).await
 }
 
 /// The SID `replica` serves for the pair once it is provisioned (not degraded), within `limit`.
@@ -137,7 +67,7 @@ async fn served(replica: &Running, site: &str, language: &str, limit: Duration) 
         limit,
         &format!("{site}/{language} provisioned"),
         async || {
-            body = ask(replica, site, language).await.1;
+            body = replica.ask(&format!("site={site}&lang={language}")).await.1;
             body.get("degraded").is_none() && body["address"]["sid"].is_string()
         },
     )
@@ -180,7 +110,7 @@ async fn redis_restarted_empty_mid_burst_never_duplicates_nor_moves_a_sid() {
         proxies.push(proxy);
     }
     let bases: Vec<String> = proxies.iter().map(Proxy::url).collect();
-    let fleet = Fleet::start(RUNS, &redis.url(), &bases, &[]).await;
+    let fleet = start(RUNS, &redis.url(), &bases, &[]).await;
     let mut served_sids: BTreeMap<(String, String), String> = BTreeMap::new();
     let mut settle_times = Vec::new();
     for run in 0..RUNS {
@@ -226,9 +156,9 @@ async fn redis_restarted_empty_mid_burst_never_duplicates_nor_moves_a_sid() {
     // Nothing served before moved, on any replica, and Redis has every record back.
     for replica in &fleet.replicas {
         for ((site, language), sid) in &served_sids {
-            let (status, body) = ask(replica, site, language).await;
+            let (status, body) = replica.ask(&format!("site={site}&lang={language}")).await;
             assert_eq!(
-                (status, self::sid(&body)),
+                (status, crate::support::sid(&body)),
                 (200, sid.clone()),
                 "{site}/{language}"
             );
@@ -299,9 +229,12 @@ async fn a_duplicate_at_twilio_never_moves_the_fleet_after_a_flush() {
         .await
         .unwrap();
     let bases = vec![base.clone(), base.clone(), base.clone()];
-    let mut fleet = Fleet::start(1, &redis.url(), &bases, &[]).await;
+    let mut fleet = start(1, &redis.url(), &bases, &[]).await;
     for replica in &fleet.replicas {
-        assert_eq!(ask(replica, "s0", "de").await.1["address"]["sid"], newer);
+        assert_eq!(
+            replica.ask("site=s0&lang=de").await.1["address"]["sid"],
+            newer
+        );
     }
     // The data loss, and a replica that remembers nothing starting into it.
     let _: () = redis::cmd("FLUSHALL")
@@ -310,7 +243,7 @@ async fn a_duplicate_at_twilio_never_moves_the_fleet_after_a_flush() {
         .unwrap();
     let flushed = Instant::now();
     fleet.replicas.remove(2).kill9().await;
-    fleet.add(&redis.url(), &base, &[]).await;
+    fleet.add(&replica_vars(&redis.url(), &base, &[])).await;
     let mut written_back = None;
     eventually(
         Duration::from_secs(10),
@@ -341,7 +274,7 @@ async fn a_duplicate_at_twilio_never_moves_the_fleet_after_a_flush() {
     }
     assert_eq!(emulator.calls(Op::Create), 0);
     // Reported: `plan` lists the older as an orphan; apply deletes it on request.
-    let table = fleet.dir.path().join("table.toml");
+    let table = fleet.table();
     let vars = replica_vars(&redis.url(), &base, &[]);
     // Not `std::process`: the emulator answers on this test's runtime, which must keep running.
     let run = async |args: &[&str]| {
@@ -393,11 +326,11 @@ async fn two_flows_with_a_pairs_name_and_no_record_are_never_guessed_between() {
             ..FlexFlow::default()
         });
     }
-    let fleet = Fleet::start(1, &redis.url(), &[base], &[]).await;
+    let fleet = start(1, &redis.url(), &[base], &[]).await;
     let replica = &fleet.replicas[0];
     let mut routes = serde_json::Value::Null;
     eventually(Duration::from_secs(10), "the pair failing", async || {
-        let (status, body) = ask(replica, "s0", "fr").await;
+        let (status, body) = replica.ask("site=s0&lang=fr").await;
         assert_eq!((status, &body["degraded"]), (200, &serde_json::json!(true)));
         routes = admin_routes(replica).await;
         routes["routes"]
@@ -442,7 +375,7 @@ async fn a_lease_granted_to_a_timed_out_request_does_not_hold_the_pair() {
         .unwrap()
         .to_string();
     let state = format!("redis://127.0.0.1:{}/0", proxy.port);
-    let fleet = Fleet::start(
+    let fleet = start(
         1,
         &state,
         &[base],
@@ -454,7 +387,7 @@ async fn a_lease_granted_to_a_timed_out_request_does_not_hold_the_pair() {
     // be told `NOSCRIPT`, and run nothing).
     served(replica, "s0", "fr", Duration::from_secs(5)).await;
     proxy.set(Fault::DelayAnswers(Duration::from_millis(700)));
-    let (status, body) = ask(replica, "s0", "de").await;
+    let (status, body) = replica.ask("site=s0&lang=de").await;
     assert_eq!((status, &body["degraded"]), (200, &serde_json::json!(true)));
     // The grant ran in Redis: a lease nobody holds.
     let mut connection = redis.connection().await.unwrap();
@@ -501,7 +434,7 @@ async fn stalled_and_reset_redis_connections_cost_known_pairs_nothing() {
         .unwrap()
         .to_string();
     let state = format!("redis://127.0.0.1:{}/0", proxy.port);
-    let fleet = Fleet::start(1, &state, &[base.clone(), base.clone(), base], &[]).await;
+    let fleet = start(1, &state, &[base.clone(), base.clone(), base], &[]).await;
     let de = served(&fleet.replicas[0], "s0", "de", Duration::from_secs(5)).await;
     for replica in &fleet.replicas {
         assert_eq!(
@@ -543,7 +476,7 @@ async fn stalled_and_reset_redis_connections_cost_known_pairs_nothing() {
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     proxy.set(Fault::Stall);
-    let (status, body) = ask(&fleet.replicas[1], "s0", "fr").await;
+    let (status, body) = fleet.replicas[1].ask("site=s0&lang=fr").await;
     assert_eq!((status, &body["degraded"]), (200, &serde_json::json!(true)));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     proxy.set(Fault::Reset);

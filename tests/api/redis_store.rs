@@ -6,7 +6,7 @@ use flexroute::config::ProvisioningConfig;
 use flexroute::provision::store::RedisStore;
 use flexroute::provision::store::{Claim, Lease, Recorded, StateStore, StoredAddress, Update};
 
-use crate::redis_server::RedisServer;
+use crate::support::RedisServer;
 
 fn config(url: String, prefix: &str, lease_ttl_ms: u64) -> ProvisioningConfig {
     ProvisioningConfig {
@@ -173,7 +173,7 @@ async fn the_feed_reports_records_and_reachability_and_recovers() {
 fn redis_settings_are_validated_without_showing_the_password() {
     use flexroute::config::{Config, Environment};
     const PASSWORD: &str = "pw-4f1d9e";
-    let fixture = crate::common::FIXTURE;
+    let fixture = crate::support::FIXTURE;
     let with = |state: &str, extra: &str| {
         let text = fixture.replace(
             "[defaults]",

@@ -9,9 +9,7 @@ use flexroute::Services;
 use flexroute::config::{Config, Environment};
 use flexroute::reload::ConfigSource;
 
-use crate::common::{FIXTURE, Server, json, metric};
-
-const ADMIN: &str = "admin-token-reload-8d2f61c0a9e4b735";
+use crate::support::{ADMIN_TOKEN, FIXTURE, Server, answer, json, metric};
 
 /// The fixture with es-MX's greeting replaced.
 fn with_greeting(greeting: &str) -> String {
@@ -23,7 +21,7 @@ async fn start(path: &std::path::Path, watch_ms: u64) -> Server {
     let text = std::fs::read_to_string(path).unwrap();
     Config::from_toml_str(&text, &env).unwrap();
     let services = Services {
-        admin_token: Some(ADMIN.into()),
+        admin_token: Some(ADMIN_TOKEN.into()),
         config_source: Some(ConfigSource {
             path: path.to_path_buf(),
             env: env.clone(),
@@ -37,16 +35,15 @@ async fn reload(server: &Server) -> (u16, serde_json::Value) {
     let response = server
         .client
         .post(format!("http://{}/admin/reload", server.ops))
-        .bearer_auth(ADMIN)
+        .bearer_auth(ADMIN_TOKEN)
         .send()
         .await
         .unwrap();
-    let status = response.status().as_u16();
-    (status, json(response).await)
+    answer(response).await
 }
 
 async fn greeting(server: &Server) -> String {
-    let body = json(server.config("site=acme&lang=es-MX").send().await.unwrap()).await;
+    let body = server.config_json("site=acme&lang=es-MX").await;
     body["appConfig"]["preEngagementConfig"]["description"]
         .as_str()
         .unwrap()
@@ -233,19 +230,12 @@ async fn only_changed_pairs_lose_their_cached_answers() {
         "es-MX was rebuilt"
     );
 
-    let newco = json(server.config("site=newco").send().await.unwrap()).await;
+    let newco = server.config_json("site=newco").await;
     assert_eq!(
         newco["address"]["sid"],
         "FO000000000000000000000000000000aa"
     );
-    let gone = json(
-        server
-            .config("site=initech&lang=it-IT")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let gone = server.config_json("site=initech&lang=it-IT").await;
     assert_eq!(
         gone["language"], "en-US",
         "a removed language resolves to the default"
@@ -314,8 +304,7 @@ async fn a_changed_file_is_picked_up_without_a_signal() {
 /// `POST /admin/reload` and in the ERROR log of the real process.
 #[tokio::test]
 async fn a_syntax_error_on_a_line_with_credentials_shows_them_nowhere() {
-    use crate::running::{EXAMPLE, Running, client};
-    const TOKEN: &str = "admin-token-reload-syntax";
+    use crate::support::{EXAMPLE, Running, client};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("flexroute.toml");
     let example = std::fs::read_to_string(EXAMPLE).unwrap();
@@ -324,7 +313,7 @@ async fn a_syntax_error_on_a_line_with_credentials_shows_them_nowhere() {
         &["serve", "--config", path.to_str().unwrap()],
         &[
             ("FLEXROUTE_SERVER_CONFIG_WATCH_MS", "0".to_string()),
-            ("FLEXROUTE_ADMIN_TOKEN", TOKEN.to_string()),
+            ("FLEXROUTE_ADMIN_TOKEN", ADMIN_TOKEN.to_string()),
             (
                 "FLEXROUTE_PROVISIONING_STATE",
                 format!("file:{}", dir.path().join("state").display()),
@@ -351,7 +340,7 @@ async fn a_syntax_error_on_a_line_with_credentials_shows_them_nowhere() {
         std::fs::write(&path, example.replacen(old, new, 1)).unwrap();
         let response = client()
             .post(format!("http://{}/admin/reload", server.ops))
-            .bearer_auth(TOKEN)
+            .bearer_auth(ADMIN_TOKEN)
             .send()
             .await
             .unwrap();

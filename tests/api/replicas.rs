@@ -6,134 +6,59 @@
 //! The figures the tests print (`--no-capture`) are measurements, never asserted.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use flexroute::config::Environment;
-use flexroute::twilio::emulator::{Emulator, Op};
+use flexroute::twilio::emulator::Op;
 
-use crate::common::{eventually, json, metric};
-use crate::provisioning::{ACCOUNT, TOKEN, emulator};
-use crate::redis_server::RedisServer;
-use crate::running::{Running, client};
+use crate::support::{
+    ACCOUNT, ADMIN_TOKEN, Fleet, RedisServer, Running, answer, client, emulator, eventually,
+    flows_named, json, metric, replica_env, sid,
+};
 
 const MISSING: [&str; 5] = ["de", "fr", "es", "it", "nl"];
 const PINNED_EN: &str = "FO11111111111111111111111111111111";
 
 /// One site, `en` pinned (so a pair without an address gets the degraded answer), five
 /// languages to provision.
-fn write_table(dir: &Path) -> String {
-    let path = dir.join("table.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[twilio]\naccount_sid = \"{ACCOUNT}\"\nchat_service_sid = \"IS0123456789abcdef0123456789abcdef\"\n\
-             [defaults]\nstudio_flow_sid = \"FW0123456789abcdef0123456789abcdef\"\n\
-             [[sites]]\nid = \"multi\"\nhosts = [\"multi.example\"]\ndefault_language = \"en\"\n\
-             languages = [\"en\", \"de\", \"fr\", \"es\", \"it\", \"nl\"]\n\
-             [sites.language.en]\nflex_flow_sid = \"{PINNED_EN}\"\n"
-        ),
+fn table() -> String {
+    format!(
+        "[twilio]\naccount_sid = \"{ACCOUNT}\"\nchat_service_sid = \"IS0123456789abcdef0123456789abcdef\"\n\
+         [defaults]\nstudio_flow_sid = \"FW0123456789abcdef0123456789abcdef\"\n\
+         [[sites]]\nid = \"multi\"\nhosts = [\"multi.example\"]\ndefault_language = \"en\"\n\
+         languages = [\"en\", \"de\", \"fr\", \"es\", \"it\", \"nl\"]\n\
+         [sites.language.en]\nflex_flow_sid = \"{PINNED_EN}\"\n"
     )
-    .unwrap();
-    path.to_str().unwrap().to_string()
 }
 
-/// The environment of a replica: the emulator, the Redis store, short timings.
-fn replica_env(env: &Environment, state: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut vars: BTreeMap<String, String> = [
-        ("TWILIO_ACCOUNT_SID", ACCOUNT),
-        ("TWILIO_AUTH_TOKEN", TOKEN),
-        (
-            "FLEXROUTE_TWILIO_FLEX_API_BASE",
-            env.get("FLEXROUTE_TWILIO_FLEX_API_BASE").unwrap(),
-        ),
-        ("FLEXROUTE_PROVISIONING_STATE", state),
-        ("FLEXROUTE_PROVISIONING_WAIT_MS", "10000"),
-        ("FLEXROUTE_PROVISIONING_FAILURE_BACKOFF_MS", "200"),
-        ("FLEXROUTE_PROVISIONING_REDIS_LEASE_TTL_MS", "2600"),
-        ("FLEXROUTE_PROVISIONING_UPSTREAM_TIMEOUT_MS", "1000"),
-        ("FLEXROUTE_PROVISIONING_REDIS_COMMAND_TIMEOUT_MS", "300"),
-        ("FLEXROUTE_PROVISIONING_REDIS_CONNECT_TIMEOUT_MS", "300"),
-        ("FLEXROUTE_PROVISIONING_REDIS_RESYNC_MS", "1000"),
-        ("FLEXROUTE_SERVER_CONFIG_WATCH_MS", "0"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    for (k, v) in extra {
-        vars.insert(k.to_string(), v.to_string());
-    }
-    vars.into_iter().collect()
+/// The timings of these replicas, over [`replica_env`]'s.
+const TIMINGS: &[(&str, &str)] = &[
+    ("FLEXROUTE_PROVISIONING_WAIT_MS", "10000"),
+    ("FLEXROUTE_PROVISIONING_REDIS_COMMAND_TIMEOUT_MS", "300"),
+    ("FLEXROUTE_PROVISIONING_REDIS_CONNECT_TIMEOUT_MS", "300"),
+    ("FLEXROUTE_PROVISIONING_REDIS_RESYNC_MS", "1000"),
+];
+
+/// `n` replicas sharing `redis`, each with its own overrides (`extra[i]`, if any).
+async fn start(
+    n: usize,
+    env: &Environment,
+    redis: &RedisServer,
+    extra: &[&[(&str, &str)]],
+) -> Fleet {
+    start_at(n, env, &redis.url(), extra).await
 }
 
-struct Cluster {
-    replicas: Vec<Running>,
-    _dir: tempfile::TempDir,
-}
-
-impl Cluster {
-    /// `n` replicas sharing `redis`, each with its own overrides (`extra[i]`, if any).
-    async fn start(
-        n: usize,
-        env: &Environment,
-        redis: &RedisServer,
-        extra: &[&[(&str, &str)]],
-    ) -> Cluster {
-        Self::start_at(n, env, &redis.url(), extra).await
-    }
-
-    async fn start_at(
-        n: usize,
-        env: &Environment,
-        state: &str,
-        extra: &[&[(&str, &str)]],
-    ) -> Cluster {
-        let dir = tempfile::tempdir().unwrap();
-        let table = write_table(dir.path());
-        let mut replicas = Vec::new();
-        for i in 0..n {
-            let vars = replica_env(env, state, extra.get(i).copied().unwrap_or(&[]));
-            let vars: Vec<(&str, String)> =
-                vars.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-            replicas.push(Running::spawn(&["serve", "--config", &table], &vars).await);
-        }
-        Cluster {
-            replicas,
-            _dir: dir,
-        }
-    }
-}
-
-/// `(status, body)` of one config request.
-async fn ask(
-    client: &reqwest::Client,
-    replica: &Running,
-    language: &str,
-) -> (u16, serde_json::Value) {
-    let response = client
-        .get(replica.config_url(&format!("site=multi&lang={language}")))
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), json(response).await)
-}
-
-fn sid(body: &serde_json::Value) -> String {
-    body["address"]["sid"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
-fn named(emulator: &Emulator, language: &str) -> usize {
-    let name = format!("WebChat multi {language}");
-    emulator
-        .flows()
-        .iter()
-        .filter(|f| f.friendly_name.as_deref() == Some(name.as_str()))
-        .count()
+/// `n` replicas with the store at `state`, each with its own overrides (`extra[i]`, if any).
+async fn start_at(n: usize, env: &Environment, state: &str, extra: &[&[(&str, &str)]]) -> Fleet {
+    let twilio = env.get("FLEXROUTE_TWILIO_FLEX_API_BASE").unwrap();
+    let envs = (0..n).map(|i| {
+        let overrides = [TIMINGS, extra.get(i).copied().unwrap_or(&[])].concat();
+        replica_env(state, twilio, &overrides)
+    });
+    Fleet::start(&table(), envs).await
 }
 
 async fn value(replica: &Running, series: &str) -> f64 {
@@ -147,7 +72,7 @@ async fn a_burst_over_three_replicas_creates_each_pair_once() {
     let redis = RedisServer::start().await;
     let (emulator, env) = emulator().await;
     emulator.switches().set_latency(Duration::from_millis(200));
-    let cluster = Cluster::start(3, &env, &redis, &[]).await;
+    let cluster = start(3, &env, &redis, &[]).await;
     let client = client();
     let replicas: Vec<Arc<String>> = cluster
         .replicas
@@ -184,7 +109,11 @@ async fn a_burst_over_three_replicas_creates_each_pair_once() {
             1,
             "{language}: one address everywhere"
         );
-        assert_eq!(named(&emulator, language), 1, "{language}: one flow");
+        assert_eq!(
+            flows_named(&emulator, "multi", language).len(),
+            1,
+            "{language}: one flow"
+        );
     }
     assert_eq!(
         emulator.calls(Op::Create),
@@ -202,7 +131,7 @@ async fn a_burst_over_three_replicas_creates_each_pair_once() {
     println!(
         "burst: 300 requests, 5 pairs, 3 replicas, emulator 200 ms/call: creates per pair {:?}, \
          {busy} lease waits, slowest answer {slowest:?}, all answered in {total:?}",
-        MISSING.map(|l| named(&emulator, l))
+        MISSING.map(|l| flows_named(&emulator, "multi", l).len())
     );
     for replica in cluster.replicas {
         replica.stop().await;
@@ -222,7 +151,7 @@ async fn a_holder_killed_mid_create_is_taken_over_and_its_flow_adopted() {
         ("FLEXROUTE_PROVISIONING_UPSTREAM_TIMEOUT_MS", "1500"),
         ("FLEXROUTE_PROVISIONING_REDIS_LEASE_TTL_MS", "3600"),
     ];
-    let cluster = Cluster::start(3, &env, &redis, &[slow, slow, slow]).await;
+    let cluster = start(3, &env, &redis, &[slow, slow, slow]).await;
     let client = client();
     let mut requests = Vec::new();
     for replica in &cluster.replicas {
@@ -230,7 +159,7 @@ async fn a_holder_killed_mid_create_is_taken_over_and_its_flow_adopted() {
         requests.push(tokio::spawn(async move {
             let response = client.get(url).send().await;
             match response {
-                Ok(response) => Some((response.status().as_u16(), json(response).await)),
+                Ok(response) => Some(answer(response).await),
                 Err(_) => None, // the killed one
             }
         }));
@@ -274,7 +203,11 @@ async fn a_holder_killed_mid_create_is_taken_over_and_its_flow_adopted() {
     }
     let taken_over = killed_at.elapsed();
     let flows = emulator.flows();
-    assert_eq!(named(&emulator, "de"), 1, "still one flow for the pair");
+    assert_eq!(
+        flows_named(&emulator, "multi", "de").len(),
+        1,
+        "still one flow for the pair"
+    );
     assert_eq!(
         emulator.calls(Op::Create),
         1,
@@ -284,7 +217,7 @@ async fn a_holder_killed_mid_create_is_taken_over_and_its_flow_adopted() {
     let mut adopted = 0.0;
     for replica in &replicas {
         adopted += value(replica, r#"flexroute_provision_total{outcome="adopted"}"#).await;
-        let (_, body) = ask(&client, replica, "de").await;
+        let (_, body) = replica.ask("site=multi&lang=de").await;
         assert_eq!(sid(&body), flows[0].sid);
     }
     assert_eq!(adopted, 1.0, "one survivor adopted the dead holder's flow");
@@ -306,7 +239,7 @@ async fn redis_killed_and_restarted_under_load_costs_known_pairs_nothing() {
     let port = redis.port;
     let (emulator, env) = emulator().await;
     emulator.switches().set_latency(Duration::from_millis(20));
-    let cluster = Cluster::start(
+    let cluster = start(
         3,
         &env,
         &redis,
@@ -319,10 +252,10 @@ async fn redis_killed_and_restarted_under_load_costs_known_pairs_nothing() {
     .await;
     let client = client();
     // `de` is provisioned (by the first) and known to all.
-    let (_, body) = ask(&client, &cluster.replicas[0], "de").await;
+    let (_, body) = cluster.replicas[0].ask("site=multi&lang=de").await;
     let de = sid(&body);
     for replica in &cluster.replicas {
-        let (_, body) = ask(&client, replica, "de").await;
+        let (_, body) = replica.ask("site=multi&lang=de").await;
         assert_eq!(sid(&body), de);
     }
     // Load on the known pairs, from four clients, until told to stop.
@@ -407,7 +340,7 @@ async fn redis_killed_and_restarted_under_load_costs_known_pairs_nothing() {
     // A new pair while Redis is down: the degraded answer, quickly, and no create.
     let asked = Instant::now();
     for replica in &cluster.replicas {
-        let (status, body) = ask(&client, replica, "fr").await;
+        let (status, body) = replica.ask("site=multi&lang=fr").await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["degraded"], true, "{body}");
         assert_eq!(sid(&body), PINNED_EN);
@@ -434,14 +367,14 @@ async fn redis_killed_and_restarted_under_load_costs_known_pairs_nothing() {
     for replica in &cluster.replicas {
         let mut body = serde_json::Value::Null;
         eventually(Duration::from_secs(10), "fr provisioned", async || {
-            body = ask(&client, replica, "fr").await.1;
+            body = replica.ask("site=multi&lang=fr").await.1;
             body.get("degraded").is_none()
         })
         .await;
         fr.insert(sid(&body));
     }
     assert_eq!(fr.len(), 1, "{fr:?}");
-    assert_eq!(named(&emulator, "fr"), 1);
+    assert_eq!(flows_named(&emulator, "multi", "fr").len(), 1);
     assert_eq!(emulator.calls(Op::Create), 2, "de and fr, once each");
     // What Redis lost (de) was written back from the replicas' memory.
     let mut connection = restarted.connection().await.unwrap();
@@ -480,7 +413,7 @@ async fn redis_killed_and_restarted_under_load_costs_known_pairs_nothing() {
 async fn a_replica_learns_an_address_another_provisioned_without_a_restart() {
     let redis = RedisServer::start().await;
     let (emulator, env) = emulator().await;
-    let cluster = Cluster::start(
+    let cluster = start(
         2,
         &env,
         &redis,
@@ -488,11 +421,10 @@ async fn a_replica_learns_an_address_another_provisioned_without_a_restart() {
     )
     .await;
     let (learner, provisioner) = (&cluster.replicas[0], &cluster.replicas[1]);
-    let client = client();
-    let (status, before) = ask(&client, learner, "nl").await;
+    let (status, before) = learner.ask("site=multi&lang=nl").await;
     assert_eq!(status, 200);
     assert_eq!(before["degraded"], true, "{before}");
-    let (_, made) = ask(&client, provisioner, "nl").await;
+    let (_, made) = provisioner.ask("site=multi&lang=nl").await;
     assert!(made.get("degraded").is_none(), "{made}");
     let provisioned_at = Instant::now();
     let mut after = serde_json::Value::Null;
@@ -500,7 +432,7 @@ async fn a_replica_learns_an_address_another_provisioned_without_a_restart() {
         Duration::from_secs(5),
         "the learner serves it",
         async || {
-            after = ask(&client, learner, "nl").await.1;
+            after = learner.ask("site=multi&lang=nl").await.1;
             after.get("degraded").is_none()
         },
     )
@@ -533,20 +465,21 @@ async fn a_replica_started_while_redis_is_down_catches_up_and_never_shows_the_pa
     let port = RedisServer::free_port();
     let (emulator, env) = emulator().await;
     let url = format!("redis://:{PASSWORD}@127.0.0.1:{port}/0");
-    let cluster = Cluster::start_at(1, &env, &url, &[&[("FLEXROUTE_LOG", "trace")]]).await;
+    let cluster = start_at(1, &env, &url, &[&[("FLEXROUTE_LOG", "trace")]]).await;
     let replica = &cluster.replicas[0];
     let client = client();
     let ready = format!("http://{}/readyz", replica.public);
     assert_eq!(client.get(&ready).send().await.unwrap().status(), 200);
-    let (status, body) = ask(&client, replica, "en").await;
+    let (status, body) = replica.ask("site=multi&lang=en").await;
     assert_eq!((status, sid(&body)), (200, PINNED_EN.to_string()));
-    let (status, body) = ask(&client, replica, "de").await;
+    let (status, body) = replica.ask("site=multi&lang=de").await;
     assert_eq!(status, 200);
     assert_eq!(body["degraded"], true, "{body}");
     assert_eq!(emulator.calls(Op::Create), 0, "no create without a lease");
     let _redis = RedisServer::start_with(port, Some(PASSWORD)).await;
     eventually(Duration::from_secs(10), "de provisioned", async || {
-        ask(&client, replica, "de")
+        replica
+            .ask("site=multi&lang=de")
             .await
             .1
             .get("degraded")
@@ -577,12 +510,12 @@ async fn diagnosed(state: &str, reason: &str, secret: &str) {
     const EVERY_MS: u64 = 300;
     let (_emulator, env) = emulator().await;
     let every = EVERY_MS.to_string();
-    let cluster = Cluster::start_at(
+    let cluster = start_at(
         1,
         &env,
         state,
         &[&[
-            ("FLEXROUTE_ADMIN_TOKEN", crate::common::ADMIN_TOKEN),
+            ("FLEXROUTE_ADMIN_TOKEN", ADMIN_TOKEN),
             ("FLEXROUTE_PROVISIONING_REDIS_WARN_EVERY_MS", &every),
         ]],
     )
@@ -594,7 +527,7 @@ async fn diagnosed(state: &str, reason: &str, secret: &str) {
     let routes = async || {
         let response = client
             .get(&admin)
-            .bearer_auth(crate::common::ADMIN_TOKEN)
+            .bearer_auth(ADMIN_TOKEN)
             .send()
             .await
             .unwrap();
@@ -615,7 +548,7 @@ async fn diagnosed(state: &str, reason: &str, secret: &str) {
     // Failures keep coming (requests for a pair without an address, the follower's retries).
     let until = Instant::now() + Duration::from_millis(2500);
     while Instant::now() < until {
-        let (status, body) = ask(&client, replica, "de").await;
+        let (status, body) = replica.ask("site=multi&lang=de").await;
         assert_eq!((status, &body["degraded"]), (200, &serde_json::json!(true)));
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -695,10 +628,9 @@ async fn provisioning_latency_with_the_lease_versus_the_file_store() {
     let (_emulator, env) = emulator().await;
     let dir = tempfile::tempdir().unwrap();
     let file_state = format!("file:{}", dir.path().join("state").display());
-    let client = client();
     let mut report = Vec::new();
     for (store, state) in [("file", file_state.as_str()), ("redis", &redis.url())] {
-        let cluster = Cluster::start(
+        let cluster = start(
             1,
             &env,
             &redis,
@@ -709,7 +641,7 @@ async fn provisioning_latency_with_the_lease_versus_the_file_store() {
         let mut times = Vec::new();
         for language in MISSING {
             let started = Instant::now();
-            let (status, body) = ask(&client, replica, language).await;
+            let (status, body) = replica.ask(&format!("site=multi&lang={language}")).await;
             times.push(started.elapsed());
             assert_eq!(status, 200);
             assert!(body.get("degraded").is_none(), "{body}");

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::common::{Server, json};
+use crate::support::{Server, json};
 
 #[tokio::test]
 async fn body_merges_widget_config_and_sets_owned_fields() {
@@ -119,7 +119,7 @@ async fn missing_address_is_degraded_or_unavailable() {
         "Ciao!"
     );
 
-    let normal = json(server.config("site=initech").send().await.unwrap()).await;
+    let normal = server.config_json("site=initech").await;
     assert!(normal.get("degraded").is_none(), "{normal}");
 
     let response = server.config("site=hooli").send().await.unwrap();
@@ -212,7 +212,7 @@ async fn cors_is_per_site_and_never_a_wildcard() {
 
 #[tokio::test]
 async fn the_cache_is_bounded_by_config() {
-    let toml = crate::common::FIXTURE.replace(
+    let toml = crate::support::FIXTURE.replace(
         "admin_listen = \"127.0.0.1:0\"",
         "admin_listen = \"127.0.0.1:0\"\ncache_max_entries = 2",
     );
@@ -227,10 +227,10 @@ async fn the_cache_is_bounded_by_config() {
         assert_eq!(response.headers()["content-language"], lang);
     }
     let text = server.metrics().await;
-    let entries = crate::common::metric(&text, "flexroute_cache_entries").unwrap();
+    let entries = crate::support::metric(&text, "flexroute_cache_entries").unwrap();
     assert!(entries <= 2.0, "cache holds {entries} entries, bound is 2");
     assert_eq!(
-        crate::common::metric(&text, "flexroute_cache_misses_total"),
+        crate::support::metric(&text, "flexroute_cache_misses_total"),
         Some(6.0)
     );
     server.stop().await;

@@ -3,7 +3,7 @@
 
 use reqwest::header::HeaderValue;
 
-use crate::common::{Server, json, metric, raw_exchange, series};
+use crate::support::{Server, json, metric, raw_exchange, series};
 
 #[tokio::test]
 async fn oversized_and_malformed_input_is_a_clean_4xx_or_ignored() {

@@ -16,10 +16,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use flexroute::config::Environment;
-use flexroute::twilio::emulator::{Emulator, Op};
+use flexroute::twilio::emulator::Op;
 
-use crate::common::{Rng, Server, json};
-use crate::provisioning::{emulator, start_provisioning};
+use crate::support::{Rng, Server, emulator, flows_named, json, start_provisioning};
 
 /// (site, language) pairs provisioned before the fault.
 const KNOWN: [(&str, &str); 4] = [
@@ -260,21 +259,6 @@ async fn known_client(
 
 fn query(site: &str, language: &str) -> String {
     format!("site={site}&lang={language}")
-}
-
-fn friendly_name(site: &str, language: &str) -> String {
-    format!("WebChat {site} {language}")
-}
-
-/// The flows named after a pair.
-fn flows_named(emulator: &Emulator, site: &str, language: &str) -> Vec<String> {
-    let name = friendly_name(site, language);
-    emulator
-        .flows()
-        .into_iter()
-        .filter(|f| f.friendly_name.as_deref() == Some(name.as_str()))
-        .map(|f| f.sid)
-        .collect()
 }
 
 async fn run(fault: Fault) {

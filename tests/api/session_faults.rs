@@ -14,8 +14,8 @@ use flexroute::twilio::emulator::Op;
 use serde_json::json;
 use tokio::sync::Mutex;
 
-use crate::common::{Server, eventually};
-use crate::sessions::{emulator, start, table};
+use crate::support::conversations::{emulator, start, table};
+use crate::support::{Server, eventually};
 
 const FAULT: Duration = Duration::from_secs(2);
 /// `wait_ms` (5 s in `sessions::start`) plus a guard against a hang on a busy machine.

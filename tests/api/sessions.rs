@@ -5,101 +5,17 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use flexroute::Services;
-use flexroute::config::Environment;
-use flexroute::provision::store::MemoryStore;
 use flexroute::session::token::{SigningKey, TokenIssuer};
-use flexroute::twilio::Credentials;
-use flexroute::twilio::emulator::{Emulator, Op};
+use flexroute::twilio::emulator::Op;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 
-use crate::common::{Server, eventually, json, metric, raw_exchange, series};
-
-pub const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
-pub const TOKEN: &str = "emulator-auth-token-3f9a";
-pub const KEY: &str = "SK0123456789abcdef0123456789abcdef";
-pub const SECRET: &str = "emulator-api-secret-77b1";
-pub const SERVICE: &str = "IS0123456789abcdef0123456789abcdef";
-const ORIGIN: &str = "https://shop.example";
-
-/// A `conversations` site (`shop`: en, fr, es) whose `de` is a pinned Flex Flow.
-pub fn table(extra: &str) -> String {
-    format!(
-        r#"
-[server]
-shutdown_drain_ms = 0
-
-[twilio]
-account_sid = "{ACCOUNT}"
-conversations_service_sid = "{SERVICE}"
-
-[defaults]
-studio_flow_sid = "FW0123456789abcdef0123456789abcdef"
-{extra}
-
-[[sites]]
-id = "shop"
-hosts = ["shop.example"]
-allowed_origins = ["{ORIGIN}"]
-default_language = "en"
-languages = ["en", "fr", "es", "de"]
-address_kind = "conversations"
-
-[sites.language."de"]
-address_kind = "flex_flow"
-flex_flow_sid = "FO0123456789abcdef0123456789abcdef"
-"#
-    )
-}
-
-/// The emulator, accepting the account's auth token and its API key, as Twilio does.
-pub async fn emulator() -> (Emulator, String) {
-    let emulator = Emulator::new(
-        ACCOUNT,
-        vec![
-            Credentials::new(ACCOUNT, TOKEN),
-            Credentials::new(KEY, SECRET),
-        ],
-    );
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let serving = emulator.clone();
-    tokio::spawn(async move { serving.serve(listener, std::future::pending()).await });
-    (emulator, base)
-}
-
-/// A server for `table` against the emulator at `base`, calling it (and signing tokens) with
-/// the API key.
-pub async fn start(table: &str, base: &str) -> Server {
-    let env = Environment::from_pairs([
-        ("FLEXROUTE_TWILIO_FLEX_API_BASE", base),
-        ("FLEXROUTE_TWILIO_CONVERSATIONS_API_BASE", base),
-        ("FLEXROUTE_PROVISIONING_WAIT_MS", "5000"),
-        ("FLEXROUTE_PROVISIONING_FAILURE_BACKOFF_MS", "200"),
-        ("TWILIO_API_KEY", KEY),
-        ("TWILIO_API_SECRET", SECRET),
-    ]);
-    let services = Services {
-        credentials: Some(Credentials::new(KEY, SECRET)),
-        store: Some(Arc::new(MemoryStore::default())),
-        admin_token: Some(crate::common::ADMIN_TOKEN.into()),
-        admin_lockout: Default::default(),
-        config_source: None,
-    };
-    Server::start_full(table, env, services).await
-}
+use crate::support::conversations::{KEY, ORIGIN, SECRET, SERVICE, emulator, start, table};
+use crate::support::jwt::now_ms;
+use crate::support::{ACCOUNT, Server, eventually, json, metric, raw_exchange, series};
 
 fn issuer(secret: &str) -> TokenIssuer {
     let key = SigningKey::new(ACCOUNT, KEY, secret).unwrap();
     TokenIssuer::new(key, SERVICE, Duration::from_secs(3600)).unwrap()
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
 }
 
 /// `POST /v1/webchat/shop/{language}/{route}` from the allowed origin, with a JSON body.
@@ -118,7 +34,7 @@ async fn a_chat_starts_on_the_pairs_chat_address_with_the_form_site_and_language
     let server = start(&table(""), &base).await;
 
     // The config answer for a conversations pair: the address, and where its backend is.
-    let config = json(server.config("site=shop&lang=fr").send().await.unwrap()).await;
+    let config = server.config_json("site=shop&lang=fr").await;
     assert_eq!(config["address"]["kind"], "conversations", "{config}");
     let address_sid = config["address"]["sid"].as_str().unwrap().to_string();
     assert!(address_sid.starts_with("IG"), "{config}");

@@ -5,8 +5,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use flexroute::sandbox::{SANDBOX_API_KEY, SANDBOX_API_SECRET, SANDBOX_AUTH_TOKEN};
 use flexroute::session::token::{SigningKey, TokenIssuer};
 use flexroute::twilio::Credentials;
@@ -15,10 +13,10 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::common::{Rng, eventually, json as body_json, metric};
-use crate::running::{EXAMPLE, Running, client};
-use crate::token::run_script;
-use crate::twilio_python;
+use crate::support::jwt::{now_ms, segment};
+use crate::support::python as twilio_python;
+use crate::support::python::run_token_script;
+use crate::support::{EXAMPLE, Rng, Running, client, eventually, json as body_json, metric};
 
 /// The origin of the react app's dev server, one of the example `initech` site's.
 const DEV_ORIGIN: &str = "http://localhost:3000";
@@ -40,24 +38,11 @@ async fn post_json(
         .unwrap()
 }
 
-/// A JWT's claims, parsed.
-fn claims(token: &str) -> Value {
-    let part = token.split('.').nth(1).expect("a JWT has claims");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
-}
-
 fn now_unix() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs()
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
 }
 
 /// `twilio.account_sid` and `twilio.conversations_service_sid` of the example configuration
@@ -200,12 +185,12 @@ async fn sandbox_serves_a_conversations_chat_end_to_end() {
 
     // (d) The token is what Twilio's Python library mints for the same inputs at the same
     // second, and both the library and flexroute's own issuer accept it.
-    let token_claims = claims(&token);
+    let token_claims = segment(&token, 1);
     let nbf = token_claims["nbf"].as_u64().unwrap();
     assert_eq!(expiration, (nbf + 3600) * 1000, "{token_claims}");
     assert_eq!(token_claims["grants"]["identity"], identity.as_str());
     if let Some(python) = twilio_python::python() {
-        let answer = run_script(
+        let answer = run_token_script(
             &python,
             &json!({
                 "mint": [{
@@ -251,12 +236,15 @@ async fn sandbox_serves_a_conversations_chat_end_to_end() {
     let refreshed = body_json(response).await;
     let new_token = refreshed["token"].as_str().unwrap();
     assert_eq!(issuer.verify(new_token).unwrap().identity, identity);
-    assert_eq!(claims(new_token)["grants"]["identity"], identity.as_str());
+    assert_eq!(
+        segment(new_token, 1)["grants"]["identity"],
+        identity.as_str()
+    );
     let new_expiration = refreshed["expiration"].as_u64().unwrap();
     assert!(new_expiration >= expiration, "{refreshed}");
     assert_eq!(
         new_expiration,
-        (claims(new_token)["nbf"].as_u64().unwrap() + 3600) * 1000
+        (segment(new_token, 1)["nbf"].as_u64().unwrap() + 3600) * 1000
     );
 
     // (f) Refused: a payload character changed, another secret, expired.

@@ -1,7 +1,7 @@
 //! Site resolution: `site` parameter, then the host of `Origin`, of the page URL
 //! (`page` parameter, then `Referer`), then `Host`; exact hosts and `*.` wildcards.
 
-use crate::common::{Server, json};
+use crate::support::{Server, answer};
 
 async fn site_of(
     server: &Server,
@@ -12,9 +12,7 @@ async fn site_of(
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, json(response).await)
+    answer(request.send().await.unwrap()).await
 }
 
 /// (case name, query string, request headers, expected site id)

@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::Command;
 
-use crate::running::{BIN, EXAMPLE, Running, client};
+use crate::support::{BIN, EXAMPLE, Running, client};
 
 /// The process's open-file limit in the test: the one the attack was seen with, doubled.
 const OPEN_FILES: u32 = 256;

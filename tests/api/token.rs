@@ -4,21 +4,13 @@
 //! escaping agrees; flexroute accepts the library's tokens; the library and PyJWT accept
 //! flexroute's, and refuse them under another secret.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use flexroute::session::token::{SigningKey, TokenIssuer};
 use serde_json::{Value, json};
 
-use crate::twilio_python;
-
-const SCRIPT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/contract/twilio_token.py"
-);
+use crate::support::jwt::segment;
+use crate::support::python::{self as twilio_python, run_token_script};
 
 const ACCOUNT: &str = "ACa1b2c3d4e5f60718293a4b5c6d7e8f90";
 const KEY: &str = "SK0f1e2d3c4b5a69788796a5b4c3d2e1f0";
@@ -28,36 +20,6 @@ const SERVICE: &str = "IS5566778899aabbccddeeff0011223344";
 fn issuer(ttl_secs: u64) -> TokenIssuer {
     let key = SigningKey::new(ACCOUNT, KEY, SECRET).unwrap();
     TokenIssuer::new(key, SERVICE, Duration::from_secs(ttl_secs)).unwrap()
-}
-
-/// A JWT segment, decoded and parsed: compared as values, so key order does not count.
-fn segment(token: &str, index: usize) -> Value {
-    let part = token.split('.').nth(index).unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
-}
-
-pub(crate) fn run_script(python: &std::path::Path, request: &Value) -> Value {
-    let mut child = Command::new(python)
-        .arg(SCRIPT)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request.to_string().as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "{SCRIPT}: {}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
 }
 
 #[test]
@@ -113,7 +75,7 @@ fn tokens_match_twilios_python_library() {
         {"token": other_secret.token, "secret": SECRET, "api_key_sid": KEY},
     ]);
 
-    let answer = run_script(&python, &json!({"mint": mint, "verify": verify}));
+    let answer = run_token_script(&python, &json!({"mint": mint, "verify": verify}));
     assert_eq!(answer["twilio"], twilio_python::TWILIO, "{answer}");
     let minted = answer["minted"].as_array().unwrap();
     assert_eq!(minted.len(), cases.len() + 1);

@@ -1,4 +1,4 @@
-//! Twilio's official Python helper library (twilio-python, pinned in `twilio_python.rs`) drives
+//! Twilio's official Python helper library (twilio-python, pinned in `support/python.rs`) drives
 //! the real `flexroute emulator` binary: address configurations created, listed page by page,
 //! fetched, updated and deleted, a web chat opened with pre-engagement data, a message posted
 //! (`tests/contract/twilio_helper.py`). The library lives in the shared virtualenv
@@ -13,7 +13,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 use super::{ACCOUNT_SID, ADDRESSES, API_KEY, API_SECRET, AUTH_TOKEN, parse};
-use crate::twilio_python::{self, TWILIO};
+use crate::support::python::{self as twilio_python, TWILIO};
 
 const BIN: &str = env!("CARGO_BIN_EXE_flexroute");
 const SCRIPT: &str = concat!(

@@ -8,8 +8,11 @@
 //! skips such tests on purpose (machines without Python or a registry).
 
 use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
 
 /// The `twilio` package the comparisons were written against (it brings PyJWT 2.x).
 pub const TWILIO: &str = "9.13.0";
@@ -86,4 +89,35 @@ fn run(command: &mut Command) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr),
     );
+}
+
+/// The token script (tests/contract/twilio_token.py), given `request` as JSON on stdin: its
+/// JSON answer.
+pub const TOKEN_SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/contract/twilio_token.py"
+);
+
+pub fn run_token_script(python: &std::path::Path, request: &Value) -> Value {
+    let mut child = Command::new(python)
+        .arg(TOKEN_SCRIPT)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request.to_string().as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{TOKEN_SCRIPT}: {}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
 }
