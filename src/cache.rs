@@ -76,6 +76,12 @@ impl Prepared {
         }
     }
 
+    /// Whether this answer was built for a pair with `fingerprint`: the one check of a cached
+    /// answer's validity, on a hit and when a miss builds one.
+    pub fn is_for(&self, fingerprint: u64) -> bool {
+        self.fingerprint == fingerprint
+    }
+
     pub fn error(status: StatusCode, body: Vec<u8>) -> Self {
         Self {
             status,
@@ -105,8 +111,11 @@ impl ResponseCache {
         }
     }
 
-    pub fn get(&self, key: &RouteKey) -> Option<Arc<Prepared>> {
-        self.inner.get(key)
+    /// The answer for `key` if it was built for `fingerprint` (the pair as configured now).
+    pub fn get_current(&self, key: &RouteKey, fingerprint: u64) -> Option<Arc<Prepared>> {
+        self.inner
+            .get(key)
+            .filter(|cached| cached.is_for(fingerprint))
     }
 
     /// The answer for `key` built for `fingerprint`: the cached one if it matches, else
@@ -119,7 +128,7 @@ impl ResponseCache {
     ) -> Arc<Prepared> {
         self.inner
             .entry(key)
-            .or_insert_with_if(build, |cached| cached.fingerprint != fingerprint)
+            .or_insert_with_if(build, |cached| !cached.is_for(fingerprint))
             .into_value()
     }
 

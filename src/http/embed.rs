@@ -74,7 +74,7 @@ pub fn compact(source: &str) -> String {
 )]
 pub async fn get_embed(request: HeaderMap) -> Response {
     let served = &*SERVED;
-    let mut response = if super::webchat::if_none_match(&request, &served.etag) {
+    let mut response = if super::conditional::if_none_match(&request, &served.etag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         (

@@ -3,30 +3,31 @@
 mod admin;
 mod auth;
 mod capacity;
+mod conditional;
+mod config_route;
 mod embed;
 mod error;
 mod health;
 mod limit;
 mod observe;
 mod openapi;
+mod refuse;
 mod serve;
 mod session;
-mod webchat;
 
 use std::ops::Deref;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::Request;
-use axum::http::{HeaderValue, Version, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderValue, Method, header};
+use axum::response::IntoResponse;
 use axum::routing::{MethodRouter, get, post};
 
 pub use auth::{AdminLockout, check_admin_token};
 pub use capacity::raise_descriptor_limit;
-use error::{ApiError, ErrorCode};
 use limit::RateLimit;
+use observe::Shortcut;
+pub use refuse::MAX_BODY_BYTES;
 pub use serve::{ConnectionLimits, MAX_HEADER_BYTES, serve};
 
 use crate::app::App;
@@ -37,9 +38,6 @@ const CONFIG_ROUTE: &str = "/v1/webchat/config";
 const INIT_WEBCHAT_ROUTE: &str = "/v1/webchat/{site}/{language}/initWebchat";
 const REFRESH_TOKEN_ROUTE: &str = "/v1/webchat/{site}/{language}/refreshToken";
 const OPENAPI_ROUTE: &str = "/openapi.json";
-/// Largest request body accepted, on both listeners. Only the session routes read one (JSON
-/// of a few hundred bytes); elsewhere a small one is tolerated and discarded.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// What the handlers share: the application state ([`App`]) and what only HTTP needs.
 /// Cloning it is one reference-count increment.
@@ -103,6 +101,9 @@ impl AppState {
 /// The public listener's routes. Its router is built from this list alone, and its
 /// `/openapi.json` must describe exactly these paths and methods (`tests/api/openapi.rs`).
 /// With the state of a server that limits the rate, the config route goes through the limit.
+/// Every request first passes `observe::Observed` (metrics, the `400`/`413` refusals of
+/// `refuse`), and a `GET` of the config route may be answered there, before routing: see
+/// [`CACHED_CONFIG`].
 fn public_routes(limited: Option<&AppState>) -> Vec<(&'static str, MethodRouter<AppState>)> {
     // The config route and the session routes go through the per-client limit when it is on
     // (preflights too: they cost as much to answer).
@@ -116,9 +117,11 @@ fn public_routes(limited: Option<&AppState>) -> Vec<(&'static str, MethodRouter<
         None => methods,
     };
     vec![
+        // `GET` reaches `get_config` only on a cache miss, or with the rate limit on: otherwise
+        // it is answered ahead of this router ([`CACHED_CONFIG`]).
         (
             CONFIG_ROUTE,
-            limit(get(webchat::get_config).options(webchat::preflight)),
+            limit(get(config_route::get_config).options(config_route::cors::preflight)),
         ),
         (
             INIT_WEBCHAT_ROUTE,
@@ -134,6 +137,19 @@ fn public_routes(limited: Option<&AppState>) -> Vec<(&'static str, MethodRouter<
         (OPENAPI_ROUTE, get(openapi::public_document)),
     ]
 }
+
+/// The one shortcut around the public router: a `GET` of the config route answered from the
+/// cache of prebuilt answers (or a client error) by `observe::Observed`, before routing, with
+/// the same metrics, refusals and panic handling. It is every page view of every storefront,
+/// and the router's per-request boxing and cloning would cost it more than the answer does. A
+/// cache miss goes on to the router, hence [`config_route::get_config`], which may wait for
+/// provisioning. Off when the rate limit is on: the limit is a layer of the route and must see
+/// every request.
+const CACHED_CONFIG: Shortcut = Shortcut {
+    method: Method::GET,
+    route: CONFIG_ROUTE,
+    answer: config_route::from_cache,
+};
 
 /// The ops listener's routes outside `/admin` (same rule as [`public_routes`]).
 fn ops_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
@@ -184,13 +200,12 @@ pub fn public_router(state: AppState) -> observe::Observed<Router> {
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state.clone());
-    // Metrics, large bodies and panics are handled outside the router (see `Observed`).
+    // Metrics, refusals and panics are handled outside the router (see `Observed`).
     let observed = observe::Observed::new(public, state.clone());
-    // The rate limit is a layer of the config route: with it on, every request takes the router.
     if state.rate_limit.is_some() {
         observed
     } else {
-        observed.with_shortcut(webchat::shortcut)
+        observed.with_shortcut(CACHED_CONFIG)
     }
 }
 
@@ -204,61 +219,8 @@ pub fn ops_router(state: AppState) -> Router {
         .merge(admin)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
-        .layer(axum::middleware::from_fn(refuse_bad_requests))
+        .layer(axum::middleware::from_fn(refuse::refuse_bad_requests))
         .with_state(state)
-}
-
-/// Before any handler runs: `400 invalid_request` without exactly one `Host`
-/// ([`host_refused`]), `413 payload_too_large` for a declared body over [`MAX_BODY_BYTES`]. A
-/// chunked body is never read by any handler: hyper discards what fits in its buffer and
-/// closes the connection rather than read on.
-async fn refuse_bad_requests(request: Request, next: Next) -> Response {
-    let refused = host_refused(request.version(), request.headers())
-        .or_else(|| body_too_large(request.headers()));
-    match refused {
-        Some(refused) => refused,
-        None => next.run(request).await,
-    }
-}
-
-/// `400 invalid_request` for a request RFC 9112 §3.2 says must get one: an HTTP/1.1 request
-/// without `Host`, or any request with more than one `Host` line (which one would decide the
-/// site?). HTTP/1.0 may leave it out. One header lookup, no allocation, when it is right.
-fn host_refused(version: Version, headers: &header::HeaderMap) -> Option<Response> {
-    let mut hosts = headers.get_all(header::HOST).iter();
-    let message = match (hosts.next(), hosts.next()) {
-        (Some(_), None) => return None,
-        (None, _) if version < Version::HTTP_11 => return None,
-        (None, _) => "an HTTP/1.1 request needs a Host header",
-        (Some(_), Some(_)) => "a request may have only one Host header",
-    };
-    let mut response = ApiError::new(ErrorCode::InvalidRequest, message).into_response();
-    // Whoever sent it does not speak HTTP as the server reads it: do not read on.
-    response
-        .headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    Some(response)
-}
-
-/// The `413` for a request whose declared body is over [`MAX_BODY_BYTES`].
-fn body_too_large(headers: &header::HeaderMap) -> Option<Response> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())?;
-    if declared <= MAX_BODY_BYTES as u64 {
-        return None;
-    }
-    let mut response = ApiError::new(
-        ErrorCode::PayloadTooLarge,
-        format!("request bodies are limited to {MAX_BODY_BYTES} bytes (no endpoint reads one)"),
-    )
-    .into_response();
-    // The body is left unread: the connection cannot be reused.
-    response
-        .headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    Some(response)
 }
 
 /// Prometheus metrics (text exposition format 0.0.4), names prefixed `flexroute_`.

@@ -1,9 +1,10 @@
 //! One middleware for every public request: the request counter and latency histogram, a
-//! debug log line, the `400` for a request without exactly one `Host` and the `413` for a
-//! declared body over `MAX_BODY_BYTES` (counted like any answer). The route label is the
-//! matched pattern, so unknown paths collapse into one `unmatched` series instead of one per
-//! path. Metric handles are looked up once per (route, status) and kept, so a request costs
-//! atomic increments, not label hashing.
+//! debug log line, the refusals of `refuse` (`400` without exactly one `Host`, `413` for a
+//! declared body over `MAX_BODY_BYTES`; counted like any answer), and the shortcut that
+//! answers the config route from the cache ahead of the router. The route label is the
+//! pattern the path matches (`{site}` standing for any segment), so unknown paths collapse
+//! into one `unmatched` series instead of one per path. Metric handles are looked up once per
+//! (route, status) and kept, so a request costs atomic increments, not label hashing.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -19,7 +20,7 @@ use pin_project_lite::pin_project;
 use prometheus::{Histogram, IntCounter};
 use tower::Service;
 
-use super::{AppState, error};
+use super::{AppState, error, refuse};
 use crate::metrics::Metrics;
 
 /// Statuses whose counters are kept at hand; any other is looked up by label (still bounded:
@@ -28,6 +29,8 @@ const COMMON_STATUSES: [u16; 10] = [200, 204, 304, 400, 404, 405, 413, 429, 500,
 
 pub struct RouteMetrics {
     route: &'static str,
+    /// Whether `route` has a `{placeholder}` segment, so is matched segment by segment.
+    templated: bool,
     metrics: Metrics,
     duration: OnceLock<Histogram>,
     requests: [OnceLock<IntCounter>; COMMON_STATUSES.len()],
@@ -37,10 +40,31 @@ impl RouteMetrics {
     pub fn new(route: &'static str, metrics: &Metrics) -> Self {
         Self {
             route,
+            templated: route.contains('{'),
             metrics: metrics.clone(),
             duration: OnceLock::new(),
             requests: Default::default(),
         }
+    }
+
+    /// Whether the router would take `path` to this route: the same path for a static route;
+    /// for a templated one the same segments, a `{placeholder}` standing for any non-empty one
+    /// (as the router matches; no route has a catch-all). No allocation.
+    fn matches(&self, path: &str) -> bool {
+        if !self.templated {
+            return self.route == path;
+        }
+        let mut segments = path.split('/');
+        let same = self.route.split('/').all(|pattern| {
+            segments.next().is_some_and(|segment| {
+                if pattern.starts_with('{') && pattern.ends_with('}') {
+                    !segment.is_empty()
+                } else {
+                    segment == pattern
+                }
+            })
+        });
+        same && segments.next().is_none()
     }
 
     fn record(&self, status: StatusCode, seconds: f64) {
@@ -70,12 +94,12 @@ impl HttpMetrics {
         )
     }
 
-    /// The index of the route `path` is (the last one, `unmatched`, if none).
+    /// The index of the route `path` matches (the last one, `unmatched`, if none).
     fn index_of(&self, path: &str) -> usize {
         let last = self.0.len() - 1;
         self.0[..last]
             .iter()
-            .position(|r| r.route == path)
+            .position(|r| r.matches(path))
             .unwrap_or(last)
     }
 
@@ -84,20 +108,26 @@ impl HttpMetrics {
     }
 }
 
-/// The public router wrapped once, outside it: metrics, the `400` and `413`, and panics turned
-/// into `500 internal`. Outside rather than as router layers because each `Router::layer` boxes
-/// and clones every route's service again on every request; this costs neither. The route label is
-/// the request path when it is one of the router's (all are static paths, so that is exactly
-/// what the router matched), else `unmatched`.
+/// The public router wrapped once, outside it: metrics, the `400` and `413`, the shortcut, and
+/// panics turned into `500 internal`. Outside rather than as router layers because each
+/// `Router::layer` boxes and clones every route's service again on every request; this costs
+/// neither. The route label is the router's route the path matches, else `unmatched`.
 #[derive(Clone)]
 pub struct Observed<S> {
     inner: S,
     app: AppState,
-    shortcut: Option<Shortcut>,
+    /// The shortcut, and the index of its route among the metrics' routes.
+    shortcut: Option<(usize, Shortcut)>,
 }
 
-/// Answers a request without `inner` when it can do so at once (`None`: ask `inner`).
-pub type Shortcut = fn(&AppState, &Method, &Uri, &HeaderMap) -> Option<Response>;
+/// A route whose requests of one method are answered without the router when they can be at
+/// once: `answer` gives the response, or `None` to ask the router after all.
+#[derive(Clone)]
+pub struct Shortcut {
+    pub method: Method,
+    pub route: &'static str,
+    pub answer: fn(&AppState, &Uri, &HeaderMap) -> Option<Response>,
+}
 
 impl<S> Observed<S> {
     pub fn new(inner: S, app: AppState) -> Self {
@@ -108,19 +138,29 @@ impl<S> Observed<S> {
         }
     }
 
-    /// Tries `shortcut` before `inner` for every request (with the same metrics, size limit and
-    /// panic handling): for the hot route, it saves the router's boxing and cloning.
+    /// Tries `shortcut` before `inner` for its route's requests (with the same metrics, size
+    /// limit and panic handling): for the hot route, it saves the router's boxing and cloning.
     pub fn with_shortcut(mut self, shortcut: Shortcut) -> Self {
-        self.shortcut = Some(shortcut);
+        let route = self.app.http_metrics.index_of(shortcut.route);
+        debug_assert_ne!(
+            self.app.http_metrics.route(route).route,
+            "unmatched",
+            "a shortcut's route is one of the router's"
+        );
+        self.shortcut = Some((route, shortcut));
         self
     }
 
-    /// The shortcut's answer, a panic in it turned into the `500` it is.
-    fn shortcut<B>(&self, request: &http::Request<B>) -> Option<Response> {
-        let shortcut = self.shortcut?;
-        let (method, uri, headers) = (request.method(), request.uri(), request.headers());
+    /// The shortcut's answer for a request to `route`, a panic in it turned into the `500` it
+    /// is; `None` for the router.
+    fn shortcut<B>(&self, route: usize, request: &http::Request<B>) -> Option<Response> {
+        let (_, shortcut) = self
+            .shortcut
+            .as_ref()
+            .filter(|(index, shortcut)| *index == route && request.method() == shortcut.method)?;
+        let (uri, headers) = (request.uri(), request.headers());
         panic::catch_unwind(AssertUnwindSafe(|| {
-            shortcut(&self.app, method, uri, headers)
+            (shortcut.answer)(&self.app, uri, headers)
         }))
         .unwrap_or_else(|panic| Some(error::panic_response(panic)))
     }
@@ -142,9 +182,8 @@ where
         let started = Instant::now();
         let route = self.app.http_metrics.index_of(request.uri().path());
         let method = tracing::enabled!(tracing::Level::DEBUG).then(|| request.method().clone());
-        let at_once = super::host_refused(request.version(), request.headers())
-            .or_else(|| super::body_too_large(request.headers()))
-            .or_else(|| self.shortcut(&request));
+        let at_once = refuse::refused(request.version(), request.headers())
+            .or_else(|| self.shortcut(route, &request));
         let inner = match at_once {
             Some(response) => Inner::Ready {
                 response: Some(response),
@@ -316,14 +355,45 @@ flex_flow_sid = "FO0123456789abcdef0123456789abcdef"
         }
     }
 
-    fn shortcut_with_a_bug(_: &AppState, _: &Method, uri: &Uri, _: &HeaderMap) -> Option<Response> {
+    #[tokio::test]
+    async fn a_path_is_labelled_with_the_route_pattern_it_matches() {
+        let (_, app) = observed().await;
+        let label = |path: &str| {
+            let metrics = &app.http_metrics;
+            metrics.route(metrics.index_of(path)).route
+        };
+        let init = "/v1/webchat/{site}/{language}/initWebchat";
+        assert_eq!(label("/v1/webchat/shop/en/initWebchat"), init);
+        assert_eq!(label("/v1/webchat/a%2Fb/x/initWebchat"), init);
+        assert_eq!(
+            label("/v1/webchat/shop/en/refreshToken"),
+            "/v1/webchat/{site}/{language}/refreshToken"
+        );
+        assert_eq!(label("/v1/webchat/config"), "/v1/webchat/config");
+        for unmatched in [
+            "/v1/webchat//en/initWebchat",
+            "/v1/webchat/shop/en/initWebchat/",
+            "/v1/webchat/shop/initWebchat",
+            "/v1/webchat/shop/en/x/initWebchat",
+            "/v1/webchat/shop/en/initwebchat",
+            "/v1/webchat/config/",
+        ] {
+            assert_eq!(label(unmatched), "unmatched", "{unmatched}");
+        }
+    }
+
+    fn shortcut_with_a_bug(_: &AppState, uri: &Uri, _: &HeaderMap) -> Option<Response> {
         (uri.path() == "/v1/webchat/config").then(|| panic!("a shortcut bug"))
     }
 
     #[tokio::test]
     async fn a_panic_in_the_shortcut_is_a_counted_500_and_other_paths_take_the_router() {
         let (service, app) = observed().await;
-        let service = service.with_shortcut(shortcut_with_a_bug);
+        let service = service.with_shortcut(Shortcut {
+            method: Method::GET,
+            route: "/v1/webchat/config",
+            answer: shortcut_with_a_bug,
+        });
         let get = |uri: &str| {
             http::Request::get(uri)
                 .header("host", "acme.example")

@@ -19,7 +19,7 @@ use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 use super::error::ErrorBody;
 use super::{
     CONFIG_ROUTE, INIT_WEBCHAT_ROUTE, MAX_BODY_BYTES, MAX_HEADER_BYTES, REFRESH_TOKEN_ROUTE, admin,
-    embed, health, session, webchat,
+    config_route, embed, health, session,
 };
 
 /// The public listener's document.
@@ -33,8 +33,8 @@ use super::{
             and the admin API.",
     ),
     paths(
-        webchat::get_config,
-        webchat::preflight,
+        config_route::get_config,
+        config_route::cors::preflight,
         embed::get_embed,
         session::init_webchat,
         session::refresh_token,

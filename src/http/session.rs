@@ -17,13 +17,12 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
+use super::refuse::{MAX_BODY_BYTES, payload_too_large};
 use crate::provision::Lookup;
 use crate::session::backend::ChatRequest;
 use crate::session::token::Minted;
 use crate::table::{AddressKind, Pair, RoutingTable, Site};
 
-/// Largest body read: the react app sends the pre-engagement form, a few hundred bytes.
-pub const MAX_SESSION_BODY_BYTES: usize = 16 * 1024;
 /// Seconds a browser should wait before asking again for a chat whose address is not ready.
 const RETRY_AFTER_SECS: &str = "5";
 
@@ -283,7 +282,7 @@ fn session_pair<'t>(
     Ok((site, pair))
 }
 
-/// The body as `T`: JSON by content type, at most [`MAX_SESSION_BODY_BYTES`] however it is
+/// The body as `T`: JSON by content type, at most [`MAX_BODY_BYTES`] however it is
 /// sent (a chunked body is cut off there, and the connection closed: the rest is unread), and
 /// of `T`'s shape.
 async fn read_json<T: serde::de::DeserializeOwned>(request: Request) -> Result<T, Response> {
@@ -300,19 +299,10 @@ async fn read_json<T: serde::de::DeserializeOwned>(request: Request) -> Result<T
         )
         .into_response());
     }
-    let bytes: Bytes = axum::body::to_bytes(request.into_body(), MAX_SESSION_BODY_BYTES)
+    // The react app sends the pre-engagement form, a few hundred bytes.
+    let bytes: Bytes = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES)
         .await
-        .map_err(|_| {
-            let mut response = ApiError::new(
-                ErrorCode::PayloadTooLarge,
-                format!("request bodies are limited to {MAX_SESSION_BODY_BYTES} bytes"),
-            )
-            .into_response();
-            response
-                .headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            response
-        })?;
+        .map_err(|_| payload_too_large())?;
     serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::new(
             ErrorCode::InvalidRequest,

@@ -5,6 +5,7 @@
 //! With a shared store (Redis) the task also holds the pair's lease across replicas
 //! (`flight`), and addresses other replicas record become known here (`follow`).
 
+pub mod degraded;
 mod duplicates;
 mod error;
 mod failures;

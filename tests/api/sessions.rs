@@ -523,3 +523,49 @@ async fn only_a_throttled_chat_is_asked_again() {
     assert_eq!(emulator.calls(Op::WebChatCreate), 3);
     server.stop().await;
 }
+
+/// Requests to the session routes are counted under their route pattern, whatever site and
+/// language the path names (they were once all `unmatched`, as if the router had none).
+#[tokio::test]
+async fn session_routes_are_counted_under_their_route_pattern() {
+    let (_emulator, base) = emulator().await;
+    let server = start(&table(""), &base).await;
+    let started = post(&server, "en", "initWebchat", &json!({"formData": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 200);
+    let token = json(started).await["token"].as_str().unwrap().to_string();
+    let refreshed = post(&server, "en", "refreshToken", &json!({ "token": token }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), 200);
+    let unknown = post(&server, "xx", "initWebchat", &json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+
+    let text = server.metrics().await;
+    let requests = |route: &str, status: u16| {
+        metric(
+            &text,
+            &format!(r#"flexroute_http_requests_total{{route="{route}",status="{status}"}}"#),
+        )
+    };
+    let init = "/v1/webchat/{site}/{language}/initWebchat";
+    let refresh = "/v1/webchat/{site}/{language}/refreshToken";
+    assert_eq!(requests(init, 200), Some(1.0));
+    assert_eq!(requests(init, 404), Some(1.0));
+    assert_eq!(requests(refresh, 200), Some(1.0));
+    assert_eq!(requests("unmatched", 200), None);
+    assert_eq!(requests("unmatched", 404), None);
+    let durations = format!(r#"flexroute_http_request_duration_seconds_count{{route="{init}"}}"#);
+    assert_eq!(metric(&text, &durations), Some(2.0));
+    assert!(
+        series(&text).iter().all(|s| !s.contains("/shop/")),
+        "a path became a label"
+    );
+    server.stop().await;
+}
