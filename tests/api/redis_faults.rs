@@ -204,10 +204,7 @@ async fn redis_restarted_empty_mid_burst_never_duplicates_nor_moves_a_sid() {
 async fn a_duplicate_at_twilio_never_moves_the_fleet_after_a_flush() {
     let redis = RedisServer::start().await;
     let (emulator, env) = emulator().await;
-    let base = env
-        .get("FLEXROUTE_TWILIO_FLEX_API_BASE")
-        .unwrap()
-        .to_string();
+    let base = twilio_base(&env);
     let older = "FO000000000000000000000000000000a1";
     let newer = "FO000000000000000000000000000000b2";
     for sid in [older, newer] {
@@ -312,10 +309,7 @@ async fn a_duplicate_at_twilio_never_moves_the_fleet_after_a_flush() {
 async fn two_flows_with_a_pairs_name_and_no_record_are_never_guessed_between() {
     let redis = RedisServer::start().await;
     let (emulator, env) = emulator().await;
-    let base = env
-        .get("FLEXROUTE_TWILIO_FLEX_API_BASE")
-        .unwrap()
-        .to_string();
+    let base = twilio_base(&env);
     for sid in [
         "FO000000000000000000000000000000c3",
         "FO000000000000000000000000000000d4",
@@ -370,10 +364,7 @@ async fn a_lease_granted_to_a_timed_out_request_does_not_hold_the_pair() {
     let redis = RedisServer::start().await;
     let proxy = Proxy::start(redis.port).await;
     let (emulator, env) = emulator().await;
-    let base = env
-        .get("FLEXROUTE_TWILIO_FLEX_API_BASE")
-        .unwrap()
-        .to_string();
+    let base = twilio_base(&env);
     let state = format!("redis://127.0.0.1:{}/0", proxy.port);
     let fleet = start(
         1,
@@ -429,10 +420,7 @@ async fn stalled_and_reset_redis_connections_cost_known_pairs_nothing() {
     let redis = RedisServer::start().await;
     let proxy = Proxy::start(redis.port).await;
     let (emulator, env) = emulator().await;
-    let base = env
-        .get("FLEXROUTE_TWILIO_FLEX_API_BASE")
-        .unwrap()
-        .to_string();
+    let base = twilio_base(&env);
     let state = format!("redis://127.0.0.1:{}/0", proxy.port);
     let fleet = start(1, &state, &[base.clone(), base.clone(), base], &[]).await;
     let de = served(&fleet.replicas[0], "s0", "de", Duration::from_secs(5)).await;
@@ -501,4 +489,11 @@ async fn stalled_and_reset_redis_connections_cost_known_pairs_nothing() {
     );
     assert_eq!(failed, 0, "no error for known pairs");
     fleet.stop().await;
+}
+
+/// The emulator's URL, as the environment `emulator()` returned gives it to flexroute.
+fn twilio_base(env: &flexroute::config::Environment) -> String {
+    env.get("FLEXROUTE_TWILIO_FLEX_API_BASE")
+        .unwrap()
+        .to_string()
 }

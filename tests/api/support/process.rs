@@ -12,7 +12,7 @@ use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStderr, Command};
 
 use super::emulator::{ACCOUNT, TOKEN};
-use super::http::{answer, client, json};
+use super::http::{answer, client};
 
 /// The `flexroute` binary under test, and the example configuration it ships with.
 pub const BIN: &str = env!("CARGO_BIN_EXE_flexroute");
@@ -116,14 +116,7 @@ impl Running {
 
     /// The JSON body of `GET /v1/webchat/config?{query}`, whatever its status.
     pub async fn config_json(&self, query: &str) -> serde_json::Value {
-        json(
-            self.client
-                .get(self.config_url(query))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await
+        self.ask(query).await.1
     }
 
     pub async fn kill9(mut self) {
