@@ -725,6 +725,21 @@ async fn the_embed_script_in_chromium() {
         "{times}"
     );
 
+    // A site that opts in to cookies: the credentialed read is granted to its allowed origin
+    // (the browser refuses the answer of a `credentials: 'include'` fetch without
+    // `Access-Control-Allow-Credentials: true`).
+    pages.put(
+        "/es-mx/cookies.html",
+        "text/html",
+        page(&snippet(" data-credentials=\"include\"")),
+    );
+    browser.goto(&format!("{shop}/es-mx/cookies.html")).await;
+    assert_eq!(
+        ready(&browser).await,
+        json!({"ok": {"site": "acme", "language": "es-MX", "kind": "flex_flow"}})
+    );
+    assert_eq!(embed_lines(&browser).await, Vec::<String>::new());
+
     // flexroute down: the script does not load; the page does not notice.
     let dead = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

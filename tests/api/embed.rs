@@ -142,3 +142,40 @@ fn malformed_scripts_are_problems_naming_the_kind() {
     );
     assert!(Config::from_toml_str(&unknown, &Environment::default()).is_err());
 }
+
+/// `data-credentials="include"` needs `Access-Control-Allow-Credentials: true` from the config
+/// route, on the answer and on a preflight, for allowed origins only.
+#[tokio::test]
+async fn credentialed_reads_are_granted_to_allowed_origins_only() {
+    let server = Server::start().await;
+    for (origin, granted) in [
+        ("https://shop.acme.example", true),
+        ("https://initech.example", false),
+    ] {
+        let answer = server
+            .config("site=acme")
+            .header("Origin", origin)
+            .send()
+            .await
+            .unwrap();
+        let preflight = server
+            .client
+            .request(
+                reqwest::Method::OPTIONS,
+                server.url("/v1/webchat/config?site=acme"),
+            )
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "GET")
+            .send()
+            .await
+            .unwrap();
+        for response in [answer, preflight] {
+            let credentials = response.headers().get("access-control-allow-credentials");
+            match granted {
+                true => assert_eq!(credentials.unwrap(), "true", "{origin}"),
+                false => assert!(credentials.is_none(), "{origin}"),
+            }
+        }
+    }
+    server.stop().await;
+}

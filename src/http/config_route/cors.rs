@@ -2,7 +2,9 @@
 //! the resolved site lists the page's origin in `allowed_origins`. The grant is the request's
 //! own `Origin` echoed, never `*`; anyone else gets no grant headers, which the browser reads
 //! as a refusal. Both the answer ([`allow_origin`]) and the preflight ([`preflight`]) use the
-//! same check.
+//! same check. An allowed origin may also read with credentials (the embed script's
+//! `data-credentials="include"`, for a language cookie shared with flexroute's domain): the
+//! answer holds nothing private, and its `Vary: Cookie` keeps caches apart.
 
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
@@ -12,6 +14,8 @@ use http::header::{self, HeaderMap, HeaderValue};
 use super::query;
 use crate::http::AppState;
 use crate::table::Site;
+
+const CREDENTIALS: HeaderValue = HeaderValue::from_static("true");
 
 /// The request's `Origin` if `site` allows it.
 fn allowed_origin<'r>(site: &Site, request: &'r HeaderMap) -> Option<&'r HeaderValue> {
@@ -24,6 +28,7 @@ fn allowed_origin<'r>(site: &Site, request: &'r HeaderMap) -> Option<&'r HeaderV
 pub fn allow_origin(site: &Site, request: &HeaderMap, headers: &mut HeaderMap) {
     if let Some(origin) = allowed_origin(site, request) {
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+        headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, CREDENTIALS);
         headers.insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
             HeaderValue::from_static("ETag, Content-Language, Retry-After"),
@@ -53,6 +58,7 @@ pub fn allow_origin(site: &Site, request: &HeaderMap, headers: &mut HeaderMap) {
             headers(
                 ("Vary" = inline(crate::http::openapi::PreflightVary)),
                 ("Access-Control-Allow-Origin" = String),
+                ("Access-Control-Allow-Credentials" = String, description = "`true`, with `Access-Control-Allow-Origin`."),
                 ("Access-Control-Allow-Methods" = inline(crate::http::openapi::AllowMethods)),
                 ("Access-Control-Allow-Headers" = String),
                 ("Access-Control-Max-Age" = inline(crate::http::openapi::MaxAge)),
@@ -73,6 +79,7 @@ pub async fn preflight(State(app): State<AppState>, request: Request) -> Respons
     };
     if let Some(origin) = allowed_origin(&table.sites[site], &parts.headers) {
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+        headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, CREDENTIALS);
         headers.insert(
             header::ACCESS_CONTROL_ALLOW_METHODS,
             HeaderValue::from_static("GET, OPTIONS"),
