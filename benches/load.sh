@@ -28,8 +28,9 @@ command -v taskset >/dev/null || { echo "taskset (util-linux) is needed"; exit 1
 
 echo "== building release binaries"
 cargo build --release --locked --bin flexroute --example bare_server --example burst 2>&1 | tail -1
-FLEXROUTE=target/release/flexroute
-BARE=target/release/examples/bare_server
+BUILT=${CARGO_TARGET_DIR:-target}/release
+FLEXROUTE=$BUILT/flexroute
+BARE=$BUILT/examples/bare_server
 
 CPU=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
 echo "machine: $CPU, $(nproc) cores, $(uname -r)"
@@ -137,7 +138,7 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 echo "== burst: 1000 concurrent first requests for one missing pair, against the emulator"
-(ulimit -n 8192; taskset -c 0,1 target/release/examples/burst) | tee -a "$OUT/rounds.txt"
+(ulimit -n 8192; taskset -c 0,1 "$BUILT/examples/burst") | tee -a "$OUT/rounds.txt"
 
 python3 - "$OUT" "$CPU" "$(nproc)" "$CONNECTIONS" "$DURATION" "$ROUNDS" <<'PY'
 import statistics, sys, collections

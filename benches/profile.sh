@@ -25,8 +25,9 @@ for tool in valgrind wrk; do
 done
 
 cargo build --release --locked --bin flexroute --example bare_server 2>&1 | tail -1
-FLEXROUTE=target/release/flexroute
-BARE=target/release/examples/bare_server
+BUILT=${CARGO_TARGET_DIR:-target}/release
+FLEXROUTE=$BUILT/flexroute
+BARE=$BUILT/examples/bare_server
 
 PID=
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null || true; }

@@ -38,7 +38,7 @@ ST="$TOOLS/venv/bin/st"
 
 echo "== contract: cargo build"
 cargo build --locked --quiet
-BIN=target/debug/flexroute
+BIN=${CARGO_TARGET_DIR:-target}/debug/flexroute
 
 # ---- the server -------------------------------------------------------------------------------
 LOG="$TOOLS/server.log"
