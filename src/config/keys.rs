@@ -126,7 +126,7 @@ pub fn unknown_keys(root: &toml::Table) -> Vec<Problem> {
 
 /// Every key of the `[[sites]]` array (read from the document, not an owned copy) that the
 /// format does not define.
-pub fn unknown_site_keys(sites: &DeValue<'_>) -> Vec<Problem> {
+pub fn unknown_site_keys(sites: &DeValue<'_>, first_index: usize) -> Vec<Problem> {
     let mut problems = Vec::new();
     let Some(sites) = sites.as_array() else {
         return problems;
@@ -135,7 +135,7 @@ pub fn unknown_site_keys(sites: &DeValue<'_>) -> Vec<Problem> {
         let Some(site) = site.get_ref().as_table() else {
             continue;
         };
-        let path = format!("sites[{i}]");
+        let path = format!("sites[{}]", first_index + i);
         check(
             site.keys().map(|k| &**k.get_ref()),
             &path,
