@@ -90,7 +90,9 @@ async fn off_the_request_path<T: Send + 'static>(
             let _ = done.send(work());
         })
         .map_err(|e| e.to_string())?;
-    result.await.map_err(|_| "the reload thread panicked".to_string())
+    result
+        .await
+        .map_err(|_| "the reload thread panicked".to_string())
 }
 
 fn file_hash(path: &std::path::Path) -> Option<u64> {
@@ -129,7 +131,12 @@ impl Reloader {
                     let new = Arc::new(RoutingTable::build_taking_sites(&mut loaded.config));
                     let summary = new.summary();
                     let installed = installing.install(new);
-                    (RestartOnly::of(&loaded.config), loaded.warnings, summary, installed)
+                    (
+                        RestartOnly::of(&loaded.config),
+                        loaded.warnings,
+                        summary,
+                        installed,
+                    )
                 });
             Ok::<_, Vec<String>>((hash, installed))
         })

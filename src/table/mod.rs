@@ -310,3 +310,54 @@ impl RoutingTable {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Environment;
+
+    #[test]
+    fn equal_widgets_and_flow_settings_are_one_copy() {
+        let text = r#"
+[twilio]
+account_sid = "AC0123456789abcdef0123456789abcdef"
+[provisioning]
+enabled = false
+[defaults.widget]
+theme = { colour = "blue" }
+[[sites]]
+id = "a"
+default_language = "en"
+languages = ["en", "de"]
+[sites.language."de"]
+flex_flow_sid = "FO0123456789abcdef0123456789abcdef"
+[[sites]]
+id = "b"
+default_language = "en"
+languages = ["en", "de"]
+[[sites]]
+id = "c"
+default_language = "en"
+languages = ["en"]
+[sites.widget]
+theme = { colour = "red" }
+"#;
+        let mut config = Config::from_toml_str(text, &Environment::from_pairs::<&str, &str>([]))
+            .unwrap()
+            .config;
+        let built = RoutingTable::build(&config);
+        let taken = RoutingTable::build_taking_sites(&mut config);
+        assert!(config.sites.is_empty());
+        for table in [built, taken] {
+            let pairs: Vec<&Pair> = table.sites.iter().flat_map(|s| &s.pairs).collect();
+            let (a_en, c_en) = (pairs[0], pairs[4]);
+            for pair in &pairs[1..4] {
+                assert!(Arc::ptr_eq(&pair.widget, &a_en.widget));
+                assert!(Arc::ptr_eq(&pair.flow, &a_en.flow));
+            }
+            assert!(!Arc::ptr_eq(&c_en.widget, &a_en.widget));
+            assert_eq!(c_en.widget["theme"]["colour"], "red");
+            assert!(pairs[1].pinned.is_some() && pairs[3].pinned.is_none());
+        }
+    }
+}
