@@ -62,7 +62,8 @@ pub struct Reloader {
     started_with: RestartOnly,
     /// One reload at a time.
     running: tokio::sync::Mutex<()>,
-    /// Hash of the file's bytes last loaded (or rejected), so the watcher acts on changes only.
+    /// Hash of the file's bytes (and its site files') last loaded (or rejected), so the watcher
+    /// acts on changes only.
     last_seen: Mutex<u64>,
 }
 
@@ -98,7 +99,19 @@ async fn off_the_request_path<T: Send + 'static>(
 fn file_hash(path: &std::path::Path) -> Option<u64> {
     std::fs::read(path)
         .ok()
-        .map(|bytes| xxhash_rust::xxh3::xxh3_64(&bytes))
+        .map(|bytes| source_hash(path, &bytes))
+}
+
+/// A hash of the config file's `bytes` and, when it names a `sites_dir`, of every site file.
+fn source_hash(path: &std::path::Path, bytes: &[u8]) -> u64 {
+    let file = xxhash_rust::xxh3::xxh3_64(bytes);
+    let sites = std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|text| crate::config::sites_dir_fingerprint(path, text));
+    match sites {
+        None => file,
+        Some(sites) => file ^ sites.rotate_left(1),
+    }
 }
 
 impl Reloader {
@@ -122,10 +135,11 @@ impl Reloader {
         let done = off_the_request_path(move || {
             let bytes = std::fs::read(&source.path)
                 .map_err(|e| vec![format!("cannot read {}: {e}", source.path.display())])?;
-            let hash = xxhash_rust::xxh3::xxh3_64(&bytes);
+            let hash = source_hash(&source.path, &bytes);
             let text = String::from_utf8(bytes)
                 .map_err(|_| vec![format!("{} is not UTF-8", source.path.display())])?;
-            let installed = Config::from_toml_str(&text, &source.env)
+            let base = source.path.parent().unwrap_or(std::path::Path::new(""));
+            let installed = Config::from_toml_str_at(&text, base, &source.env)
                 .map_err(|e| e.problems())
                 .map(|mut loaded| {
                     let new = Arc::new(RoutingTable::build_taking_sites(&mut loaded.config));

@@ -5,6 +5,7 @@ mod chunks;
 mod env;
 pub mod keys;
 mod script;
+mod sites_dir;
 pub mod state_url;
 mod syntax;
 pub mod urls;
@@ -21,6 +22,7 @@ use toml::de::{DeValue, ValueDeserializer};
 
 pub use env::Environment;
 pub use script::{WidgetScript, WidgetScripts};
+pub use sites_dir::fingerprint as sites_dir_fingerprint;
 pub use state_url::StateUrl;
 pub use validate::{Problem, parse_trusted_proxy};
 
@@ -28,6 +30,10 @@ pub use validate::{Problem, parse_trusted_proxy};
 /// routing table.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
+    /// A directory of one file per site, relative to this file (`sites_dir`); its sites come
+    /// after `[[sites]]`, in file-name order.
+    #[serde(default)]
+    pub sites_dir: Option<String>,
     #[serde(default)]
     pub server: ServerConfig,
     #[serde(default)]
@@ -368,11 +374,22 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::from_toml_str(&text, env).map_err(|e| e.with_path(path))
+        let base = path.parent().unwrap_or(Path::new(""));
+        Self::from_toml_str_at(&text, base, env).map_err(|e| e.with_path(path))
     }
 
-    /// Same as [`Config::load`], from text already in memory (tests, reloads).
+    /// Same as [`Config::load`], from text already in memory (tests); a `sites_dir` is read
+    /// relative to the working directory.
     pub fn from_toml_str(text: &str, env: &Environment) -> Result<LoadedConfig, ConfigError> {
+        Self::from_toml_str_at(text, Path::new(""), env)
+    }
+
+    /// Same as [`Config::load`], from the text of a file in `base` (reloads).
+    pub fn from_toml_str_at(
+        text: &str,
+        base: &Path,
+        env: &Environment,
+    ) -> Result<LoadedConfig, ConfigError> {
         // A site at a time when the file allows it (`chunks`), else the whole document.
         let Document {
             mut table,
@@ -381,9 +398,37 @@ impl Config {
             Some(document) => document,
             None => Document::parse(text)?,
         };
+        let mut problems = Vec::new();
+        let sites_dir = match table.remove("sites_dir") {
+            None => None,
+            Some(toml::Value::String(dir)) => {
+                let (shown_as, path) = sites_dir::resolve(base, &dir);
+                match sites_dir::read(&shown_as, &path) {
+                    Ok(files) => {
+                        let typed = sites.get_or_insert_with(TypedSites::default);
+                        for file in &files {
+                            typed.add_file(file);
+                        }
+                    }
+                    Err(problem) => problems.push(Problem::new("sites_dir", problem)),
+                }
+                Some(dir)
+            }
+            Some(_) => {
+                problems.push(Problem::new(
+                    "sites_dir",
+                    "must be a string: a directory, relative to this file",
+                ));
+                None
+            }
+        };
         let mut warnings = Vec::new();
         let overridden = env.apply(&mut table, &mut warnings);
-        let mut problems = keys::unknown_keys(&table);
+        problems.extend(keys::unknown_keys(&table));
+        let origins = sites
+            .as_mut()
+            .map(|sites| std::mem::take(&mut sites.origins))
+            .unwrap_or_default();
         if let Some(sites) = &mut sites {
             problems.append(&mut sites.unknown);
         }
@@ -395,6 +440,7 @@ impl Config {
         }
         .into_config();
         if let Some(mut config) = typed {
+            config.sites_dir = sites_dir;
             if config.twilio.account_sid.is_none() {
                 config.twilio.account_sid = env.twilio_account_sid();
             }
@@ -409,6 +455,12 @@ impl Config {
             }
             if problems.is_empty() {
                 return Ok(LoadedConfig { config, warnings });
+            }
+        }
+        if origins.iter().any(Option::is_some) {
+            for problem in &mut problems {
+                problem.path = sites_dir::locate(&problem.path, &origins);
+                problem.message = sites_dir::locate(&problem.message, &origins);
             }
         }
         Err(ConfigError::Invalid {
@@ -494,6 +546,8 @@ struct TypedSites {
     typing: Vec<Problem>,
     /// `sites` was something other than an array of tables.
     not_array: bool,
+    /// The file of each site that comes from `sites_dir` (how problems name it).
+    origins: Vec<Option<String>>,
 }
 
 impl TypedSites {
@@ -505,6 +559,7 @@ impl TypedSites {
             return;
         };
         for site in sites {
+            self.origins.push(None);
             let path = format!("sites[{}]", self.sites.len());
             match SiteConfig::deserialize(ValueDeserializer::from(site)) {
                 Ok(site) => self.sites.push(Some(site)),
@@ -512,6 +567,36 @@ impl TypedSites {
                     self.typing.push(type_problem(&path, &e, &[]));
                     self.sites.push(None);
                 }
+            }
+        }
+    }
+}
+
+impl TypedSites {
+    /// The site of one file of `sites_dir`: its keys at the top level.
+    fn add_file(&mut self, file: &sites_dir::SiteFile) {
+        let path = format!("sites[{}]", self.sites.len());
+        self.origins.push(Some(file.shown_as.clone()));
+        let site = match toml::de::DeTable::parse(&file.text) {
+            Ok(site) => site,
+            Err(e) => {
+                let message = syntax::render(&file.text, &e);
+                self.unknown
+                    .push(Problem::new(file.shown_as.clone(), message));
+                self.sites.push(None);
+                return;
+            }
+        };
+        let span = site.span();
+        let site = site.into_inner();
+        self.unknown
+            .extend(keys::unknown_keys_of_site(&site, &path));
+        let site = toml::Spanned::new(span, DeValue::Table(site));
+        match SiteConfig::deserialize(ValueDeserializer::from(site)) {
+            Ok(site) => self.sites.push(Some(site)),
+            Err(e) => {
+                self.typing.push(type_problem(&path, &e, &[]));
+                self.sites.push(None);
             }
         }
     }
@@ -552,6 +637,7 @@ impl Sections<'_> {
         let defaults = self.section("defaults");
         let sites = self.sites();
         Some(Config {
+            sites_dir: None,
             server: server?,
             twilio: twilio?,
             provisioning: provisioning?,

@@ -36,6 +36,7 @@ mod session_faults;
 mod sessions;
 mod sessions_process;
 mod site;
+mod sites_dir;
 mod slow_readers;
 mod tcp_proxy;
 mod token;
