@@ -30,9 +30,10 @@ pub use validate::{Problem, parse_trusted_proxy};
 /// routing table.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
-    /// A directory of one file per site, relative to this file (`sites_dir`); its sites come
-    /// after `[[sites]]`, in file-name order.
-    #[serde(default)]
+    /// `sites_dir`, the directory of one file per site (relative to the main file) whose
+    /// sites follow `[[sites]]`, in file-name order. Read and checked by the loader (not typed
+    /// with the sections), so it is not one of the struct's fields for the key lists.
+    #[serde(skip)]
     pub sites_dir: Option<String>,
     #[serde(default)]
     pub server: ServerConfig,
