@@ -506,11 +506,14 @@ impl Document {
         if pieces.is_empty() {
             return None;
         }
+        let mut sites = TypedSites::default();
+        // One site per chunk, as a rule: no doubling of a 16 MB vector, no copies left behind.
+        sites.sites.reserve_exact(pieces.len());
+        sites.origins.reserve_exact(pieces.len());
         let head = toml::de::DeTable::parse(head).ok()?.into_inner();
         if head.contains_key("sites") {
             return None;
         }
-        let mut sites = TypedSites::default();
         for piece in pieces {
             let mut piece = toml::de::DeTable::parse(piece).ok()?.into_inner();
             let value = piece.remove("sites")?.into_inner();
