@@ -1,8 +1,8 @@
-//! Hot reload: on a change of the config file (polled), on `SIGHUP`, and on
-//! `POST /admin/reload`, the file is validated completely and the new routing table swapped in
-//! atomically. Requests in flight keep the table they loaded; a bad file is rejected with every
-//! problem logged and returned, and the last good table keeps serving. Cached answers are
-//! dropped only for pairs whose answer changed.
+//! Hot reload: on a change of the config file or of a file of its `sites_dir` (polled), on
+//! `SIGHUP`, and on `POST /admin/reload`, the files are validated completely and the new
+//! routing table swapped in atomically. Requests in flight keep the table they loaded; a bad
+//! file is rejected with every problem logged and returned, and the last good table keeps
+//! serving. Cached answers are dropped only for pairs whose answer changed.
 
 use std::path::PathBuf;
 use std::sync::Arc;

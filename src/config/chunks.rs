@@ -31,6 +31,19 @@ pub(super) fn split(text: &str) -> (&str, Vec<&str>) {
     (&text[..first], chunks)
 }
 
+/// The text before the first `[[sites]]` header (all of it when there is none): where the
+/// top-level keys are.
+pub(super) fn head(text: &str) -> &str {
+    let mut start = 0;
+    for line in text.split_inclusive('\n') {
+        if is_sites_header(line) {
+            return &text[..start];
+        }
+        start += line.len();
+    }
+    text
+}
+
 /// `[[sites]]`, with optional blanks inside the brackets and an optional comment after.
 fn is_sites_header(line: &str) -> bool {
     let Some(rest) = line.trim_start().strip_prefix("[[") else {
@@ -173,6 +186,7 @@ mod tests {
             "[server]\nlisten = \"x\"\n[[sites]]\nid = \"a\"\n  [[ sites ]] # b\nid = \"b\"\n";
         let (head, chunks) = split(text);
         assert_eq!(head, "[server]\nlisten = \"x\"\n");
+        assert_eq!(super::head(text), head);
         assert_eq!(
             chunks,
             ["[[sites]]\nid = \"a\"\n", "  [[ sites ]] # b\nid = \"b\"\n"]

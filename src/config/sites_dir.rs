@@ -59,8 +59,7 @@ pub(super) fn read(shown_as: &str, dir: &Path) -> Result<Vec<SiteFile>, String> 
 /// A hash of the site files of the directory the main file `text` (at `path`) names, or
 /// `None` when it names none: what the watcher compares to see a change in any of them.
 pub fn fingerprint(path: &Path, text: &str) -> Option<u64> {
-    let (head, _) = super::chunks::split(text);
-    let head = DeTable::parse(head).ok()?.into_inner();
+    let head = DeTable::parse(super::chunks::head(text)).ok()?.into_inner();
     let dir = head.get("sites_dir")?.get_ref().as_str()?.to_string();
     let (_, dir) = resolve(path.parent().unwrap_or(Path::new("")), &dir);
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
