@@ -63,6 +63,17 @@ impl App {
         credentials: Option<&Credentials>,
         store: Option<Arc<dyn StateStore>>,
     ) -> std::io::Result<Self> {
+        Self::build_with(config, RoutingTable::build(config), credentials, store).await
+    }
+
+    /// Same as [`App::build`], with the routing table already compiled from `config` (whose
+    /// sites may then be gone: nothing else here reads them).
+    pub async fn build_with(
+        config: &Config,
+        table: RoutingTable,
+        credentials: Option<&Credentials>,
+        store: Option<Arc<dyn StateStore>>,
+    ) -> std::io::Result<Self> {
         let metrics = Metrics::new();
         // Every problem a state store can report is a series from the start, at zero.
         for problem in StoreProblem::ALL {
@@ -70,7 +81,7 @@ impl App {
                 .state_store_problem
                 .with_label_values(&[problem.as_str()]);
         }
-        let table = Arc::new(RoutingTable::build(config));
+        let table = Arc::new(table);
         let store = match store {
             Some(store) => store,
             None => provision::store::open(&config.provisioning)?,

@@ -34,6 +34,7 @@ use crate::app::App;
 use crate::config::Config;
 use crate::http::AppState;
 use crate::provision::store::StateStore;
+use crate::table::RoutingTable;
 use crate::twilio::Credentials;
 
 /// The two sockets flexroute answers on: the public API and the ops listener (`/metrics`).
@@ -71,11 +72,20 @@ pub struct Services {
 /// Builds the application state for a validated configuration ([`app::App::build`]) and the
 /// HTTP state around it: the admin token's guard and, with a config file, the reloader.
 pub async fn state(config: &Config, services: Services) -> std::io::Result<AppState> {
+    state_with(config, RoutingTable::build(config), services).await
+}
+
+/// [`state`] with the routing table already compiled from `config`.
+async fn state_with(
+    config: &Config,
+    table: RoutingTable,
+    services: Services,
+) -> std::io::Result<AppState> {
     if let Some(token) = services.admin_token.as_deref().filter(|t| !t.is_empty()) {
         http::check_admin_token(token)
             .map_err(|problem| std::io::Error::new(std::io::ErrorKind::InvalidInput, problem))?;
     }
-    let app = App::build(config, services.credentials.as_ref(), services.store).await?;
+    let app = App::build_with(config, table, services.credentials.as_ref(), services.store).await?;
     let reloader = services
         .config_source
         .map(|source| Arc::new(reload::Reloader::new(source, config)));
@@ -93,14 +103,16 @@ pub async fn state(config: &Config, services: Services) -> std::io::Result<AppSt
 /// Serves until `shutdown` completes: readiness turns 503 first, then both listeners stop
 /// accepting and requests in flight finish.
 pub async fn run(
-    config: Config,
+    mut config: Config,
     services: Services,
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let state = state(&config, services).await?;
+    // Each site of the parsed file is dropped as soon as it is compiled: the table reuses its
+    // memory (for large tables the parsed sites are as large again as the table).
+    let table = RoutingTable::build_taking_sites(&mut config);
+    let state = state_with(&config, table, services).await?;
     let server = config.server.clone();
-    // The table is built; the parsed file (as large again for big tables) is not needed.
     drop(config);
     let summary = state.table().summary();
     tracing::info!(

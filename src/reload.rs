@@ -1,8 +1,8 @@
-//! Hot reload: on a change of the config file (polled), on `SIGHUP`, and on
-//! `POST /admin/reload`, the file is validated completely and the new routing table swapped in
-//! atomically. Requests in flight keep the table they loaded; a bad file is rejected with every
-//! problem logged and returned, and the last good table keeps serving. Cached answers are
-//! dropped only for pairs whose answer changed.
+//! Hot reload: on a change of the config file or of a file of its `sites_dir` (polled), on
+//! `SIGHUP`, and on `POST /admin/reload`, the files are validated completely and the new
+//! routing table swapped in atomically. Requests in flight keep the table they loaded; a bad
+//! file is rejected with every problem logged and returned, and the last good table keeps
+//! serving. Cached answers are dropped only for pairs whose answer changed.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -45,6 +45,16 @@ struct RestartOnly {
     provisioning: crate::config::ProvisioningConfig,
 }
 
+impl RestartOnly {
+    fn of(config: &Config) -> Self {
+        Self {
+            server: config.server.clone(),
+            twilio: config.twilio.clone(),
+            provisioning: config.provisioning.clone(),
+        }
+    }
+}
+
 pub struct Reloader {
     source: ConfigSource,
     /// The settings a reload cannot apply, as the process started with them (only these: the
@@ -52,14 +62,56 @@ pub struct Reloader {
     started_with: RestartOnly,
     /// One reload at a time.
     running: tokio::sync::Mutex<()>,
-    /// Hash of the file's bytes last loaded (or rejected), so the watcher acts on changes only.
+    /// Hash of the file's bytes (and its site files') last loaded (or rejected), so the watcher
+    /// acts on changes only.
     last_seen: Mutex<u64>,
+}
+
+/// How much less CPU the reload thread gets than request handling when both want it: nice 10
+/// weighs ~10 % of nice 0, so a reload under full load takes longer instead of stalling
+/// requests, and on an idle core it runs at full speed.
+const RELOAD_NICENESS: i32 = 10;
+
+/// Runs `work` on a thread of its own at [`RELOAD_NICENESS`] (a thread of tokio's blocking pool
+/// would keep the priority for whatever runs on it next).
+async fn off_the_request_path<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("flexroute-reload".into())
+        .spawn(move || {
+            #[cfg(target_os = "linux")]
+            if let Err(e) = rustix::process::setpriority_process(
+                Some(rustix::thread::gettid()),
+                RELOAD_NICENESS,
+            ) {
+                tracing::debug!("cannot lower the reload thread's priority: {e}");
+            }
+            let _ = done.send(work());
+        })
+        .map_err(|e| e.to_string())?;
+    result
+        .await
+        .map_err(|_| "the reload thread panicked".to_string())
 }
 
 fn file_hash(path: &std::path::Path) -> Option<u64> {
     std::fs::read(path)
         .ok()
-        .map(|bytes| xxhash_rust::xxh3::xxh3_64(&bytes))
+        .map(|bytes| source_hash(path, &bytes))
+}
+
+/// A hash of the config file's `bytes` and, when it names a `sites_dir`, of every site file.
+fn source_hash(path: &std::path::Path, bytes: &[u8]) -> u64 {
+    let file = xxhash_rust::xxh3::xxh3_64(bytes);
+    let sites = std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|text| crate::config::sites_dir_fingerprint(path, text));
+    match sites {
+        None => file,
+        Some(sites) => file ^ sites.rotate_left(1),
+    }
 }
 
 impl Reloader {
@@ -67,11 +119,7 @@ impl Reloader {
         let last_seen = file_hash(&source.path).unwrap_or(0);
         Self {
             source,
-            started_with: RestartOnly {
-                server: started_with.server.clone(),
-                twilio: started_with.twilio.clone(),
-                provisioning: started_with.provisioning.clone(),
-            },
+            started_with: RestartOnly::of(started_with),
             running: tokio::sync::Mutex::new(()),
             last_seen: Mutex::new(last_seen),
         }
@@ -80,34 +128,48 @@ impl Reloader {
     pub async fn reload(&self, app: &App, trigger: &str) -> Result<ReloadReport, Vec<String>> {
         let _one_at_a_time = self.running.lock().await;
         let source = self.source.clone();
-        // Reading and compiling a large table is CPU work: keep it off the request workers.
-        let loaded = tokio::task::spawn_blocking(move || {
+        let installing = app.clone();
+        // Reading, compiling and installing a large table (and freeing the old one) is CPU
+        // work: all of it on a thread of its own, at a lower priority than request handling,
+        // so the request workers only ever see the swap.
+        let done = off_the_request_path(move || {
             let bytes = std::fs::read(&source.path)
                 .map_err(|e| vec![format!("cannot read {}: {e}", source.path.display())])?;
-            let hash = xxhash_rust::xxh3::xxh3_64(&bytes);
+            let hash = source_hash(&source.path, &bytes);
             let text = String::from_utf8(bytes)
                 .map_err(|_| vec![format!("{} is not UTF-8", source.path.display())])?;
-            let loaded = Config::from_toml_str(&text, &source.env).map_err(|e| e.problems());
-            Ok::<_, Vec<String>>((hash, loaded))
+            let base = source.path.parent().unwrap_or(std::path::Path::new(""));
+            let installed = Config::from_toml_str_at(&text, base, &source.env)
+                .map_err(|e| e.problems())
+                .map(|mut loaded| {
+                    let new = Arc::new(RoutingTable::build_taking_sites(&mut loaded.config));
+                    let summary = new.summary();
+                    let installed = installing.install(new);
+                    (
+                        RestartOnly::of(&loaded.config),
+                        loaded.warnings,
+                        summary,
+                        installed,
+                    )
+                });
+            Ok::<_, Vec<String>>((hash, installed))
         })
         .await
         .map_err(|e| vec![format!("reload task failed: {e}")])?;
-        let (hash, loaded) = match loaded {
+        let (hash, installed) = match done {
             Ok(read) => read,
             Err(problems) => return Err(self.rejected(app, trigger, problems)),
         };
         *self.last_seen.lock() = hash;
-        let loaded = match loaded {
-            Ok(loaded) => loaded,
+        let (settings, warnings, summary, installed) = match installed {
+            Ok(installed) => installed,
             Err(problems) => return Err(self.rejected(app, trigger, problems)),
         };
-        let new = Arc::new(RoutingTable::build(&loaded.config));
-        let summary = new.summary();
         let Installed {
             changed,
             added,
             removed,
-        } = app.install(new);
+        } = installed;
         app.metrics
             .config_reloads
             .with_label_values(&["success"])
@@ -120,8 +182,8 @@ impl Reloader {
             changed,
             added,
             removed,
-            restart_needed: self.restart_needed(&loaded.config),
-            warnings: loaded.warnings,
+            restart_needed: self.restart_needed(&settings),
+            warnings,
         };
         for warning in &report.warnings {
             tracing::warn!("{warning}");
@@ -157,7 +219,7 @@ impl Reloader {
         problems
     }
 
-    fn restart_needed(&self, new: &Config) -> Vec<&'static str> {
+    fn restart_needed(&self, new: &RestartOnly) -> Vec<&'static str> {
         let old = &self.started_with;
         let mut keys = Vec::new();
         if old.server != new.server {

@@ -8,7 +8,7 @@
 
 use serde::Deserialize;
 use serde::de::{Deserializer, Visitor};
-use toml::de::DeValue;
+use toml::de::{DeTable, DeValue};
 
 use super::{Config, FlowSettings, Problem, ProvisioningConfig, ServerConfig, TwilioConfig};
 
@@ -126,35 +126,41 @@ pub fn unknown_keys(root: &toml::Table) -> Vec<Problem> {
 
 /// Every key of the `[[sites]]` array (read from the document, not an owned copy) that the
 /// format does not define.
-pub fn unknown_site_keys(sites: &DeValue<'_>) -> Vec<Problem> {
+pub fn unknown_site_keys(sites: &DeValue<'_>, first_index: usize) -> Vec<Problem> {
     let mut problems = Vec::new();
     let Some(sites) = sites.as_array() else {
         return problems;
     };
     for (i, site) in sites.into_iter().enumerate() {
-        let Some(site) = site.get_ref().as_table() else {
-            continue;
-        };
-        let path = format!("sites[{i}]");
-        check(
-            site.keys().map(|k| &**k.get_ref()),
-            &path,
-            &[SITE, flow()],
-            &mut problems,
-        );
-        let Some(languages) = site.get("language").and_then(|l| l.get_ref().as_table()) else {
-            continue;
-        };
-        for (tag, language) in languages {
-            if let Some(language) = language.get_ref().as_table() {
-                let path = format!("{path}.language.\"{}\"", tag.get_ref());
-                check(
-                    language.keys().map(|k| &**k.get_ref()),
-                    &path,
-                    &[LANGUAGE, flow()],
-                    &mut problems,
-                );
-            }
+        if let Some(site) = site.get_ref().as_table() {
+            let path = format!("sites[{}]", first_index + i);
+            problems.extend(unknown_keys_of_site(site, &path));
+        }
+    }
+    problems
+}
+
+/// Every key of one site (at `path`) that the format does not define.
+pub fn unknown_keys_of_site(site: &DeTable<'_>, path: &str) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    check(
+        site.keys().map(|k| &**k.get_ref()),
+        path,
+        &[SITE, flow()],
+        &mut problems,
+    );
+    let Some(languages) = site.get("language").and_then(|l| l.get_ref().as_table()) else {
+        return problems;
+    };
+    for (tag, language) in languages {
+        if let Some(language) = language.get_ref().as_table() {
+            let path = format!("{path}.language.\"{}\"", tag.get_ref());
+            check(
+                language.keys().map(|k| &**k.get_ref()),
+                &path,
+                &[LANGUAGE, flow()],
+                &mut problems,
+            );
         }
     }
     problems

@@ -1,9 +1,11 @@
 //! The configuration file: typed, layered (file, then `FLEXROUTE_*` environment),
 //! and validated once, so that everything past this module can trust it.
 
+mod chunks;
 mod env;
 pub mod keys;
 mod script;
+mod sites_dir;
 pub mod state_url;
 mod syntax;
 pub mod urls;
@@ -16,11 +18,11 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::address::AddressKind;
-use toml::Spanned;
 use toml::de::{DeValue, ValueDeserializer};
 
 pub use env::Environment;
 pub use script::{WidgetScript, WidgetScripts};
+pub use sites_dir::fingerprint as sites_dir_fingerprint;
 pub use state_url::StateUrl;
 pub use validate::{Problem, parse_trusted_proxy};
 
@@ -28,6 +30,11 @@ pub use validate::{Problem, parse_trusted_proxy};
 /// routing table.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
+    /// `sites_dir`, the directory of one file per site (relative to the main file) whose
+    /// sites follow `[[sites]]`, in file-name order. Read and checked by the loader (not typed
+    /// with the sections), so it is not one of the struct's fields for the key lists.
+    #[serde(skip)]
+    pub sites_dir: Option<String>,
     #[serde(default)]
     pub server: ServerConfig,
     #[serde(default)]
@@ -289,9 +296,11 @@ pub struct SiteConfig {
     pub flow: FlowSettings,
     #[serde(default)]
     pub widget: toml::Table,
-    /// Per-language settings, keyed by a tag from `languages`.
+    /// Per-language settings, keyed by a tag from `languages`. Boxed: a map's node holds room
+    /// for eleven entries, and a site's four languages inline were 5 KB of a 100,000-pair
+    /// table's load.
     #[serde(default)]
-    pub language: BTreeMap<String, LanguageConfig>,
+    pub language: BTreeMap<String, Box<LanguageConfig>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -366,32 +375,63 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::from_toml_str(&text, env).map_err(|e| e.with_path(path))
+        let base = path.parent().unwrap_or(Path::new(""));
+        Self::from_toml_str_at(&text, base, env).map_err(|e| e.with_path(path))
     }
 
-    /// Same as [`Config::load`], from text already in memory (tests, reloads).
+    /// Same as [`Config::load`], from text already in memory (tests); a `sites_dir` is read
+    /// relative to the working directory.
     pub fn from_toml_str(text: &str, env: &Environment) -> Result<LoadedConfig, ConfigError> {
-        // The message quotes the offending line: shown with secrets masked.
-        let syntax = |e: toml::de::Error| ConfigError::Syntax {
-            path: PathBuf::new(),
-            message: syntax::render(text, &e),
+        Self::from_toml_str_at(text, Path::new(""), env)
+    }
+
+    /// Same as [`Config::load`], from the text of a file in `base` (reloads).
+    pub fn from_toml_str_at(
+        text: &str,
+        base: &Path,
+        env: &Environment,
+    ) -> Result<LoadedConfig, ConfigError> {
+        // A site at a time when the file allows it (`chunks`), else the whole document.
+        let Document {
+            mut table,
+            mut sites,
+        } = match Document::parse_in_chunks(text) {
+            Some(document) => document,
+            None => Document::parse(text)?,
         };
-        // The file as a document borrowing from `text`. `[[sites]]`, nearly all of a large
-        // table, is typed straight from it (an owned copy of 100,000 pairs' worth of TOML was
-        // a third of the load time and most of its peak memory); the rest becomes an owned
-        // table that the environment can override.
-        let mut document = toml::de::DeTable::parse(text).map_err(syntax)?.into_inner();
-        let sites = document.remove("sites");
-        let mut table = toml::Table::new();
-        for (key, value) in document {
-            let value = toml::Value::deserialize(ValueDeserializer::from(value)).map_err(syntax)?;
-            table.insert(key.into_inner().into_owned(), value);
-        }
+        let mut problems = Vec::new();
+        let sites_dir = match table.remove("sites_dir") {
+            None => None,
+            Some(toml::Value::String(dir)) => {
+                let (shown_as, path) = sites_dir::resolve(base, &dir);
+                match sites_dir::read(&shown_as, &path) {
+                    Ok(files) => {
+                        let typed = sites.get_or_insert_with(TypedSites::default);
+                        for file in &files {
+                            typed.add_file(file);
+                        }
+                    }
+                    Err(problem) => problems.push(Problem::new("sites_dir", problem)),
+                }
+                Some(dir)
+            }
+            Some(_) => {
+                problems.push(Problem::new(
+                    "sites_dir",
+                    "must be a string: a directory, relative to this file",
+                ));
+                None
+            }
+        };
         let mut warnings = Vec::new();
         let overridden = env.apply(&mut table, &mut warnings);
-        let mut problems = keys::unknown_keys(&table);
-        if let Some(sites) = &sites {
-            problems.extend(keys::unknown_site_keys(sites.get_ref()));
+        problems.extend(keys::unknown_keys(&table));
+        let origins = sites
+            .as_mut()
+            .map(|sites| std::mem::take(&mut sites.origins))
+            .unwrap_or_default();
+        if let Some(sites) = &mut sites {
+            problems.append(&mut sites.unknown);
         }
         let typed = Sections {
             table,
@@ -401,6 +441,7 @@ impl Config {
         }
         .into_config();
         if let Some(mut config) = typed {
+            config.sites_dir = sites_dir;
             if config.twilio.account_sid.is_none() {
                 config.twilio.account_sid = env.twilio_account_sid();
             }
@@ -417,6 +458,12 @@ impl Config {
                 return Ok(LoadedConfig { config, warnings });
             }
         }
+        if origins.iter().any(Option::is_some) {
+            for problem in &mut problems {
+                problem.path = sites_dir::locate(&problem.path, &origins);
+                problem.message = sites_dir::locate(&problem.message, &origins);
+            }
+        }
         Err(ConfigError::Invalid {
             path: PathBuf::new(),
             problems,
@@ -424,16 +471,169 @@ impl Config {
     }
 }
 
-/// Deserializes the file one section (and one site) at a time, so that a type error in one
-/// place does not hide those in others, and each is reported with the path it sits at.
-struct Sections<'a, 'i> {
+/// The file parsed: every section but `[[sites]]` as an owned table that the environment can
+/// override, and the sites already typed (they are nearly all of a large file, so they are
+/// typed straight from the parser's tree and never copied).
+struct Document {
     table: toml::Table,
-    sites: Option<Spanned<DeValue<'i>>>,
+    sites: Option<TypedSites>,
+}
+
+impl Document {
+    /// One parse of the whole text; a syntax error quotes its line with secrets masked.
+    fn parse(text: &str) -> Result<Self, ConfigError> {
+        let syntax = |e: toml::de::Error| ConfigError::Syntax {
+            path: PathBuf::new(),
+            message: syntax::render(text, &e),
+        };
+        let mut document = toml::de::DeTable::parse(text).map_err(syntax)?.into_inner();
+        let sites = document.remove("sites").map(|sites| {
+            let mut typed = TypedSites::default();
+            typed.add(sites.into_inner());
+            typed
+        });
+        Ok(Self {
+            table: owned(document).map_err(syntax)?,
+            sites,
+        })
+    }
+
+    /// The head and then each site's chunk parsed on its own (see `chunks`), so that only one
+    /// site's tree is alive at a time. `None` when the text is not cut cleanly or does not
+    /// parse: the caller then parses it whole, for exactly the whole parse's outcome.
+    fn parse_in_chunks(text: &str) -> Option<Self> {
+        let (head, pieces) = chunks::split(text);
+        if pieces.is_empty() {
+            return None;
+        }
+        let mut sites = TypedSites::default();
+        // One site per chunk, as a rule: no doubling of a 16 MB vector, no copies left behind.
+        sites.sites.reserve_exact(pieces.len());
+        sites.origins.reserve_exact(pieces.len());
+        let head = toml::de::DeTable::parse(head).ok()?.into_inner();
+        if head.contains_key("sites") {
+            return None;
+        }
+        for piece in pieces {
+            let mut piece = toml::de::DeTable::parse(piece).ok()?.into_inner();
+            let value = piece.remove("sites")?.into_inner();
+            if !piece.is_empty() || !matches!(value, DeValue::Array(_)) {
+                return None;
+            }
+            sites.add(value);
+        }
+        Some(Self {
+            table: owned(head).ok()?,
+            sites: Some(sites),
+        })
+    }
+}
+
+/// A parsed document as an owned table.
+fn owned(document: toml::de::DeTable<'_>) -> Result<toml::Table, toml::de::Error> {
+    let mut table = toml::Table::new();
+    for (key, value) in document {
+        let value = toml::Value::deserialize(ValueDeserializer::from(value))?;
+        table.insert(key.into_inner().into_owned(), value);
+    }
+    Ok(table)
+}
+
+/// `[[sites]]` typed one site at a time, numbered across the whole file.
+#[derive(Default)]
+struct TypedSites {
+    /// Each site, `None` when it did not type (its problem is in `typing`).
+    sites: Vec<Option<SiteConfig>>,
+    /// Unknown keys, in file order.
+    unknown: Vec<Problem>,
+    /// Values of the wrong type, in file order.
+    typing: Vec<Problem>,
+    /// `sites` was something other than an array of tables.
+    not_array: bool,
+    /// The file of each site that comes from `sites_dir` (how problems name it).
+    origins: Vec<Option<String>>,
+}
+
+impl TypedSites {
+    fn add(&mut self, value: DeValue<'_>) {
+        self.unknown
+            .extend(keys::unknown_site_keys(&value, self.sites.len()));
+        let DeValue::Array(sites) = value else {
+            self.not_array = true;
+            return;
+        };
+        for site in sites {
+            self.origins.push(None);
+            let path = format!("sites[{}]", self.sites.len());
+            match SiteConfig::deserialize(ValueDeserializer::from(site)) {
+                Ok(site) => self.sites.push(Some(site)),
+                Err(e) => {
+                    self.typing.push(type_problem(&path, &e, &[]));
+                    self.sites.push(None);
+                }
+            }
+        }
+    }
+}
+
+impl TypedSites {
+    /// The site of one file of `sites_dir`: its keys at the top level.
+    fn add_file(&mut self, file: &sites_dir::SiteFile) {
+        let path = format!("sites[{}]", self.sites.len());
+        self.origins.push(Some(file.shown_as.clone()));
+        let site = match toml::de::DeTable::parse(&file.text) {
+            Ok(site) => site,
+            Err(e) => {
+                let message = syntax::render(&file.text, &e);
+                self.unknown
+                    .push(Problem::new(file.shown_as.clone(), message));
+                self.sites.push(None);
+                return;
+            }
+        };
+        let span = site.span();
+        let site = site.into_inner();
+        self.unknown
+            .extend(keys::unknown_keys_of_site(&site, &path));
+        let site = toml::Spanned::new(span, DeValue::Table(site));
+        match SiteConfig::deserialize(ValueDeserializer::from(site)) {
+            Ok(site) => self.sites.push(Some(site)),
+            Err(e) => {
+                self.typing.push(type_problem(&path, &e, &[]));
+                self.sites.push(None);
+            }
+        }
+    }
+}
+
+/// A value of the wrong type at `path`, naming the environment variables that set something
+/// there (their value may be the cause).
+fn type_problem(path: &str, e: &toml::de::Error, overridden: &[(String, String)]) -> Problem {
+    let mut message = e.message().trim().to_string();
+    let from_env: Vec<&str> = overridden
+        .iter()
+        .filter(|(key, _)| key.starts_with(path))
+        .map(|(_, var)| var.as_str())
+        .collect();
+    if !from_env.is_empty() {
+        message = format!(
+            "{message} (environment overrides here: {})",
+            from_env.join(", ")
+        );
+    }
+    Problem::new(path, message)
+}
+
+/// Deserializes the file one section at a time, so that a type error in one place does not
+/// hide those in others, and each is reported with the path it sits at.
+struct Sections<'a> {
+    table: toml::Table,
+    sites: Option<TypedSites>,
     overridden: &'a [(String, String)],
     problems: &'a mut Vec<Problem>,
 }
 
-impl Sections<'_, '_> {
+impl Sections<'_> {
     fn into_config(mut self) -> Option<Config> {
         let server = self.section("server");
         let twilio = self.section("twilio");
@@ -441,6 +641,7 @@ impl Sections<'_, '_> {
         let defaults = self.section("defaults");
         let sites = self.sites();
         Some(Config {
+            sites_dir: None,
             server: server?,
             twilio: twilio?,
             provisioning: provisioning?,
@@ -452,63 +653,29 @@ impl Sections<'_, '_> {
     fn section<T: serde::de::DeserializeOwned + Default>(&mut self, key: &str) -> Option<T> {
         match self.table.remove(key) {
             None => Some(T::default()),
-            Some(value) => self.typed(key, value),
+            Some(value) => match T::deserialize(value) {
+                Ok(typed) => Some(typed),
+                Err(e) => {
+                    self.problems.push(type_problem(key, &e, self.overridden));
+                    None
+                }
+            },
         }
     }
 
     fn sites(&mut self) -> Option<Vec<SiteConfig>> {
-        let sites = match self.sites.take().map(Spanned::into_inner) {
-            None => return Some(Vec::new()),
-            Some(DeValue::Array(sites)) => sites,
-            Some(_) => {
-                self.problems.push(Problem::new(
-                    "sites",
-                    "must be an array of tables ([[sites]])",
-                ));
-                return None;
-            }
+        let Some(sites) = self.sites.take() else {
+            return Some(Vec::new());
         };
-        let typed: Vec<Option<SiteConfig>> = sites
-            .into_iter()
-            .enumerate()
-            .map(|(i, site)| {
-                let site = SiteConfig::deserialize(ValueDeserializer::from(site));
-                self.outcome(&format!("sites[{i}]"), site)
-            })
-            .collect();
-        typed.into_iter().collect()
-    }
-
-    fn typed<T: serde::de::DeserializeOwned>(
-        &mut self,
-        path: &str,
-        value: toml::Value,
-    ) -> Option<T> {
-        self.outcome(path, T::deserialize(value))
-    }
-
-    /// The typed value, or the problem (at `path`) that stopped it.
-    fn outcome<T>(&mut self, path: &str, typed: Result<T, toml::de::Error>) -> Option<T> {
-        match typed {
-            Ok(typed) => Some(typed),
-            Err(e) => {
-                let mut message = e.message().trim().to_string();
-                let from_env: Vec<&str> = self
-                    .overridden
-                    .iter()
-                    .filter(|(key, _)| key.starts_with(path))
-                    .map(|(_, var)| var.as_str())
-                    .collect();
-                if !from_env.is_empty() {
-                    message = format!(
-                        "{message} (environment overrides here: {})",
-                        from_env.join(", ")
-                    );
-                }
-                self.problems.push(Problem::new(path, message));
-                None
-            }
+        if sites.not_array {
+            self.problems.push(Problem::new(
+                "sites",
+                "must be an array of tables ([[sites]])",
+            ));
+            return None;
         }
+        self.problems.extend(sites.typing);
+        sites.sites.into_iter().collect()
     }
 }
 

@@ -622,7 +622,7 @@ fn pair_settings(
                 .language
                 .iter()
                 .find(|(key, _)| key.eq_ignore_ascii_case(tag))
-                .map(|(_, language)| language);
+                .map(|(_, language)| &**language);
             let flow = language.map_or_else(|| inherited.clone(), |l| l.flow.inherit(&inherited));
             (site, tag.as_str(), flow, language)
         })

@@ -34,6 +34,7 @@ mod session_faults;
 mod sessions;
 mod sessions_process;
 mod site;
+mod sites_dir;
 mod slow_readers;
 mod support;
 mod token;
