@@ -131,7 +131,11 @@ fn strip_port(authority: &str) -> &str {
         };
     }
     match authority.bytes().rposition(|b| b == b':') {
-        Some(at) if authority.as_bytes()[at + 1..].iter().all(u8::is_ascii_digit) => {
+        Some(at)
+            if authority.as_bytes()[at + 1..]
+                .iter()
+                .all(u8::is_ascii_digit) =>
+        {
             &authority[..at]
         }
         _ => authority,
@@ -154,7 +158,10 @@ pub fn url_host(url: &str) -> Option<&str> {
 /// The path of an absolute URL, or of a URL that is already just a path.
 pub fn url_path(url: &str) -> &str {
     let after_authority = match crate::text::after_scheme(url) {
-        Some(rest) => rest.bytes().position(|b| b == b'/').map_or("", |i| &rest[i..]),
+        Some(rest) => rest
+            .bytes()
+            .position(|b| b == b'/')
+            .map_or("", |i| &rest[i..]),
         None => url,
     };
     let end = after_authority

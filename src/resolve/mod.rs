@@ -251,6 +251,11 @@ fn first_segment(url: &str) -> Option<&str> {
 
 /// The value of cookie `name` in a `Cookie` header (`a=1; locale=es-MX`), quotes removed.
 pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    // A cookie can only be named `name` if the header holds it: a fast scan first, since
+    // browsers send many cookies and seldom the one asked for.
+    if !header.contains(name) {
+        return None;
+    }
     crate::text::split_byte(header, b';').find_map(|pair| {
         let (key, value) = crate::text::split_once_byte(pair, b'=')?;
         (trim(key) == name).then(|| trim(value).trim_matches('"'))
@@ -264,7 +269,10 @@ fn trim(text: &str) -> &str {
     let blank = |b: &u8| matches!(b, b'\t'..=b'\r' | b' ');
     let bytes = text.as_bytes();
     let start = bytes.iter().position(|b| !blank(b)).unwrap_or(bytes.len());
-    let end = bytes.iter().rposition(|b| !blank(b)).map_or(start, |i| i + 1);
+    let end = bytes
+        .iter()
+        .rposition(|b| !blank(b))
+        .map_or(start, |i| i + 1);
     let ascii_edges = bytes.get(start).is_none_or(u8::is_ascii)
         && bytes.get(end.wrapping_sub(1)).is_none_or(u8::is_ascii);
     if ascii_edges {

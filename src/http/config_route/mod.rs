@@ -8,6 +8,7 @@
 
 mod answer;
 pub mod cors;
+mod memo;
 mod query;
 
 use axum::body::Body;
@@ -126,13 +127,14 @@ pub async fn get_config(State(app): State<AppState>, request: Request) -> Respon
 }
 
 /// The whole answer when it needs nothing but the cache: a cached answer, or a client error.
+/// The decision is remembered for inputs seen before ([`memo`]).
 /// `None` (a cache miss) leaves the request to the router, hence [`get_config`], which may
 /// wait for provisioning. Synchronous, so the public service answers the commonest request
 /// without the router's per-request boxing: `http::public_router` runs it ahead of the router
 /// (`observe::Shortcut`).
 pub fn from_cache(app: &AppState, uri: &Uri, headers: &HeaderMap) -> Option<Response> {
     let table = app.table();
-    let decided = match query::decide(&table, uri, headers) {
+    let decided = match memo::decide(&table, uri, headers) {
         Ok(decided) => decided,
         Err(error) => return Some(error.into_response()),
     };

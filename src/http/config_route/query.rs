@@ -21,6 +21,7 @@ const MAX_QUERY_BYTES: usize = 8192;
 const MAX_VALUE_BYTES: usize = 2048;
 
 /// What the request asks for, once resolved: indexes into the table it was resolved against.
+#[derive(Clone, Copy)]
 pub struct Decided {
     pub site: usize,
     pub language: usize,
@@ -129,10 +130,10 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> 
 
 /// What `HeaderValue::to_str` accepts (visible ASCII and tab), checked without an early exit
 /// so that the compiler checks many bytes at once: a `Referer` is long.
-fn visible_ascii(bytes: &[u8]) -> Option<&str> {
-    let visible = bytes
-        .iter()
-        .fold(true, |ok, &b| ok & ((b' '..=b'~').contains(&b) | (b == b'\t')));
+pub fn visible_ascii(bytes: &[u8]) -> Option<&str> {
+    let visible = bytes.iter().fold(true, |ok, &b| {
+        ok & ((b' '..=b'~').contains(&b) | (b == b'\t'))
+    });
     visible.then(|| std::str::from_utf8(bytes).ok()).flatten()
 }
 

@@ -1,0 +1,580 @@
+//! What [`query::decide`] made of the inputs that can change its decision, remembered per
+//! worker thread, so that a request with the same inputs as one before (every page view of a
+//! storefront, from visitors with the same browser language) costs copying those inputs,
+//! one hash and one comparison instead of reading and resolving its headers again.
+//!
+//! The key holds only what `decide` reads: the query string, `Origin`, the request's host, the
+//! `Referer` up to the end of its first path segment (what its host and path language come
+//! from), the value of each cookie a site names in `language_cookie` (not the visitor's other
+//! cookies, which differ for every visitor) and `Accept-Language`. The key is compared in
+//! full, so a hash collision is a miss, never a wrong answer.
+//!
+//! Bounded and hard to flush: a fixed number of slots per thread, keys of at most
+//! [`MAX_KEY`] bytes (longer inputs are decided every time), slots chosen by a hash with a
+//! per-process random seed (so a client cannot aim at one), and an entry banks credit on each
+//! hit that a different key landing in its slot must first wear down, one miss at a time, before
+//! replacing it. Errors (`400`, `404`) are never remembered. A reload that puts another table in
+//! force empties the memo (its decisions are indexes into the table).
+
+use std::cell::RefCell;
+use std::hash::BuildHasher;
+use std::sync::{Arc, Weak};
+
+use http::Uri;
+use http::header::{self, HeaderMap};
+
+use super::query::{self, Decided};
+use crate::http::error::ApiError;
+use crate::resolve::cookie_value;
+use crate::table::RoutingTable;
+
+/// Entries per worker thread.
+const SLOTS: usize = 1024;
+/// Longest key remembered: browsers' inputs take ~200 bytes.
+pub const MAX_KEY: usize = 512;
+/// Distinct `language_cookie` names whose values are read into the key; a table with more
+/// keys on the whole `Cookie` header instead.
+const MAX_COOKIE_NAMES: usize = 4;
+/// The most credit an entry banks: a different key needs this many misses in its slot, with
+/// no hit in between, to replace it.
+const MAX_CREDIT: u8 = 8;
+
+thread_local! {
+    static MEMO: RefCell<Memo> = RefCell::new(Memo::new(SLOTS));
+}
+
+/// [`query::decide`], remembered for inputs seen before on this thread.
+pub fn decide(
+    table: &Arc<RoutingTable>,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<Decided, ApiError> {
+    MEMO.with_borrow_mut(|memo| {
+        memo.follow(table);
+        let mut key = Key::default();
+        if !key.read(uri, headers, &memo.cookies) {
+            return query::decide(table, uri, headers);
+        }
+        memo.remembered(key.bytes(), || query::decide(table, uri, headers))
+    })
+}
+
+struct Memo {
+    /// The table the decisions index into (weak: a replaced table is not kept alive, and its
+    /// allocation, which a weak reference keeps, cannot be reused by the next one).
+    table: Weak<RoutingTable>,
+    cookies: CookieNames,
+    hasher: foldhash::fast::RandomState,
+    slots: Vec<Slot>,
+}
+
+#[derive(Default)]
+struct Slot {
+    hash: u64,
+    key: Vec<u8>,
+    decided: Option<Decided>,
+    credit: u8,
+}
+
+/// Which cookies the key reads.
+enum CookieNames {
+    /// The values of these cookies (every `language_cookie` of the table).
+    Values(Vec<Box<str>>),
+    /// The whole header: the table names too many.
+    Header,
+}
+
+impl Memo {
+    fn new(slots: usize) -> Self {
+        Self {
+            table: Weak::new(),
+            cookies: CookieNames::Values(Vec::new()),
+            hasher: foldhash::fast::RandomState::default(),
+            slots: (0..slots).map(|_| Slot::default()).collect(),
+        }
+    }
+
+    /// Empties the memo if `table` is not the one its decisions were made against.
+    fn follow(&mut self, table: &Arc<RoutingTable>) {
+        if std::ptr::eq(self.table.as_ptr(), Arc::as_ptr(table)) {
+            return;
+        }
+        self.table = Arc::downgrade(table);
+        let mut names: Vec<Box<str>> = Vec::new();
+        for name in table
+            .sites
+            .iter()
+            .filter_map(|s| s.language_cookie.as_ref())
+        {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+        self.cookies = if names.len() <= MAX_COOKIE_NAMES {
+            CookieNames::Values(names)
+        } else {
+            CookieNames::Header
+        };
+        for slot in &mut self.slots {
+            slot.decided = None;
+            slot.credit = 0;
+        }
+    }
+
+    /// The decision remembered for `key`, else `decide`'s, remembered if its slot is free or
+    /// its entry has no credit left.
+    fn remembered(
+        &mut self,
+        key: &[u8],
+        decide: impl FnOnce() -> Result<Decided, ApiError>,
+    ) -> Result<Decided, ApiError> {
+        let hash = self.hasher.hash_one(key);
+        let index = (hash % self.slots.len() as u64) as usize;
+        let slot = &mut self.slots[index];
+        if let Some(decided) = slot.decided
+            && slot.hash == hash
+            && slot.key == key
+        {
+            slot.credit = (slot.credit + 1).min(MAX_CREDIT);
+            return Ok(decided);
+        }
+        let decided = decide()?;
+        if slot.decided.is_none() || slot.credit == 0 {
+            slot.hash = hash;
+            slot.key.clear();
+            slot.key.extend_from_slice(key);
+            slot.decided = Some(decided);
+            slot.credit = 0;
+        } else {
+            slot.credit -= 1;
+        }
+        Ok(decided)
+    }
+}
+
+/// A request's key, built on the stack: each input as a tag byte (absent, present…) and, when
+/// present, its length (two bytes) and bytes.
+struct Key {
+    buf: [u8; MAX_KEY],
+    len: usize,
+}
+
+impl Default for Key {
+    fn default() -> Self {
+        Self {
+            buf: [0; MAX_KEY],
+            len: 0,
+        }
+    }
+}
+
+impl Key {
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    /// Appends `value` (or its absence); false when the key would be too long.
+    fn push(&mut self, value: Option<&[u8]>) -> bool {
+        let Some(value) = value else {
+            return self.tag(0);
+        };
+        let end = self.len + 3 + value.len();
+        if end > MAX_KEY {
+            return false;
+        }
+        self.buf[self.len] = 1;
+        // Fits: at most MAX_KEY.
+        self.buf[self.len + 1..self.len + 3].copy_from_slice(&(value.len() as u16).to_le_bytes());
+        self.buf[self.len + 3..end].copy_from_slice(value);
+        self.len = end;
+        true
+    }
+
+    fn tag(&mut self, tag: u8) -> bool {
+        if self.len == MAX_KEY {
+            return false;
+        }
+        self.buf[self.len] = tag;
+        self.len += 1;
+        true
+    }
+
+    /// Reads everything `query::decide` reads from the request, in a fixed order; false if it
+    /// cannot be a key (too long, several `Cookie` or `Accept-Language` lines, a `Cookie`
+    /// that is not UTF-8): that request is decided as if there were no memo.
+    fn read(&mut self, uri: &Uri, headers: &HeaderMap, cookies: &CookieNames) -> bool {
+        let Some(seen) = Seen::read(headers) else {
+            return false;
+        };
+        let host = match uri.authority() {
+            Some(authority) => Some(authority.as_str().as_bytes()),
+            None => seen.host,
+        };
+        // `decide` reads only a `Referer` of visible ASCII, and of it only the host and the
+        // first path segment.
+        let referer = seen
+            .referer
+            .and_then(query::visible_ascii)
+            .map(|r| referer_prefix(r).as_bytes());
+        if !(self.push(uri.query().map(str::as_bytes))
+            && self.push(seen.origin)
+            && self.tag(u8::from(uri.authority().is_some()))
+            && self.push(host)
+            && self.push(referer)
+            && self.push(seen.accept_language))
+        {
+            return false;
+        }
+        match (cookies, seen.cookie) {
+            (_, None) => self.tag(0),
+            (CookieNames::Header, Some(cookie)) => self.tag(1) && self.push(Some(cookie)),
+            (CookieNames::Values(names), Some(cookie)) => {
+                let Ok(cookie) = std::str::from_utf8(cookie) else {
+                    return false;
+                };
+                self.tag(1)
+                    && names
+                        .iter()
+                        .all(|name| self.push(cookie_value(cookie, name).map(str::as_bytes)))
+            }
+        }
+    }
+}
+
+/// The first line of each header `decide` reads, found in one pass over the request's few
+/// headers rather than one hash probe each.
+#[derive(Default)]
+struct Seen<'a> {
+    origin: Option<&'a [u8]>,
+    host: Option<&'a [u8]>,
+    referer: Option<&'a [u8]>,
+    accept_language: Option<&'a [u8]>,
+    cookie: Option<&'a [u8]>,
+}
+
+impl<'a> Seen<'a> {
+    /// `None` when `Accept-Language` or `Cookie` has several lines, which `decide` joins.
+    fn read(headers: &'a HeaderMap) -> Option<Self> {
+        let mut seen = Self::default();
+        for (name, value) in headers {
+            let (slot, single) = match *name {
+                header::ORIGIN => (&mut seen.origin, false),
+                header::HOST => (&mut seen.host, false),
+                header::REFERER => (&mut seen.referer, false),
+                header::ACCEPT_LANGUAGE => (&mut seen.accept_language, true),
+                header::COOKIE => (&mut seen.cookie, true),
+                _ => continue,
+            };
+            match slot {
+                None => *slot = Some(value.as_bytes()),
+                Some(_) if single => return None,
+                Some(_) => {}
+            }
+        }
+        Some(seen)
+    }
+}
+
+/// `https://shop.example/fr-ca/cart?x=1` → `https://shop.example/fr-ca`: all of a URL that
+/// its host (`lookup::hosts::url_host`) and its first path segment depend on; the whole URL
+/// when it has no scheme or no path.
+fn referer_prefix(url: &str) -> &str {
+    let Some(rest) = crate::text::after_scheme(url) else {
+        return url;
+    };
+    let Some(slash) = rest.bytes().position(|b| b == b'/') else {
+        return url;
+    };
+    let segment = &rest[slash + 1..];
+    let end = segment
+        .bytes()
+        .position(|b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(segment.len());
+    &url[..url.len() - segment.len() + end]
+}
+
+#[cfg(test)]
+mod tests {
+    use http::Request;
+
+    use super::*;
+    use crate::config::{Config, Environment};
+
+    const TABLE: &str = r#"
+[twilio]
+account_sid = "AC0123456789abcdef0123456789abcdef"
+[provisioning]
+enabled = false
+[[sites]]
+id = "acme"
+hosts = ["acme.example", "*.acme.example"]
+default_language = "en-US"
+languages = ["en-US", "es-MX", "fr-CA"]
+path_language = true
+language_cookie = "locale"
+[sites.language."en-US"]
+flex_flow_sid = "FO0123456789abcdef0123456789abcdef"
+[sites.language."es-MX"]
+flex_flow_sid = "FO0123456789abcdef0123456789abcdee"
+[sites.language."fr-CA"]
+flex_flow_sid = "FO0123456789abcdef0123456789abcded"
+[[sites]]
+id = "globex"
+hosts = ["globex.example"]
+default_language = "de-DE"
+languages = ["de-DE", "fr-FR"]
+language_cookie = "lang"
+[sites.language."de-DE"]
+flex_flow_sid = "FO0123456789abcdef0123456789abcdec"
+[sites.language."fr-FR"]
+flex_flow_sid = "FO0123456789abcdef0123456789abcdeb"
+"#;
+
+    fn new_table() -> Arc<RoutingTable> {
+        let config = Config::from_toml_str(TABLE, &Environment::default())
+            .unwrap()
+            .config;
+        Arc::new(RoutingTable::build(&config))
+    }
+
+    /// A request's headers, as (name, raw value).
+    type Headers<'a> = Vec<(&'a str, &'a [u8])>;
+
+    fn request(uri: &str, headers: &[(&str, &[u8])]) -> http::request::Parts {
+        let mut request = Request::get(uri);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.body(()).unwrap().into_parts().0
+    }
+
+    fn outcome(decided: &Result<Decided, ApiError>) -> String {
+        match decided {
+            Ok(d) => format!(
+                "{} {} {:?} {:?} {}",
+                d.site, d.language, d.site_rule, d.language_rule, d.used_referer
+            ),
+            Err(e) => format!("error {:?}", e.code),
+        }
+    }
+
+    #[test]
+    fn remembered_decisions_are_what_decide_decides() {
+        let table = new_table();
+        let browser: &[(&str, &[u8])] = &[
+            ("host", b"api.example"),
+            ("origin", b"https://shop.acme.example"),
+            ("referer", b"https://shop.acme.example/products/x?color=red"),
+            ("accept-language", b"es-AR,es;q=0.9,en-US;q=0.8,en;q=0.7"),
+            ("cookie", b"_ga=GA1.1.1; cart=3f; session_id=7b"),
+        ];
+        let cases: Vec<(&str, Headers)> = vec![
+            ("/v1/webchat/config", browser.to_vec()),
+            ("/v1/webchat/config?site=acme&lang=es-MX", browser.to_vec()),
+            ("/v1/webchat/config?site=nope", browser.to_vec()),
+            ("/v1/webchat/config?site=globex", browser.to_vec()),
+            ("/v1/webchat/config", vec![("host", b"acme.example")]),
+            ("/v1/webchat/config", vec![("host", b"nowhere.example")]),
+            ("/v1/webchat/config", vec![]),
+            (
+                "http://globex.example/v1/webchat/config",
+                vec![("host", b"acme.example")],
+            ),
+            (
+                "/v1/webchat/config",
+                vec![
+                    ("host", b"x"),
+                    ("referer", b"https://acme.example/fr-ca/cart"),
+                ],
+            ),
+            (
+                "/v1/webchat/config",
+                vec![
+                    ("host", b"x"),
+                    ("referer", b"https://acme.example/fr-ca?q=1"),
+                ],
+            ),
+            (
+                "/v1/webchat/config",
+                vec![
+                    ("host", b"x"),
+                    ("referer", b"https://acme.example/de-luxe/x"),
+                ],
+            ),
+            (
+                "/v1/webchat/config",
+                vec![("host", b"x"), ("referer", b"https://acme.example?x=/fr/")],
+            ),
+            (
+                "/v1/webchat/config",
+                vec![("host", b"x"), ("referer", b"https://acme.example#/es/")],
+            ),
+            (
+                "/v1/webchat/config",
+                vec![("host", b"x"), ("referer", b"/fr-ca/cart")],
+            ),
+            (
+                "/v1/webchat/config",
+                vec![
+                    ("host", b"x"),
+                    ("referer", "https://acme.example/fr-ca/é".as_bytes()),
+                ],
+            ),
+            (
+                "/v1/webchat/config",
+                vec![("host", b"acme.example"), ("cookie", b"a=1; locale=fr-CA")],
+            ),
+            (
+                "/v1/webchat/config",
+                vec![("host", b"acme.example"), ("cookie", b"a=1; locale=es-MX")],
+            ),
+            (
+                "/v1/webchat/config",
+                vec![
+                    ("host", b"acme.example"),
+                    ("cookie", b"a=1"),
+                    ("cookie", b"locale=fr-CA"),
+                ],
+            ),
+            (
+                "/v1/webchat/config",
+                vec![
+                    ("host", b"globex.example"),
+                    ("cookie", b"lang=fr-FR; locale=es-MX"),
+                ],
+            ),
+            (
+                "/v1/webchat/config",
+                vec![("host", b"globex.example"), ("cookie", b"lang=\xff")],
+            ),
+            (
+                "/v1/webchat/config",
+                vec![
+                    ("host", b"acme.example"),
+                    ("accept-language", b"fr"),
+                    ("accept-language", b"es"),
+                ],
+            ),
+            (
+                "/v1/webchat/config",
+                vec![("host", b"acme.example"), ("accept-language", b"fr;q=0, *")],
+            ),
+            (
+                "/v1/webchat/config?page=https%3A%2F%2Facme.example%2Ffr-ca%2F",
+                vec![("host", b"x")],
+            ),
+            (
+                "/v1/webchat/config?lang=fr",
+                vec![
+                    ("origin", b"https://globex.example"),
+                    ("host", b"acme.example"),
+                ],
+            ),
+        ];
+        let memo_decide = |memo: &mut Memo, parts: &http::request::Parts| {
+            memo.follow(&table);
+            let mut key = Key::default();
+            if key.read(&parts.uri, &parts.headers, &memo.cookies) {
+                memo.remembered(key.bytes(), || {
+                    query::decide(&table, &parts.uri, &parts.headers)
+                })
+            } else {
+                query::decide(&table, &parts.uri, &parts.headers)
+            }
+        };
+        let mut memo = Memo::new(SLOTS);
+        // Twice over: the second time, every decision that can be comes from the memo.
+        for _ in 0..2 {
+            for (uri, headers) in &cases {
+                let parts = request(uri, headers);
+                let expected = outcome(&query::decide(&table, &parts.uri, &parts.headers));
+                assert_eq!(
+                    outcome(&memo_decide(&mut memo, &parts)),
+                    expected,
+                    "{uri} {headers:?}"
+                );
+            }
+        }
+        // Only the language cookie's value is in the key: other cookies share one entry.
+        let a = request(
+            "/v1/webchat/config",
+            &[("host", b"acme.example"), ("cookie", b"s=1; locale=fr-CA")],
+        );
+        let b = request(
+            "/v1/webchat/config",
+            &[("host", b"acme.example"), ("cookie", b"s=2; locale=fr-CA")],
+        );
+        let (mut ka, mut kb) = (Key::default(), Key::default());
+        assert!(
+            ka.read(&a.uri, &a.headers, &memo.cookies)
+                && kb.read(&b.uri, &b.headers, &memo.cookies)
+        );
+        assert_eq!(ka.bytes(), kb.bytes());
+        // Another table in force: nothing remembered is used.
+        memo.follow(&new_table());
+        assert!(memo.slots.iter().all(|slot| slot.decided.is_none()));
+    }
+
+    #[test]
+    fn a_flood_of_new_inputs_wears_an_entry_down_one_miss_per_hit_it_banked() {
+        let decided = |site| Decided {
+            site,
+            language: 0,
+            site_rule: crate::resolve::SiteRule::Parameter,
+            language_rule: crate::resolve::LanguageRule::Default,
+            used_referer: false,
+        };
+        // One slot: every key collides.
+        let mut memo = Memo::new(1);
+        let good = b"good".as_slice();
+        memo.remembered(good, || Ok(decided(1))).unwrap();
+        for _ in 0..3 {
+            let hit = memo.remembered(good, || panic!("remembered")).unwrap();
+            assert_eq!(hit.site, 1);
+        }
+        // Three hits banked: three new keys only wear it down, the fourth replaces it.
+        for i in 0..3u8 {
+            memo.remembered(&[i], || Ok(decided(2))).unwrap();
+            assert_eq!(memo.slots[0].key, good, "after {} misses", i + 1);
+        }
+        memo.remembered(b"new", || Ok(decided(2))).unwrap();
+        assert_eq!(memo.slots[0].key, b"new");
+        // Credit is capped, so a long-hot entry is not immortal either.
+        for _ in 0..1000 {
+            memo.remembered(b"new", || panic!("remembered")).unwrap();
+        }
+        assert_eq!(memo.slots[0].credit, MAX_CREDIT);
+        // Keys too long are never kept; errors are not remembered.
+        let mut key = Key::default();
+        assert!(!key.push(Some(&[b'x'; MAX_KEY])));
+        let error = || {
+            Err(ApiError::new(
+                crate::http::error::ErrorCode::UnknownSite,
+                "no",
+            ))
+        };
+        let mut memo = Memo::new(1);
+        assert!(memo.remembered(b"bad", error).is_err());
+        assert!(memo.slots[0].decided.is_none());
+    }
+
+    #[test]
+    fn the_referer_prefix_is_what_its_host_and_first_segment_are_read_from() {
+        for (url, prefix) in [
+            (
+                "https://shop.example/fr-ca/cart?x=1",
+                "https://shop.example/fr-ca",
+            ),
+            (
+                "https://shop.example/fr-ca?x=1",
+                "https://shop.example/fr-ca",
+            ),
+            ("https://shop.example/", "https://shop.example/"),
+            ("https://shop.example", "https://shop.example"),
+            ("https://shop.example?x=/fr/y", "https://shop.example?x=/fr"),
+            ("/fr/cart", "/fr/cart"),
+        ] {
+            assert_eq!(referer_prefix(url), prefix, "{url}");
+        }
+    }
+}
