@@ -8,6 +8,7 @@
 
 mod answer;
 pub mod cors;
+pub mod headers;
 mod memo;
 mod query;
 
@@ -176,6 +177,21 @@ fn respond(
     };
     let mut response = Response::new(body);
     *response.status_mut() = status;
+    // A served answer (every page view): its prebuilt headers.
+    if let (Some(served), Some(etag), Some(language)) =
+        (&prepared.served, &prepared.etag, &prepared.content_language)
+    {
+        served.inc();
+        let origin = cors::allowed_origin(site, request);
+        let variant = headers::Variant {
+            not_modified,
+            referer: decided.used_referer,
+            cors: origin.is_some(),
+            degraded: prepared.degraded,
+        };
+        *response.headers_mut() = app.served_headers.headers(&variant, etag, language, origin);
+        return response;
+    }
     let headers = response.headers_mut();
     // Room for every header below at once, instead of growing the map insert by insert.
     headers.reserve(10);
