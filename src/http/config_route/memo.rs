@@ -3,6 +3,10 @@
 //! storefront, from visitors with the same browser language) costs copying those inputs,
 //! one hash and one comparison instead of reading and resolving its headers again.
 //!
+//! With a decision, the cached answer it led to is kept, and used for as long as the answer
+//! cache has not changed since (its count of changes, `ResponseCache::changes`): a page view
+//! then skips the answer cache's lookup too.
+//!
 //! The key holds only what `decide` reads: the query string, `Origin`, the request's host, the
 //! `Referer` up to the end of its first path segment (what its host and path language come
 //! from), the value of each cookie a site names in `language_cookie` (not the visitor's other
@@ -13,7 +17,8 @@
 //! [`MAX_KEY`] bytes (longer inputs are decided every time), slots chosen by a hash with a
 //! per-process random seed (so a client cannot aim at one), and an entry banks credit on each
 //! hit that a different key landing in its slot must first wear down, one miss at a time, before
-//! replacing it. Errors (`400`, `404`) are never remembered. A reload that puts another table in
+//! replacing it. A slot keeps its answer alive after the answer cache dropped it, until the
+//! slot is reused: at most one answer per slot. Errors (`400`, `404`) are never remembered. A reload that puts another table in
 //! force empties the memo (its decisions are indexes into the table).
 
 use std::cell::RefCell;
@@ -24,6 +29,7 @@ use http::Uri;
 use http::header::{self, HeaderMap};
 
 use super::query::{self, Decided};
+use crate::cache::Prepared;
 use crate::http::error::ApiError;
 use crate::resolve::cookie_value;
 use crate::table::RoutingTable;
@@ -43,19 +49,40 @@ thread_local! {
     static MEMO: RefCell<Memo> = RefCell::new(Memo::new(SLOTS));
 }
 
-/// [`query::decide`], remembered for inputs seen before on this thread.
+/// [`query::decide`], remembered for inputs seen before on this thread, and the cached answer
+/// for the decision: the one remembered with it if the answer cache has not changed since
+/// (`changes`, its count of changes, read before), else `lookup`'s, then remembered. The flag
+/// says whether the answer came from the memo (`lookup` counts its own hits).
 pub fn decide(
     table: &Arc<RoutingTable>,
     uri: &Uri,
     headers: &HeaderMap,
-) -> Result<Decided, ApiError> {
+    changes: u64,
+    lookup: impl FnOnce(&Decided) -> Option<Arc<Prepared>>,
+) -> Result<(Decided, Option<Arc<Prepared>>, bool), ApiError> {
     MEMO.with_borrow_mut(|memo| {
         memo.follow(table);
         let mut key = Key::default();
         if !key.read(uri, headers, &memo.cookies) {
-            return query::decide(table, uri, headers);
+            let decided = query::decide(table, uri, headers)?;
+            let answer = lookup(&decided);
+            return Ok((decided, answer, false));
         }
-        memo.remembered(key.bytes(), || query::decide(table, uri, headers))
+        let (decided, slot) =
+            memo.remembered(key.bytes(), || query::decide(table, uri, headers))?;
+        let Some(slot) = slot else {
+            let answer = lookup(&decided);
+            return Ok((decided, answer, false));
+        };
+        let slot = &mut memo.slots[slot];
+        if let Some((at, answer)) = &slot.answer
+            && *at == changes
+        {
+            return Ok((decided, Some(answer.clone()), true));
+        }
+        let answer = lookup(&decided);
+        slot.answer = answer.clone().map(|answer| (changes, answer));
+        Ok((decided, answer, false))
     })
 }
 
@@ -73,6 +100,9 @@ struct Slot {
     hash: u64,
     key: Vec<u8>,
     decided: Option<Decided>,
+    /// The cached answer for `decided`, and the answer cache's count of changes when it was
+    /// looked up.
+    answer: Option<(u64, Arc<Prepared>)>,
     credit: u8,
 }
 
@@ -117,17 +147,18 @@ impl Memo {
         };
         for slot in &mut self.slots {
             slot.decided = None;
+            slot.answer = None;
             slot.credit = 0;
         }
     }
 
     /// The decision remembered for `key`, else `decide`'s, remembered if its slot is free or
-    /// its entry has no credit left.
+    /// its entry has no credit left; with the index of the slot that holds it, if one does.
     fn remembered(
         &mut self,
         key: &[u8],
         decide: impl FnOnce() -> Result<Decided, ApiError>,
-    ) -> Result<Decided, ApiError> {
+    ) -> Result<(Decided, Option<usize>), ApiError> {
         let hash = self.hasher.hash_one(key);
         let index = (hash % self.slots.len() as u64) as usize;
         let slot = &mut self.slots[index];
@@ -136,7 +167,7 @@ impl Memo {
             && slot.key == key
         {
             slot.credit = (slot.credit + 1).min(MAX_CREDIT);
-            return Ok(decided);
+            return Ok((decided, Some(index)));
         }
         let decided = decide()?;
         if slot.decided.is_none() || slot.credit == 0 {
@@ -144,11 +175,13 @@ impl Memo {
             slot.key.clear();
             slot.key.extend_from_slice(key);
             slot.decided = Some(decided);
+            slot.answer = None;
             slot.credit = 0;
+            Ok((decided, Some(index)))
         } else {
             slot.credit -= 1;
+            Ok((decided, None))
         }
-        Ok(decided)
     }
 }
 
@@ -478,6 +511,7 @@ flex_flow_sid = "FO0123456789abcdef0123456789abcdeb"
                 memo.remembered(key.bytes(), || {
                     query::decide(&table, &parts.uri, &parts.headers)
                 })
+                .map(|(decided, _)| decided)
             } else {
                 query::decide(&table, &parts.uri, &parts.headers)
             }
@@ -516,6 +550,31 @@ flex_flow_sid = "FO0123456789abcdef0123456789abcdeb"
     }
 
     #[test]
+    fn an_answer_is_remembered_until_the_answer_cache_changes() {
+        let table = new_table();
+        let parts = request("/v1/webchat/config?site=acme", &[("host", b"x")]);
+        let answer = Arc::new(Prepared::error(http::StatusCode::OK, b"{}".to_vec()));
+        let lookups = std::cell::Cell::new(0);
+        let ask = |changes| {
+            let (_, found, remembered) =
+                decide(&table, &parts.uri, &parts.headers, changes, |_| {
+                    lookups.set(lookups.get() + 1);
+                    Some(answer.clone())
+                })
+                .unwrap();
+            assert!(found.is_some());
+            remembered
+        };
+        assert!(!ask(7));
+        assert!(ask(7) && ask(7));
+        assert_eq!(lookups.get(), 1);
+        // The cache changed: looked up again, then remembered at the new count.
+        assert!(!ask(8));
+        assert!(ask(8));
+        assert_eq!(lookups.get(), 2);
+    }
+
+    #[test]
     fn a_flood_of_new_inputs_wears_an_entry_down_one_miss_per_hit_it_banked() {
         let decided = |site| Decided {
             site,
@@ -529,7 +588,7 @@ flex_flow_sid = "FO0123456789abcdef0123456789abcdeb"
         let good = b"good".as_slice();
         memo.remembered(good, || Ok(decided(1))).unwrap();
         for _ in 0..3 {
-            let hit = memo.remembered(good, || panic!("remembered")).unwrap();
+            let (hit, _) = memo.remembered(good, || panic!("remembered")).unwrap();
             assert_eq!(hit.site, 1);
         }
         // Three hits banked: three new keys only wear it down, the fourth replaces it.

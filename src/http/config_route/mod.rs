@@ -135,13 +135,21 @@ pub async fn get_config(State(app): State<AppState>, request: Request) -> Respon
 /// (`observe::Shortcut`).
 pub fn from_cache(app: &AppState, uri: &Uri, headers: &HeaderMap) -> Option<Response> {
     let table = app.table();
-    let decided = match memo::decide(&table, uri, headers) {
-        Ok(decided) => decided,
+    let changes = app.cache.changes();
+    let found = memo::decide(&table, uri, headers, changes, |decided| {
+        let site = &table.sites[decided.site];
+        answer::cached(app, site, &site.pairs[decided.language])
+    });
+    let (decided, prepared, remembered) = match found {
+        Ok(found) => found,
         Err(error) => return Some(error.into_response()),
     };
+    let prepared = prepared?;
+    if remembered {
+        answer::count_hit(app);
+    }
     let site = &table.sites[decided.site];
     let pair = &site.pairs[decided.language];
-    let prepared = answer::cached(app, site, pair)?;
     Some(respond(app, site, pair, &prepared, headers, &decided))
 }
 
