@@ -14,6 +14,7 @@ mod openapi;
 mod refuse;
 mod serve;
 mod session;
+mod write_timeout;
 
 use std::ops::Deref;
 use std::sync::Arc;
