@@ -29,3 +29,29 @@ request = function()
 end
 LUA
 }
+
+# write_browser_lua FILE: exactly what a storefront page's browser sends for the widget config
+# (issue 17): no `lang`, a cross-origin `Origin`, a `Referer` with path and query, a four-entry
+# `Accept-Language` and three cookies (none of them the site's language cookie, so negotiation
+# decides). One fixed request: wrk builds it once, so the generator costs as little as a plain
+# URL.
+write_browser_lua() {
+  cat >"$1" <<'LUA'
+wrk.method = "GET"
+wrk.path = "/v1/webchat/config"
+wrk.headers["Origin"] = "https://shop.acme.example"
+wrk.headers["Referer"] = "https://shop.acme.example/products/trail-shoes?color=red&utm_source=newsletter"
+wrk.headers["Accept-Language"] = "es-AR,es;q=0.9,en-US;q=0.8,en;q=0.7"
+wrk.headers["Cookie"] = "_ga=GA1.1.1187432908.1732780800; cart=3f9a2c71; session_id=7b1e94d0c2a84f6e"
+LUA
+}
+
+# write_explicit_lua FILE: the embed snippet's explicit request, `?site=acme&lang=es-MX`, with
+# the `Origin` a cross-origin fetch carries.
+write_explicit_lua() {
+  cat >"$1" <<'LUA'
+wrk.method = "GET"
+wrk.path = "/v1/webchat/config?site=acme&lang=es-MX"
+wrk.headers["Origin"] = "https://shop.acme.example"
+LUA
+}

@@ -14,6 +14,12 @@ cd "$(dirname "$0")/.."
 source benches/common.sh
 
 SECONDS_PER_RUN=${REQUESTS_SECONDS:-6}
+# PROFILE_PORT: flexroute's port (bare's is the next, the ops listener's 10 above), so that two
+# checkouts can profile at once. ONLY: a regular expression of the scenarios to run.
+PORT=${PROFILE_PORT:-18280}
+BARE_PORT=$((PORT + 1))
+ADMIN_PORT=$((PORT + 10))
+ONLY=${ONLY:-.}
 CONNECTIONS=${CONNECTIONS:-16}
 OUT=target/bench/profile
 mkdir -p "$OUT"
@@ -39,6 +45,7 @@ trap cleanup EXIT
 profile() {
   local name=$1 url=$2 lua=$3
   shift 4
+  [[ $name =~ $ONLY ]] || return 0
   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT/callgrind.$name" \
     "$@" >"$OUT/$name.log" 2>&1 &
   PID=$!
@@ -65,30 +72,40 @@ BODY=$OUT/body.json
 curl_body() { curl -fsS "$1" >"$BODY"; }
 
 write_accept_language_lua "$OUT/accept-language.lua"
+write_browser_lua "$OUT/browser.lua"
+write_explicit_lua "$OUT/explicit.lua"
 
-HIT=http://127.0.0.1:18280/v1/webchat/config?site=acme\&lang=es-MX
-env FLEXROUTE_SERVER_LISTEN=127.0.0.1:18280 FLEXROUTE_SERVER_ADMIN_LISTEN=127.0.0.1:18290 \
+HIT=http://127.0.0.1:$PORT/v1/webchat/config?site=acme\&lang=es-MX
+env FLEXROUTE_SERVER_LISTEN=127.0.0.1:$PORT FLEXROUTE_SERVER_ADMIN_LISTEN=127.0.0.1:$ADMIN_PORT \
   FLEXROUTE_SERVER_CONFIG_WATCH_MS=0 FLEXROUTE_SERVER_SHUTDOWN_DRAIN_MS=0 \
   FLEXROUTE_PROVISIONING_STATE=file:$OUT/state-$$ FLEXROUTE_LOG=warn \
   "$FLEXROUTE" serve --config config/flexroute.toml --sandbox >"$OUT/warm.log" 2>&1 &
 PID=$!
-wait_ready http://127.0.0.1:18280/readyz
+wait_ready http://127.0.0.1:$PORT/readyz
 curl_body "$HIT"
 kill "$PID"; wait "$PID" 2>/dev/null || true; PID=
 
 # Exported rather than put in front of the command: valgrind must run flexroute itself, not `env`.
-export FLEXROUTE_SERVER_LISTEN=127.0.0.1:18280 FLEXROUTE_SERVER_ADMIN_LISTEN=127.0.0.1:18290 \
+export FLEXROUTE_SERVER_LISTEN=127.0.0.1:$PORT FLEXROUTE_SERVER_ADMIN_LISTEN=127.0.0.1:$ADMIN_PORT \
   FLEXROUTE_SERVER_CONFIG_WATCH_MS=0 FLEXROUTE_SERVER_SHUTDOWN_DRAIN_MS=0 \
   FLEXROUTE_PROVISIONING_STATE=file:$OUT/state-$$ FLEXROUTE_LOG=warn
-profile bare "http://127.0.0.1:18281/v1/webchat/config?site=acme&lang=es-MX" "" -- "$BARE" 127.0.0.1:18281 "$BODY"
+profile bare "http://127.0.0.1:$BARE_PORT/v1/webchat/config?site=acme&lang=es-MX" "" -- "$BARE" 127.0.0.1:$BARE_PORT "$BODY"
 profile cache_hit "$HIT" "" -- "$FLEXROUTE" serve --config config/flexroute.toml --sandbox
-profile bare_mix "http://127.0.0.1:18281/v1/webchat/config" "$OUT/accept-language.lua" -- "$BARE" 127.0.0.1:18281 "$BODY"
-profile accept_language "http://127.0.0.1:18280/v1/webchat/config" "$OUT/accept-language.lua" -- "$FLEXROUTE" serve --config config/flexroute.toml --sandbox
+profile bare_mix "http://127.0.0.1:$BARE_PORT/v1/webchat/config" "$OUT/accept-language.lua" -- "$BARE" 127.0.0.1:$BARE_PORT "$BODY"
+profile accept_language "http://127.0.0.1:$PORT/v1/webchat/config" "$OUT/accept-language.lua" -- "$FLEXROUTE" serve --config config/flexroute.toml --sandbox
+# What a browser really sends, and the explicit request with its Origin, each against bare under
+# the same generator.
+profile bare_browser "http://127.0.0.1:$BARE_PORT/v1/webchat/config" "$OUT/browser.lua" -- "$BARE" 127.0.0.1:$BARE_PORT "$BODY"
+profile browser "http://127.0.0.1:$PORT/v1/webchat/config" "$OUT/browser.lua" -- "$FLEXROUTE" serve --config config/flexroute.toml --sandbox
+profile bare_explicit "http://127.0.0.1:$BARE_PORT/v1/webchat/config" "$OUT/explicit.lua" -- "$BARE" 127.0.0.1:$BARE_PORT "$BODY"
+profile explicit "http://127.0.0.1:$PORT/v1/webchat/config" "$OUT/explicit.lua" -- "$FLEXROUTE" serve --config config/flexroute.toml --sandbox
 
 python3 - "$OUT/per-request.txt" <<'PY'
 import sys
 n = dict(line.split() for line in open(sys.argv[1]))
 n = {k: int(v) for k, v in n.items()}
-print(f"cache hit:        bare/flexroute instructions = {n['bare'] / n['cache_hit']:.2f}")
-print(f"Accept-Language:  bare/flexroute instructions = {n['bare_mix'] / n['accept_language']:.2f}")
+for label, bare, ours in [("cache hit", "bare", "cache_hit"), ("Accept-Language", "bare_mix", "accept_language"),
+                          ("browser request", "bare_browser", "browser"), ("explicit+Origin", "bare_explicit", "explicit")]:
+    if bare in n and ours in n:
+        print(f"{label + ':':17} bare/flexroute instructions = {n[bare] / n[ours]:.2f}")
 PY

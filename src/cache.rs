@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
@@ -98,6 +99,9 @@ impl Prepared {
 #[derive(Clone)]
 pub struct ResponseCache {
     inner: Cache<RouteKey, Arc<Prepared>, foldhash::fast::RandomState>,
+    /// Counts the changes to the cache's entries (an answer built, one dropped): a copy of an
+    /// answer taken at one count is what the cache would give for as long as the count stays.
+    changes: Arc<AtomicU64>,
 }
 
 impl ResponseCache {
@@ -108,7 +112,14 @@ impl ResponseCache {
             inner: Cache::builder()
                 .max_capacity(max_entries)
                 .build_with_hasher(foldhash::fast::RandomState::default()),
+            changes: Arc::default(),
         }
+    }
+
+    /// The count of changes so far (see `changes`): read it before a lookup, so that a change
+    /// made during the lookup is seen as one made after it.
+    pub fn changes(&self) -> u64 {
+        self.changes.load(Ordering::SeqCst)
     }
 
     /// The answer for `key` if it was built for `fingerprint` (the pair as configured now).
@@ -126,14 +137,18 @@ impl ResponseCache {
         fingerprint: u64,
         build: impl FnOnce() -> Arc<Prepared>,
     ) -> Arc<Prepared> {
-        self.inner
+        let built = self
+            .inner
             .entry(key)
             .or_insert_with_if(build, |cached| !cached.is_for(fingerprint))
-            .into_value()
+            .into_value();
+        self.changes.fetch_add(1, Ordering::SeqCst);
+        built
     }
 
     pub fn invalidate(&self, key: &RouteKey) {
         self.inner.invalidate(key);
+        self.changes.fetch_add(1, Ordering::SeqCst);
     }
 
     pub fn entry_count(&self) -> u64 {

@@ -12,6 +12,7 @@ pub fn split_byte(text: &str, byte: u8) -> SplitByte<'_> {
     }
 }
 
+#[derive(Clone)]
 pub struct SplitByte<'a> {
     rest: Option<&'a str>,
     byte: u8,
@@ -57,7 +58,10 @@ pub fn trim_blank(text: &str) -> &str {
 /// What follows the first `://` of a URL, like `url.split_once("://").map(|(_, rest)| rest)`.
 pub fn after_scheme(url: &str) -> Option<&str> {
     let bytes = url.as_bytes();
-    let at = (0..bytes.len()).find(|&i| bytes[i..].starts_with(b"://"))?;
+    let at = bytes
+        .iter()
+        .enumerate()
+        .position(|(i, &b)| b == b':' && bytes[i + 1..].starts_with(b"//"))?;
     Some(&url[at + 3..])
 }
 

@@ -14,6 +14,7 @@ mod openapi;
 mod refuse;
 mod serve;
 mod session;
+mod write_timeout;
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -49,6 +50,8 @@ pub struct Shared {
     /// them through `Deref`.
     pub app: App,
     cache_control: HeaderValue,
+    /// The headers of served config answers, prebuilt with `cache_control`.
+    served_headers: config_route::headers::Served,
     http_metrics: observe::HttpMetrics,
     /// `FLEXROUTE_ADMIN_TOKEN` and what guards it; `/admin/*` is off without one.
     admin: Option<auth::AdminAuth>,
@@ -92,6 +95,7 @@ impl AppState {
                 .filter(|(token, _)| !token.is_empty())
                 .map(|(token, lockout)| auth::AdminAuth::new(token, lockout, &app.metrics)),
             rate_limit: RateLimit::new(server, app.metrics.rate_limited.clone()),
+            served_headers: config_route::headers::Served::new(&cache_control),
             cache_control,
             app,
         }))

@@ -28,10 +28,10 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tokio_io_timeout::TimeoutStream;
 use tower::{Service, ServiceExt};
 
 use super::capacity;
+use super::write_timeout::WriteTimeout;
 use crate::config::ServerConfig;
 
 /// Largest request head (request line and headers) accepted; a larger one is answered `431`
@@ -129,8 +129,7 @@ where
                 request
             },
         ));
-        let mut stream = TimeoutStream::new(stream);
-        stream.set_write_timeout(Some(limits.write_timeout));
+        let stream = WriteTimeout::new(stream, limits.write_timeout);
         let io = TokioIo::new(Box::pin(stream));
         let connection = graceful.watch(builder.serve_connection(io, service));
         tokio::spawn(async move {

@@ -112,7 +112,7 @@ impl HostIndex {
             return Some(*site);
         }
         let mut rest = lower;
-        while let Some(dot) = rest.find('.') {
+        while let Some(dot) = rest.bytes().position(|b| b == b'.') {
             rest = &rest[dot + 1..];
             if let Some(site) = self.wildcard.get(rest) {
                 return Some(*site);
@@ -130,8 +130,14 @@ fn strip_port(authority: &str) -> &str {
             None => authority,
         };
     }
-    match authority.rsplit_once(':') {
-        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+    match authority.bytes().rposition(|b| b == b':') {
+        Some(at)
+            if authority.as_bytes()[at + 1..]
+                .iter()
+                .all(u8::is_ascii_digit) =>
+        {
+            &authority[..at]
+        }
         _ => authority,
     }
 }
@@ -142,20 +148,27 @@ pub fn url_host(url: &str) -> Option<&str> {
     let rest = crate::text::after_scheme(url)?;
     let end = rest.bytes().position(|b| matches!(b, b'/' | b'?' | b'#'));
     let authority = &rest[..end.unwrap_or(rest.len())];
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match authority.bytes().rposition(|b| b == b'@') {
+        Some(at) => &authority[at + 1..],
+        None => authority,
+    };
     (!host.is_empty()).then_some(host)
 }
 
 /// The path of an absolute URL, or of a URL that is already just a path.
 pub fn url_path(url: &str) -> &str {
     let after_authority = match crate::text::after_scheme(url) {
-        Some(rest) => rest.find('/').map_or("", |i| &rest[i..]),
+        Some(rest) => rest
+            .bytes()
+            .position(|b| b == b'/')
+            .map_or("", |i| &rest[i..]),
         None => url,
     };
-    after_authority
-        .split(['?', '#'])
-        .next()
-        .unwrap_or(after_authority)
+    let end = after_authority
+        .bytes()
+        .position(|b| b == b'?' || b == b'#')
+        .unwrap_or(after_authority.len());
+    &after_authority[..end]
 }
 
 /// An `allowed_origins` entry in the form browsers send: lower-case scheme and host, the port

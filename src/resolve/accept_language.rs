@@ -21,7 +21,7 @@ pub fn bounded(header: &str) -> &str {
 }
 
 /// One `language-range [ weight ]` of the header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Entry<'a> {
     /// The range as sent: a tag, or `*`.
     pub range: &'a str,
@@ -30,7 +30,7 @@ pub struct Entry<'a> {
 }
 
 /// The header's well-formed entries, in order.
-pub fn entries(header: &str) -> impl Iterator<Item = Entry<'_>> {
+pub fn entries(header: &str) -> impl Iterator<Item = Entry<'_>> + Clone {
     split_byte(header, b',').filter_map(entry)
 }
 

@@ -167,12 +167,34 @@ fn resolve_language<'a>(
 /// weights, `q=0` ranges never chosen (not even through fallback or `*`).
 pub fn negotiate<'a>(site: &Site, header: &'a str) -> Option<(TagMatch, &'a str)> {
     let header = accept_language::bounded(header);
+    // The refusals must be known before the first choice, so the entries are read twice:
+    // from a copy on the stack when there are few (browsers send 1 to 8), else parsed again.
+    let mut parsed = [accept_language::Entry::default(); PARSED_ONCE];
+    let mut count = 0;
+    for entry in accept_language::entries(header) {
+        if count == PARSED_ONCE {
+            return choose(site, accept_language::entries(header));
+        }
+        parsed[count] = entry;
+        count += 1;
+    }
+    choose(site, parsed[..count].iter().copied())
+}
+
+/// Entries of `Accept-Language` kept on the stack by [`negotiate`]; beyond, it parses twice.
+const PARSED_ONCE: usize = 16;
+
+/// [`negotiate`] over the header's well-formed `entries`, in order.
+fn choose<'a>(
+    site: &Site,
+    entries: impl Iterator<Item = accept_language::Entry<'a>> + Clone,
+) -> Option<(TagMatch, &'a str)> {
     let mut excluded = Exclusions::default();
-    for entry in accept_language::entries(header).filter(|e| e.quality == 0 && e.range != "*") {
+    for entry in entries.clone().filter(|e| e.quality == 0 && e.range != "*") {
         excluded.push(entry.range);
     }
     let mut best: Option<(u16, TagMatch, &'a str)> = None;
-    for entry in accept_language::entries(header) {
+    for entry in entries {
         if entry.quality == 0 || best.is_some_and(|(q, _, _)| q >= entry.quality) {
             continue;
         }
@@ -229,8 +251,33 @@ fn first_segment(url: &str) -> Option<&str> {
 
 /// The value of cookie `name` in a `Cookie` header (`a=1; locale=es-MX`), quotes removed.
 pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    // A cookie can only be named `name` if the header holds it: a fast scan first, since
+    // browsers send many cookies and seldom the one asked for.
+    if !header.contains(name) {
+        return None;
+    }
     crate::text::split_byte(header, b';').find_map(|pair| {
         let (key, value) = crate::text::split_once_byte(pair, b'=')?;
-        (key.trim() == name).then(|| value.trim().trim_matches('"'))
+        (trim(key) == name).then(|| trim(value).trim_matches('"'))
     })
+}
+
+/// `str::trim`, without decoding characters when the text is ASCII at both ends (a cookie
+/// header nearly always is): only then can a multi-byte whitespace be there to remove.
+fn trim(text: &str) -> &str {
+    // The ASCII characters `char::is_whitespace` accepts: `\t`, `\n`, VT, FF, `\r`, space.
+    let blank = |b: &u8| matches!(b, b'\t'..=b'\r' | b' ');
+    let bytes = text.as_bytes();
+    let start = bytes.iter().position(|b| !blank(b)).unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !blank(b))
+        .map_or(start, |i| i + 1);
+    let ascii_edges = bytes.get(start).is_none_or(u8::is_ascii)
+        && bytes.get(end.wrapping_sub(1)).is_none_or(u8::is_ascii);
+    if ascii_edges {
+        &text[start..end.max(start)]
+    } else {
+        text.trim()
+    }
 }

@@ -24,6 +24,11 @@ pub fn cached(app: &AppState, site: &Site, pair: &Pair) -> Option<Arc<Prepared>>
     Some(prepared)
 }
 
+/// Counts a hit on an answer the decision memo kept from an earlier [`cached`].
+pub fn count_hit(app: &AppState) {
+    app.metrics.cache_hits.inc();
+}
+
 /// After a miss: the answer built from the pair's address, waiting for provisioning at most
 /// `provisioning.wait_ms`, or from what stands in for it.
 pub async fn built(

@@ -18,7 +18,7 @@ use crate::table::Site;
 const CREDENTIALS: HeaderValue = HeaderValue::from_static("true");
 
 /// The request's `Origin` if `site` allows it.
-fn allowed_origin<'r>(site: &Site, request: &'r HeaderMap) -> Option<&'r HeaderValue> {
+pub fn allowed_origin<'r>(site: &Site, request: &'r HeaderMap) -> Option<&'r HeaderValue> {
     request
         .get(header::ORIGIN)
         .filter(|origin| origin.to_str().is_ok_and(|o| site.allows_origin(o)))
@@ -27,13 +27,18 @@ fn allowed_origin<'r>(site: &Site, request: &'r HeaderMap) -> Option<&'r HeaderV
 /// Echoes `Origin` into `headers` when the site allows it; otherwise adds nothing.
 pub fn allow_origin(site: &Site, request: &HeaderMap, headers: &mut HeaderMap) {
     if let Some(origin) = allowed_origin(site, request) {
-        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
-        headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, CREDENTIALS);
-        headers.insert(
-            header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("ETag, Content-Language, Retry-After"),
-        );
+        grant(origin, headers);
     }
+}
+
+/// The grant of an answer to `origin`.
+pub fn grant(origin: &HeaderValue, headers: &mut HeaderMap) {
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+    headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, CREDENTIALS);
+    headers.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("ETag, Content-Language, Retry-After"),
+    );
 }
 
 /// CORS preflight for `GET /v1/webchat/config`.

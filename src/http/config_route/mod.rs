@@ -8,6 +8,8 @@
 
 mod answer;
 pub mod cors;
+pub mod headers;
+mod memo;
 mod query;
 
 use axum::body::Body;
@@ -126,19 +128,28 @@ pub async fn get_config(State(app): State<AppState>, request: Request) -> Respon
 }
 
 /// The whole answer when it needs nothing but the cache: a cached answer, or a client error.
+/// The decision is remembered for inputs seen before ([`memo`]).
 /// `None` (a cache miss) leaves the request to the router, hence [`get_config`], which may
 /// wait for provisioning. Synchronous, so the public service answers the commonest request
 /// without the router's per-request boxing: `http::public_router` runs it ahead of the router
 /// (`observe::Shortcut`).
 pub fn from_cache(app: &AppState, uri: &Uri, headers: &HeaderMap) -> Option<Response> {
     let table = app.table();
-    let decided = match query::decide(&table, uri, headers) {
-        Ok(decided) => decided,
+    let changes = app.cache.changes();
+    let found = memo::decide(&table, uri, headers, changes, |decided| {
+        let site = &table.sites[decided.site];
+        answer::cached(app, site, &site.pairs[decided.language])
+    });
+    let (decided, prepared, remembered) = match found {
+        Ok(found) => found,
         Err(error) => return Some(error.into_response()),
     };
+    let prepared = prepared?;
+    if remembered {
+        answer::count_hit(app);
+    }
     let site = &table.sites[decided.site];
     let pair = &site.pairs[decided.language];
-    let prepared = answer::cached(app, site, pair)?;
     Some(respond(app, site, pair, &prepared, headers, &decided))
 }
 
@@ -174,6 +185,21 @@ fn respond(
     };
     let mut response = Response::new(body);
     *response.status_mut() = status;
+    // A served answer (every page view): its prebuilt headers.
+    if let (Some(served), Some(etag), Some(language)) =
+        (&prepared.served, &prepared.etag, &prepared.content_language)
+    {
+        served.inc();
+        let origin = cors::allowed_origin(site, request);
+        let variant = headers::Variant {
+            not_modified,
+            referer: decided.used_referer,
+            cors: origin.is_some(),
+            degraded: prepared.degraded,
+        };
+        *response.headers_mut() = app.served_headers.headers(&variant, etag, language, origin);
+        return response;
+    }
     let headers = response.headers_mut();
     // Room for every header below at once, instead of growing the map insert by insert.
     headers.reserve(10);

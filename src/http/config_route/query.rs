@@ -21,6 +21,7 @@ const MAX_QUERY_BYTES: usize = 8192;
 const MAX_VALUE_BYTES: usize = 2048;
 
 /// What the request asks for, once resolved: indexes into the table it was resolved against.
+#[derive(Clone, Copy)]
 pub struct Decided {
     pub site: usize,
     pub language: usize,
@@ -124,7 +125,25 @@ fn parse_query(uri: &Uri) -> Result<Query<'_>, ApiError> {
 
 /// A single-valued header as text; absent when missing or not visible ASCII (never an error).
 fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
+    headers.get(name).and_then(|v| visible_ascii(v.as_bytes()))
+}
+
+/// What `HeaderValue::to_str` accepts (visible ASCII and tab), checked without an early exit
+/// so that the compiler checks many bytes at once: a `Referer` is long.
+pub fn visible_ascii(bytes: &[u8]) -> Option<&str> {
+    let visible = bytes.iter().fold(true, |ok, &b| {
+        ok & ((b' '..=b'~').contains(&b) | (b == b'\t'))
+    });
+    visible.then(|| std::str::from_utf8(bytes).ok()).flatten()
+}
+
+/// A header line as text, invalid bytes replaced; borrowed when it is valid UTF-8 (checked
+/// first, at the speed of ASCII, before the slower repairing decoder is needed).
+fn lossy(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
 }
 
 /// A list-valued header as text, with any invalid byte replaced, so that one bad entry is
@@ -137,14 +156,14 @@ fn header_list<'a>(
     separator: &str,
 ) -> Option<Cow<'a, str>> {
     let mut lines = headers.get_all(name).iter();
-    let first = String::from_utf8_lossy(lines.next()?.as_bytes());
+    let first = lossy(lines.next()?.as_bytes());
     let Some(second) = lines.next() else {
         return Some(first);
     };
     let mut joined = first.into_owned();
     for line in std::iter::once(second).chain(lines) {
         joined.push_str(separator);
-        joined.push_str(&String::from_utf8_lossy(line.as_bytes()));
+        joined.push_str(&lossy(line.as_bytes()));
     }
     Some(Cow::Owned(joined))
 }
