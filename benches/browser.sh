@@ -20,11 +20,7 @@ CONNECTIONS=${CONNECTIONS:-64}
 OUT=target/bench
 mkdir -p "$OUT"
 
-for tool in wrk taskset; do
-  command -v "$tool" >/dev/null || (apt-get install -y -qq "$tool" >/dev/null 2>&1) ||
-    (apt-get update -qq && apt-get install -y -qq "$tool" >/dev/null)
-done
-[ "$(nproc)" -ge 2 ] || { echo "needs 2 cores: one for the server, one for wrk"; exit 1; }
+need_load_tools
 
 cargo build --release --locked --bin flexroute --example bare_server 2>&1 | tail -1
 BUILT=${CARGO_TARGET_DIR:-target}/release

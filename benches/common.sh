@@ -1,5 +1,16 @@
 # Shared by load.sh and profile.sh (sourced): readiness polling and the Accept-Language mix.
 
+# need_load_tools: wrk installed (from Debian's package), taskset, and two cores — one for the
+# server, one for wrk.
+need_load_tools() {
+  if ! command -v wrk >/dev/null 2>&1; then
+    echo "== installing wrk"
+    (apt-get install -y -qq wrk >/dev/null 2>&1) || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
+  fi
+  command -v taskset >/dev/null || { echo "taskset (util-linux) is needed"; exit 1; }
+  [ "$(nproc)" -ge 2 ] || { echo "needs 2 cores: one for the server, one for wrk"; exit 1; }
+}
+
 wait_ready() { # url
   for _ in $(seq 1 600); do
     curl -fsS -o /dev/null "$1" 2>/dev/null && return 0

@@ -19,12 +19,7 @@ CONNECTIONS=${CONNECTIONS:-64}
 OUT=target/bench
 mkdir -p "$OUT"
 
-if ! command -v wrk >/dev/null 2>&1; then
-  echo "== installing wrk"
-  (apt-get install -y -qq wrk >/dev/null 2>&1) || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
-fi
-command -v taskset >/dev/null || { echo "taskset (util-linux) is needed"; exit 1; }
-[ "$(nproc)" -ge 2 ] || { echo "needs 2 cores: one for the server, one for wrk"; exit 1; }
+need_load_tools
 
 echo "== building release binaries"
 cargo build --release --locked --bin flexroute --example bare_server --example burst 2>&1 | tail -1

@@ -15,6 +15,8 @@
 # target/bench/table.md. Timings are benchmarks, never tests: the machine is shared.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=benches/common.sh
+source benches/common.sh
 
 START_ROUNDS=${START_ROUNDS:-9}
 RELOAD_ROUNDS=${RELOAD_ROUNDS:-3}
@@ -23,12 +25,7 @@ CONNECTIONS=${CONNECTIONS:-64}
 OUT=target/bench
 mkdir -p "$OUT"
 
-if ! command -v wrk >/dev/null 2>&1; then
-  echo "== installing wrk"
-  (apt-get install -y -qq wrk >/dev/null 2>&1) || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
-fi
-command -v taskset >/dev/null || { echo "taskset (util-linux) is needed"; exit 1; }
-[ "$(nproc)" -ge 2 ] || { echo "needs 2 cores: one for the server, one for wrk"; exit 1; }
+need_load_tools
 
 if [ -z "${FLEXROUTE_BIN:-}" ]; then
   echo "== building the release binary"
