@@ -1,4 +1,4 @@
-# Shared by load.sh and profile.sh (sourced): readiness polling and the Accept-Language mix.
+# Shared by the bench scripts (sourced): the load tools, readiness polling, the wrk Lua scripts.
 
 # need_load_tools: wrk installed (from Debian's package), taskset, and two cores — one for the
 # server, one for wrk.
