@@ -66,3 +66,17 @@ wrk.path = "/v1/webchat/config?site=acme&lang=es-MX"
 wrk.headers["Origin"] = "https://shop.acme.example"
 LUA
 }
+
+# write_spread_lua FILE: requests spread over the 100,000-pair table of gen_table.py (25,000
+# sites × 4 languages): every request a different site and language.
+write_spread_lua() {
+  cat >"$1" <<'LUA'
+local langs = { "en-US", "de-DE", "fr-FR", "es-MX" }
+local i = 0
+request = function()
+  i = i + 1
+  local site = (i * 7919) % 25000
+  return wrk.format("GET", "/v1/webchat/config?site=site" .. site .. "&lang=" .. langs[(i % 4) + 1])
+end
+LUA
+}

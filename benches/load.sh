@@ -79,15 +79,7 @@ python3 benches/gen_table.py 3 >"$OUT/table-12.toml"
 write_accept_language_lua "$OUT/accept-language.lua"
 
 # Pairs spread over the 100k table: every request a different site and language.
-cat >"$OUT/spread.lua" <<'LUA'
-local langs = { "en-US", "de-DE", "fr-FR", "es-MX" }
-local i = 0
-request = function()
-  i = i + 1
-  local site = (i * 7919) % 25000
-  return wrk.format("GET", "/v1/webchat/config?site=site" .. site .. "&lang=" .. langs[(i % 4) + 1])
-end
-LUA
+write_spread_lua "$OUT/spread.lua"
 
 HIT_SMALL="http://127.0.0.1:18080/v1/webchat/config?site=acme&lang=es-MX"
 HIT_BIG="http://127.0.0.1:18080/v1/webchat/config?site=site12345&lang=de-DE"

@@ -42,15 +42,7 @@ python3 benches/gen_table.py 25000 >"$OUT/table-100k.toml"
 # The second version: every pair's merged widget differs, so a reload changes all of them.
 sed 's/submitLabel = "Start chat"/submitLabel = "Chat now"/' "$OUT/table-100k.toml" >"$OUT/table-100k-b.toml"
 
-cat >"$OUT/spread.lua" <<'LUA'
-local langs = { "en-US", "de-DE", "fr-FR", "es-MX" }
-local i = 0
-request = function()
-  i = i + 1
-  local site = (i * 7919) % 25000
-  return wrk.format("GET", "/v1/webchat/config?site=site" .. site .. "&lang=" .. langs[(i % 4) + 1])
-end
-LUA
+write_spread_lua "$OUT/spread.lua"
 
 exec python3 - "$FLEXROUTE" "$OUT" "$CPU" "$(nproc)" "$START_ROUNDS" "$RELOAD_ROUNDS" "$DURATION" "$CONNECTIONS" <<'PY'
 import json, os, re, secrets, shutil, signal, socket, statistics, subprocess, sys, threading, time, urllib.request

@@ -11,6 +11,7 @@ use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use http::header::{self, HeaderMap, HeaderValue};
+use prometheus::IntCounterVec;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -101,24 +102,14 @@ pub async fn init_webchat(
     request: Request,
 ) -> Response {
     let table = app.table();
-    let (site, pair) = match session_pair(&table, &site, &language, request.headers()) {
-        Ok(found) => found,
-        Err(refused) => return refused.into_response(),
-    };
-    let origin = request.headers().get(header::ORIGIN).cloned();
-    let outcome = |label: &str| {
-        app.metrics
-            .webchat_sessions
-            .with_label_values(&[&site.id, &pair.language, label])
-            .inc();
-    };
-    let body = match read_json::<InitWebchat>(request).await {
-        Ok(body) => body,
-        Err(refused) => {
-            outcome("invalid");
-            return with_origin(refused, origin);
-        }
-    };
+    let counter = &app.metrics.webchat_sessions;
+    let (call, body) =
+        match begin::<InitWebchat>(&table, counter, (&site, &language), request, "invalid").await {
+            Ok(begun) => begun,
+            Err(refused) => return refused,
+        };
+    let (site, pair, origin) = (call.site, call.pair, call.origin.clone());
+    let outcome = |label: &str| call.count(label);
     let chat = match ChatRequest::new(body.form_data.unwrap_or_default(), site, pair) {
         Ok(chat) => chat,
         Err(refused) => {
@@ -199,24 +190,21 @@ pub async fn refresh_token(
     request: Request,
 ) -> Response {
     let table = app.table();
-    let (site, pair) = match session_pair(&table, &site, &language, request.headers()) {
-        Ok(found) => found,
-        Err(refused) => return refused.into_response(),
+    let counter = &app.metrics.token_refreshes;
+    let (call, body) = match begin::<RefreshToken>(
+        &table,
+        counter,
+        (&site, &language),
+        request,
+        "refused",
+    )
+    .await
+    {
+        Ok(begun) => begun,
+        Err(refused) => return refused,
     };
-    let origin = request.headers().get(header::ORIGIN).cloned();
-    let outcome = |label: &str| {
-        app.metrics
-            .token_refreshes
-            .with_label_values(&[&site.id, &pair.language, label])
-            .inc();
-    };
-    let body = match read_json::<RefreshToken>(request).await {
-        Ok(body) => body,
-        Err(refused) => {
-            outcome("refused");
-            return with_origin(refused.into_response(), origin);
-        }
-    };
+    let (site, pair, origin) = (call.site, call.pair, call.origin.clone());
+    let outcome = |label: &str| call.count(label);
     let Some(sessions) = app.sessions.as_ref() else {
         outcome("unavailable");
         return with_origin(
@@ -239,6 +227,49 @@ pub async fn refresh_token(
         }
     };
     with_origin(response, origin)
+}
+
+/// A session call past its first checks: its pair, the request's `Origin` (echoed on every
+/// answer) and the counter its outcomes go to.
+struct Call<'t> {
+    site: &'t Site,
+    pair: &'t Pair,
+    origin: Option<HeaderValue>,
+    counter: &'t IntCounterVec,
+}
+
+impl Call<'_> {
+    fn count(&self, outcome: &str) {
+        self.counter
+            .with_label_values(&[&self.site.id, &self.pair.language, outcome])
+            .inc();
+    }
+}
+
+/// What both session routes do first: the pair, refused before anything else is looked at,
+/// then the JSON body; a refused body is counted as `refused` and answered with the origin.
+async fn begin<'t, B: serde::de::DeserializeOwned>(
+    table: &'t RoutingTable,
+    counter: &'t IntCounterVec,
+    (site, language): (&str, &str),
+    request: Request,
+    refused: &str,
+) -> Result<(Call<'t>, B), Response> {
+    let (site, pair) = session_pair(table, site, language, request.headers())
+        .map_err(IntoResponse::into_response)?;
+    let call = Call {
+        site,
+        pair,
+        origin: request.headers().get(header::ORIGIN).cloned(),
+        counter,
+    };
+    match read_json::<B>(request).await {
+        Ok(body) => Ok((call, body)),
+        Err(response) => {
+            call.count(refused);
+            Err(with_origin(response, call.origin))
+        }
+    }
 }
 
 /// The configured `conversations` pair a session route names, if the request's `Origin` may
